@@ -1,0 +1,205 @@
+"""The ``makespan`` command line: solve a file or a named benchmark, list the problem kinds.
+
+Exit codes: 0 a solution was found; 1 none was (infeasible or unknown); 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from makespan.api.inputs import LoadedInstance, load_instance
+from makespan.models.errors import InstanceError
+from makespan.models.registry import MODELS
+from makespan.solvers.control import SolveControl
+from makespan.solvers.options import OptionsError
+from makespan.solvers.pipeline import make_options, solve_instance
+from makespan.solvers.result import Incumbent, Result
+
+EXIT_SOLVED, EXIT_NO_SOLUTION, EXIT_BAD_INPUT = 0, 1, 2
+
+app = typer.Typer(
+    name="makespan",
+    help="Constraint-programming and MILP solver for scheduling and allocation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    # Plain text, never wrapped: scripts and editors parse ``FILE:LINE: message``.
+    typer.echo(f"makespan: error: {message}", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def solve(
+    target: Annotated[str, typer.Argument(help="Instance file, or a benchmark name such as ta41.")],
+    problem: Annotated[
+        str | None, typer.Option(help="Problem kind; inferred when omitted.")
+    ] = None,
+    format: Annotated[str | None, typer.Option("--format", help="File format override.")] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="Seconds, all included.")
+    ] = 10.0,
+    backend: Annotated[str, typer.Option(help="auto|cpsat|highs|pyomo[:SOLVER]")] = "auto",
+    workers: Annotated[
+        int | None, typer.Option(help="Solver threads (default: all cores).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    params: Annotated[
+        str | None, typer.Option("--params", help="Backend parameters (CP-SAT text format).")
+    ] = None,
+    no_warm_start: Annotated[
+        bool, typer.Option("--no-warm-start", help="Skip the heuristic warm start.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the Result JSON.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the Result JSON here.")] = None,
+) -> None:
+    """Solve one instance file (or named benchmark) and print the result."""
+    try:
+        loaded = load_instance(target, problem=problem, format=format)
+        options = make_options(
+            time_limit_s=time_limit,
+            backend=backend,
+            workers=workers,
+            seed=seed,
+            backend_params=params,
+            warm_start=not no_warm_start,
+        )
+    except (InstanceError, OptionsError) as error:
+        raise _fail(str(error)) from None
+    live = not as_json and sys.stdout.isatty()
+    try:
+        result = _solve_with_progress(loaded, options, live=live)
+    except OptionsError as error:
+        raise _fail(str(error)) from None
+    if out is not None:
+        out.write_text(result.to_json(indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        typer.echo(result.to_json(indent=2))
+    else:
+        _print_summary(loaded, result)
+    raise typer.Exit(EXIT_SOLVED if result.has_solution else EXIT_NO_SOLUTION)
+
+
+def _solve_with_progress(loaded: LoadedInstance, options: Any, *, live: bool) -> Result:
+    """Solve in a worker thread so Ctrl-C can stop the solver and still print its best answer."""
+    console = Console()
+    line = Text("starting...")
+    stop = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_incumbent(incumbent: Incumbent) -> None:
+        line.plain = _progress_line(incumbent)
+
+    control = SolveControl(on_incumbent if live else None, stop)
+
+    def run() -> None:
+        try:
+            outcome["result"] = solve_instance(loaded.model, loaded.instance, options, control)
+        except BaseException as error:  # re-raised in the main thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    with Live(line, console=console, refresh_per_second=8, transient=True) if live else _Null():
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+        except KeyboardInterrupt:
+            stop.set()
+            worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result: Result = outcome["result"]
+    return result
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+def _progress_line(incumbent: Incumbent) -> str:
+    gap = ""
+    if incumbent.objective and incumbent.bound is not None:
+        gap = f"  gap {100 * (incumbent.objective - incumbent.bound) / incumbent.objective:.2f}%"
+    return (
+        f"{incumbent.time_s:7.2f}s  objective {_fmt(incumbent.objective)}  "
+        f"bound {_fmt(incumbent.bound)}{gap}"
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _print_summary(loaded: LoadedInstance, result: Result) -> None:
+    console = Console()
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_row("instance", loaded.name)
+    table.add_row("problem", result.problem)
+    table.add_row("status", f"{result.status.value} ({result.termination.value})")
+    table.add_row("objective", _fmt(result.objective))
+    table.add_row("bound", _fmt(result.bound))
+    table.add_row("gap", "-" if result.gap is None else f"{100 * result.gap:.2f}%")
+    if loaded.best_known is not None:
+        table.add_row("best known", _fmt(loaded.best_known))
+    if result.warm_start is not None:
+        table.add_row(
+            "warm start", f"{result.warm_start.method} = {_fmt(result.warm_start.objective)}"
+        )
+    table.add_row("backend", f"{result.backend} {result.backend_version or ''}".strip())
+    table.add_row("time", f"{result.wall_time_s:.2f}s")
+    if result.message:
+        table.add_row("note", result.message)
+    console.print(table)
+
+
+@app.command()
+def problems(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the problem kinds, their file formats and the backends."""
+    from makespan.solvers.backend import available_backends
+
+    backends = available_backends()
+    rows = [
+        {
+            "kind": model.kind,
+            "summary": model.summary,
+            "formats": list(model.formats),
+            "default_backend": model.default_backend,
+        }
+        for model in MODELS.values()
+    ]
+    if as_json:
+        typer.echo(json.dumps({"problems": rows, "backends": backends}, indent=2))
+        return
+    table = Table(title="makespan problem kinds")
+    for column in ("kind", "formats", "default backend", "summary"):
+        table.add_column(column)
+    for model in MODELS.values():
+        table.add_row(model.kind, ", ".join(model.formats), model.default_backend, model.summary)
+    console = Console()
+    console.print(table)
+    console.print("backends: " + ", ".join(backends))
+
+
+def main() -> None:
+    """Entry point of the ``makespan`` command."""
+    app()

@@ -1,0 +1,80 @@
+"""Turning what a user names (a file, a benchmark name, posted text) into a typed instance."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from makespan.models.errors import InstanceError
+from makespan.models.registry import MODELS, get_model, infer_kind
+from makespan.models.spec import ProblemModel
+
+
+@dataclass(frozen=True)
+class LoadedInstance:
+    """A validated instance with its model, a display name and its best-known value."""
+
+    model: ProblemModel[Any, Any]
+    instance: Any
+    name: str
+
+    @property
+    def best_known(self) -> float | None:
+        """The published best objective, when the instance carries one."""
+        return self.model.best_known(self.instance)
+
+
+def load_instance(
+    target: str, *, problem: str | None = None, format: str | None = None
+) -> LoadedInstance:
+    """Read the file ``target``, or load the benchmark instance of that name.
+
+    The problem kind is ``problem`` when given, else inferred from the file (a JSON document's
+    ``problem`` field, the extension, then the content).
+    """
+    path = Path(target)
+    if not path.exists():
+        return _load_named(target, problem)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InstanceError(f"cannot read file: {error}", source=target) from None
+    return load_text(text, problem=problem, format=format, source=target)
+
+
+def load_text(
+    text: str, *, problem: str | None, format: str | None, source: str = "<instance>"
+) -> LoadedInstance:
+    """Parse instance text; JSON documents may wrap it as ``{"problem", "instance"}``."""
+    kind = problem or infer_kind(text, source)
+    model = get_model(kind)
+    envelope = _json_envelope(text)
+    if envelope is not None:
+        instance = model.parse_instance(envelope)
+    else:
+        instance = model.read_text(text, format, source)
+    name = getattr(instance, "name", None) or Path(source).stem
+    return LoadedInstance(model, instance, name)
+
+
+def _json_envelope(text: str) -> dict[str, Any] | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return None  # the format's own reader reports the line
+    if isinstance(document, dict) and isinstance(document.get("instance"), dict):
+        inner: dict[str, Any] = document["instance"]
+        return inner
+    return None
+
+
+def _load_named(name: str, problem: str | None) -> LoadedInstance:
+    models = [get_model(problem)] if problem else list(MODELS.values())
+    for model in models:
+        if model.load_named is not None and (instance := model.load_named(name)) is not None:
+            return LoadedInstance(model, instance, name)
+    raise InstanceError("no such file, and no benchmark instance of that name", source=name)

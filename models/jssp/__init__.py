@@ -1,0 +1,68 @@
+"""Job-shop scheduling (``jssp``): minimise the makespan of jobs that are chains of operations,
+each on one machine, with no two operations overlapping on a machine."""
+
+from __future__ import annotations
+
+from makespan.models.jssp import benchmarks, check, compile, formats
+from makespan.models.jssp.instance import (
+    JobShopInstance,
+    JobShopSolution,
+    KnownBounds,
+    Operation,
+    ScheduledOperation,
+)
+from makespan.models.spec import ProblemModel, WarmStart
+
+__all__ = [
+    "MODEL",
+    "JobShopInstance",
+    "JobShopSolution",
+    "KnownBounds",
+    "Operation",
+    "ScheduledOperation",
+]
+
+
+def warm_start(
+    instance: JobShopInstance, budget_s: float, seed: int
+) -> WarmStart[JobShopSolution] | None:
+    """Best Giffler-Thompson dispatch, improved by tabu search within ``budget_s``."""
+    from makespan.models.jssp import heuristics
+
+    found = heuristics.warm_start(instance, time_budget_s=budget_s, seed=seed)
+    solution = JobShopSolution.from_starts(instance, [list(row) for row in found.starts])
+    return WarmStart(found.method, solution, solution.makespan)
+
+
+def _best_known(instance: JobShopInstance) -> float | None:
+    return None if instance.bounds is None else instance.bounds.best_known
+
+
+def _lower_bound(instance: JobShopInstance) -> float | None:
+    # Only what we can prove here: published bounds serve gap-to-best-known reports, never
+    # the status, since a bound carried in a user's file is a claim, not a proof.
+    return instance.trivial_lower_bound
+
+
+def _read_text(text: str, format: str | None, source: str) -> JobShopInstance:
+    return formats.read_text(text, format, source)
+
+
+MODEL: ProblemModel[JobShopInstance, JobShopSolution] = ProblemModel(
+    kind="jssp",
+    summary="job-shop scheduling: minimise the makespan",
+    instance_type=JobShopInstance,
+    solution_type=JobShopSolution,
+    formats=formats.FORMATS,
+    read_text=_read_text,
+    warm_start=warm_start,
+    compile=compile.compile_instance,
+    decode=compile.decode,
+    hint=compile.hint,
+    check=check.check,
+    lower_bound=_lower_bound,
+    best_known=_best_known,
+    load_named=benchmarks.load_named,
+    file_extensions=(".jss", ".jsp"),
+    sniff=formats.looks_like_jssp,
+)

@@ -1,0 +1,208 @@
+"""Job-shop instance files: Taillard, OR-Library and JSON, read and written.
+
+- ``taillard``: a line ``n m`` (Taillard's original files add seeds and bounds, and may put a
+  text header above it), then ``n`` rows of ``m`` processing times, then ``n`` rows of ``m``
+  machines numbered from 1; optional ``Times`` / ``Machines`` label lines.
+- ``orlib``: a line ``n m``, then one row per job of ``m`` pairs ``machine time`` with machines
+  numbered from 0 (OR-Library ``jobshop1.txt`` entries, DMU files).
+- ``json``: :class:`JobShopInstance` as JSON; job-shop-lib's ``duration_matrix`` /
+  ``machines_matrix`` documents are accepted too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from makespan.models.errors import InstanceError
+from makespan.models.jssp.instance import JobShopInstance, KnownBounds
+from makespan.models.textfile import Row, TokenRows, load_json_document, validate_document
+
+FORMATS = ("taillard", "orlib", "json")
+_LABELS = {"times", "machines"}
+
+
+def _is_int(token: str) -> bool:
+    return token.lstrip("+-").isdigit()
+
+
+def _read_header(rows: TokenRows) -> tuple[int, int, KnownBounds | None]:
+    """``n m`` (and, in Taillard's files, ``seed seed upper lower``), after any text lines."""
+    while (row := rows.peek()) is not None and not all(_is_int(t) for t in row.tokens):
+        rows.next_row("a header")
+    row, values = rows.next_ints(None, "'jobs machines'")
+    if len(values) not in (2, 6):
+        raise rows.error(
+            f"expected 'jobs machines' (2 integers), found {len(values)} values", row.line
+        )
+    n, m = values[0], values[1]
+    if n < 1 or m < 1:
+        raise rows.error(f"jobs and machines must be >= 1, found {n} {m}", row.line)
+    bounds = KnownBounds(upper=values[4], lower=values[5]) if len(values) == 6 else None
+    return n, m, bounds
+
+
+def _skip_label(rows: TokenRows) -> None:
+    row = rows.peek()
+    if row is not None and len(row.tokens) == 1 and row.tokens[0].lower() in _LABELS:
+        rows.next_row("a label")
+
+
+def _matrix(rows: TokenRows, n: int, m: int, what: str) -> list[tuple[Row, list[int]]]:
+    _skip_label(rows)
+    return [rows.next_ints(m, f"the {what} of job {j + 1} of {n}") for j in range(n)]
+
+
+def read_taillard(
+    text: str, source: str = "<instance>", name: str | None = None
+) -> JobShopInstance:
+    """Parse Taillard's format (machines 1-based)."""
+    rows = TokenRows(text, source)
+    n, m, bounds = _read_header(rows)
+    times = _matrix(rows, n, m, "processing times")
+    machines = _matrix(rows, n, m, "machines")
+    rows.expect_end()
+    for row, values in times:
+        _check_durations(rows, row, values)
+    for row, values in machines:
+        for value in values:
+            if not 1 <= value <= m:
+                raise rows.error(f"machine {value} is out of range 1..{m}", row.line)
+    return JobShopInstance.from_matrices(
+        [[v - 1 for v in values] for _, values in machines],
+        [values for _, values in times],
+        name=name,
+        num_machines=m,
+        bounds=bounds,
+    )
+
+
+def read_orlib(text: str, source: str = "<instance>", name: str | None = None) -> JobShopInstance:
+    """Parse the OR-Library format (``machine time`` pairs, machines 0-based)."""
+    rows = TokenRows(text, source)
+    n, m, bounds = _read_header(rows)
+    machines: list[list[int]] = []
+    durations: list[list[int]] = []
+    for j in range(n):
+        row, values = rows.next_ints(2 * m, f"{m} 'machine time' pairs for job {j + 1} of {n}")
+        job_machines, job_durations = values[0::2], values[1::2]
+        for machine in job_machines:
+            if not 0 <= machine < m:
+                raise rows.error(f"machine {machine} is out of range 0..{m - 1}", row.line)
+        _check_durations(rows, row, job_durations)
+        machines.append(job_machines)
+        durations.append(job_durations)
+    rows.expect_end()
+    return JobShopInstance.from_matrices(
+        machines, durations, name=name, num_machines=m, bounds=bounds
+    )
+
+
+def _check_durations(rows: TokenRows, row: Row, values: list[int]) -> None:
+    for value in values:
+        if value < 0:
+            raise rows.error(f"processing time must be >= 0, found {value}", row.line)
+
+
+def read_json(text: str, source: str = "<instance>", name: str | None = None) -> JobShopInstance:
+    """Parse a JSON instance (ours, or job-shop-lib's matrix form)."""
+    return instance_from_document(load_json_document(text, source), source, name)
+
+
+def instance_from_document(
+    data: Any, source: str | None = None, name: str | None = None
+) -> JobShopInstance:
+    """Validate a JSON document (already parsed) as a job-shop instance."""
+    if isinstance(data, dict) and "duration_matrix" in data and "machines_matrix" in data:
+        data = {
+            "name": data.get("name", name),
+            "num_machines": 1 + max((m for row in data["machines_matrix"] for m in row), default=0),
+            "jobs": [
+                [{"machine": m, "duration": d} for m, d in zip(ms, ds, strict=False)]
+                for ms, ds in zip(data["machines_matrix"], data["duration_matrix"], strict=False)
+            ],
+        }
+    instance = validate_document(JobShopInstance, data, source)
+    if instance.name is None and name is not None:
+        instance = instance.model_copy(update={"name": name})
+    return instance
+
+
+def infer_format(text: str, filename: str | None = None) -> str:
+    """``json`` for JSON; else ``orlib`` when the first job row holds ``2m`` values, else
+    ``taillard``."""
+    if (filename and filename.lower().endswith(".json")) or text.lstrip().startswith("{"):
+        return "json"
+    rows = TokenRows(text, filename or "<instance>")
+    try:
+        _, m, _ = _read_header(rows)
+    except InstanceError:
+        return "taillard"  # let the parser report the header error
+    _skip_label(rows)
+    first = rows.peek()
+    if first is not None and len(first.tokens) == 2 * m:
+        return "orlib"
+    return "taillard"
+
+
+def looks_like_jssp(text: str) -> bool:
+    """True when ``text`` opens (after any text lines) with a ``jobs machines`` header followed
+    by a job row of either format, or is a JSON document with job-shop fields."""
+    if text.lstrip().startswith("{"):
+        return '"num_machines"' in text or '"machines_matrix"' in text
+    rows = TokenRows(text, "<instance>")
+    try:
+        _, m, _ = _read_header(rows)
+    except InstanceError:
+        return False
+    _skip_label(rows)
+    first = rows.peek()
+    return first is not None and len(first.tokens) in (m, 2 * m)
+
+
+READERS = {"taillard": read_taillard, "orlib": read_orlib, "json": read_json}
+
+
+def read_text(
+    text: str, format: str | None = None, source: str = "<instance>", name: str | None = None
+) -> JobShopInstance:
+    """Parse ``text`` in ``format`` (inferred when None)."""
+    fmt = format or infer_format(text, source)
+    if fmt not in READERS:
+        raise InstanceError(
+            f"unknown jssp format {fmt!r}; expected one of {', '.join(FORMATS)}", source=source
+        )
+    if name is None and source not in ("<instance>", ""):
+        name = Path(source).stem
+    return READERS[fmt](text, source, name)
+
+
+def write_taillard(instance: JobShopInstance) -> str:
+    """Taillard's format; every job must visit ``num_machines`` operations."""
+    m = instance.num_machines
+    if any(len(job) != m for job in instance.jobs):
+        raise ValueError("the taillard format needs exactly num_machines operations per job")
+    lines = [f"{instance.num_jobs} {m}"]
+    lines += [" ".join(str(op.duration) for op in job) for job in instance.jobs]
+    lines += [" ".join(str(op.machine + 1) for op in job) for job in instance.jobs]
+    return "\n".join(lines) + "\n"
+
+
+def write_orlib(instance: JobShopInstance) -> str:
+    """The OR-Library format; every job must visit ``num_machines`` operations."""
+    m = instance.num_machines
+    if any(len(job) != m for job in instance.jobs):
+        raise ValueError("the orlib format needs exactly num_machines operations per job")
+    lines = [f"{instance.num_jobs} {m}"]
+    lines += [" ".join(f"{op.machine} {op.duration}" for op in job) for job in instance.jobs]
+    return "\n".join(lines) + "\n"
+
+
+def write_text(instance: JobShopInstance, format: str) -> str:
+    """Serialise ``instance`` in ``format``."""
+    if format == "json":
+        return instance.model_dump_json(indent=1, exclude_none=True) + "\n"
+    writers = {"taillard": write_taillard, "orlib": write_orlib}
+    if format not in writers:
+        raise ValueError(f"unknown jssp format {format!r}")
+    return writers[format](instance)

@@ -1,0 +1,153 @@
+"""The validated job-shop instance and solution."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+
+
+class Operation(BaseModel):
+    """One step of a job: ``duration`` time units on ``machine`` (0-based)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    machine: NonNegativeInt
+    duration: NonNegativeInt
+
+
+class KnownBounds(BaseModel):
+    """Published bounds on the optimal makespan, carried for gap reporting."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lower: int | None = None
+    upper: int | None = None
+    optimum: int | None = None
+    reference: str | None = None
+
+    @property
+    def best_known(self) -> int | None:
+        """The optimum when known, else the best upper bound."""
+        return self.optimum if self.optimum is not None else self.upper
+
+
+class JobShopInstance(BaseModel):
+    """A job-shop instance: every job is a chain of operations, each on one machine.
+
+    Objective (minimised): the makespan
+    :math:`C_{max} = \\max_j (s_{j,last} + p_{j,last})` subject to
+    :math:`s_{j,k+1} \\ge s_{j,k} + p_{j,k}` within each job and no two operations on the same
+    machine overlapping in time.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "tiny",
+                    "num_machines": 2,
+                    "jobs": [
+                        [{"machine": 0, "duration": 3}, {"machine": 1, "duration": 2}],
+                        [{"machine": 1, "duration": 2}, {"machine": 0, "duration": 4}],
+                    ],
+                }
+            ]
+        },
+    )
+
+    name: str | None = None
+    num_machines: Annotated[int, Field(ge=1)]
+    jobs: Annotated[tuple[tuple[Operation, ...], ...], Field(min_length=1)]
+    bounds: KnownBounds | None = None
+
+    @model_validator(mode="after")
+    def _machines_in_range(self) -> JobShopInstance:
+        for j, job in enumerate(self.jobs):
+            if not job:
+                raise ValueError(f"jobs.{j}: a job needs at least one operation")
+            for k, op in enumerate(job):
+                if op.machine >= self.num_machines:
+                    raise ValueError(
+                        f"jobs.{j}.{k}.machine: {op.machine} is out of range "
+                        f"0..{self.num_machines - 1}"
+                    )
+        return self
+
+    @property
+    def num_jobs(self) -> int:
+        """Number of jobs."""
+        return len(self.jobs)
+
+    @cached_property
+    def num_operations(self) -> int:
+        """Total number of operations over all jobs."""
+        return sum(len(job) for job in self.jobs)
+
+    @cached_property
+    def horizon(self) -> int:
+        """A trivially valid upper bound on the makespan: the sum of all durations."""
+        return sum(op.duration for job in self.jobs for op in job)
+
+    @cached_property
+    def trivial_lower_bound(self) -> int:
+        """max(longest job, busiest machine): no schedule can be shorter."""
+        longest_job = max(sum(op.duration for op in job) for job in self.jobs)
+        load = [0] * self.num_machines
+        for job in self.jobs:
+            for op in job:
+                load[op.machine] += op.duration
+        return max(longest_job, max(load))
+
+    @classmethod
+    def from_matrices(
+        cls,
+        machines: list[list[int]],
+        durations: list[list[int]],
+        *,
+        name: str | None = None,
+        num_machines: int | None = None,
+        bounds: KnownBounds | None = None,
+    ) -> JobShopInstance:
+        """Build from per-job machine and duration rows (machines 0-based)."""
+        jobs = tuple(
+            tuple(Operation(machine=m, duration=d) for m, d in zip(ms, ds, strict=True))
+            for ms, ds in zip(machines, durations, strict=True)
+        )
+        if num_machines is None:
+            num_machines = 1 + max((m for row in machines for m in row), default=0)
+        return cls(name=name, num_machines=num_machines, jobs=jobs, bounds=bounds)
+
+
+class ScheduledOperation(BaseModel):
+    """Where one operation runs: job, its index within the job, machine, start and end."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job: NonNegativeInt
+    index: NonNegativeInt
+    machine: NonNegativeInt
+    start: NonNegativeInt
+    end: NonNegativeInt
+
+
+class JobShopSolution(BaseModel):
+    """A schedule: every operation with its start and end; ``makespan`` is the largest end."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    makespan: NonNegativeInt
+    operations: tuple[ScheduledOperation, ...]
+
+    @classmethod
+    def from_starts(cls, instance: JobShopInstance, starts: list[list[int]]) -> JobShopSolution:
+        """Build from ``starts[j][k]``, the start of operation k of job j."""
+        ops = tuple(
+            ScheduledOperation(job=j, index=k, machine=op.machine, start=s, end=s + op.duration)
+            for j, (job, row) in enumerate(zip(instance.jobs, starts, strict=True))
+            for k, (op, s) in enumerate(zip(job, row, strict=True))
+        )
+        return cls(makespan=max((o.end for o in ops), default=0), operations=ops)

@@ -1,0 +1,99 @@
+"""The parts every problem model provides, so ``solve`` and every interface treat them alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from makespan.models.check import CheckReport
+from makespan.models.errors import InstanceError
+from makespan.models.textfile import validate_document
+from makespan.solvers.ir import Model
+
+InstanceT = TypeVar("InstanceT", bound=BaseModel)
+SolutionT = TypeVar("SolutionT", bound=BaseModel)
+IndexT = TypeVar("IndexT")
+
+
+@dataclass(frozen=True)
+class Compiled(Generic[IndexT]):
+    """An instance compiled to IR, with the index that maps IR variables back to the solution."""
+
+    ir: Model
+    index: IndexT
+
+
+@dataclass(frozen=True)
+class WarmStart(Generic[SolutionT]):
+    """A heuristic solution: what produced it and its objective."""
+
+    method: str
+    solution: SolutionT
+    objective: float
+
+
+@dataclass(frozen=True)
+class ProblemModel(Generic[InstanceT, SolutionT]):
+    """One problem kind: its types, file formats, heuristics, compile/decode and checker.
+
+    Attributes:
+        kind: the name users write (``jssp``).
+        summary: one line for ``makespan problems``.
+        instance_type / solution_type: the validated pydantic representations.
+        formats: the file formats ``read_text`` understands.
+        read_text: ``(text, format or None, source name) -> instance``; raises InstanceError.
+        warm_start: ``(instance, time budget s, seed) -> WarmStart | None``.
+        compile: ``(instance, upper bound or None) -> Compiled``; pure.
+        decode: ``(instance, compiled, values by IR variable) -> solution``.
+        hint: ``(instance, compiled, solution) -> {IR variable: value}``.
+        check: ``(instance, solution) -> CheckReport``; independent of compile and decode.
+        lower_bound: a cheap valid lower bound on the objective, or None.
+        best_known: a published best value carried by the instance, or None.
+        load_named: benchmark instances by name (``ta41``), or None when the kind has none.
+        default_backend: what ``backend="auto"`` means for this kind.
+        file_extensions: extensions that identify the kind (``.sm``), lower case.
+        sniff: whether text looks like one of the kind's non-JSON formats.
+    """
+
+    kind: str
+    summary: str
+    instance_type: type[InstanceT]
+    solution_type: type[SolutionT]
+    formats: tuple[str, ...]
+    read_text: Callable[[str, str | None, str], InstanceT]
+    warm_start: Callable[[InstanceT, float, int], WarmStart[SolutionT] | None]
+    compile: Callable[[InstanceT, float | None], Compiled[Any]]
+    decode: Callable[[InstanceT, Compiled[Any], Sequence[int]], SolutionT]
+    hint: Callable[[InstanceT, Compiled[Any], SolutionT], Mapping[int, int]]
+    check: Callable[[InstanceT, SolutionT], CheckReport]
+    lower_bound: Callable[[InstanceT], float | None]
+    best_known: Callable[[InstanceT], float | None]
+    load_named: Callable[[str], InstanceT | None] | None = None
+    default_backend: str = "cpsat"
+    file_extensions: tuple[str, ...] = ()
+    sniff: Callable[[str], bool] | None = None
+
+    def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
+        """Accept the typed instance or its JSON form (a dict); errors name the field."""
+        return validate_document(self.instance_type, instance, None)
+
+    def parse_solution(self, solution: SolutionT | Mapping[str, Any]) -> SolutionT:
+        """Accept the typed solution or its JSON form."""
+        return validate_document(self.solution_type, solution, "solution")
+
+    def read_file(self, path: str | Path, format: str | None = None) -> InstanceT:
+        """Read an instance file; errors as ``FILE:LINE: message``."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InstanceError(f"cannot read file: {error}", source=str(path)) from None
+        return self.read_text(text, format, str(path))
+
+    def json_schema(self) -> dict[str, Any]:
+        """The generated JSON schema of the instance."""
+        return self.instance_type.model_json_schema()

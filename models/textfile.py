@@ -1,0 +1,120 @@
+"""Line-aware reading of whitespace-separated numeric instance files, shared by the parsers.
+
+Every error names the source, the line and what was expected, as :class:`InstanceError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from makespan.models.errors import InstanceError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One non-blank, non-comment line: its 1-based number and its tokens."""
+
+    line: int
+    tokens: tuple[str, ...]
+
+
+class TokenRows:
+    """The rows of a text file, consumed front to back, with errors that point at lines."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self.rows = [
+            Row(number, tuple(stripped.split()))
+            for number, raw in enumerate(text.splitlines(), start=1)
+            if (stripped := raw.split("#", 1)[0].strip())
+        ]
+        self.last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
+        self.position = 0
+
+    def error(self, message: str, line: int | None = None) -> InstanceError:
+        """An error at ``line`` (default: the current row, or the end of the file)."""
+        if line is None:
+            line = self.rows[self.position].line if not self.at_end else self.last_line
+        return InstanceError(message, source=self.source, line=line)
+
+    @property
+    def at_end(self) -> bool:
+        """True once every row was consumed."""
+        return self.position >= len(self.rows)
+
+    def peek(self) -> Row | None:
+        """The next row without consuming it."""
+        return None if self.at_end else self.rows[self.position]
+
+    def next_row(self, expected: str) -> Row:
+        """Consume the next row; at the end of the file, an error saying what was expected."""
+        if self.at_end:
+            raise self.error(f"file ends early; expected {expected}")
+        row = self.rows[self.position]
+        self.position += 1
+        return row
+
+    def next_ints(self, count: int | None, expected: str) -> tuple[Row, list[int]]:
+        """Consume a row of exactly ``count`` integers (any number when ``count`` is None)."""
+        row = self.next_row(expected)
+        if count is not None and len(row.tokens) != count:
+            raise self.error(
+                f"expected {expected} ({count} integers), found {len(row.tokens)} values",
+                row.line,
+            )
+        return row, [self.to_int(token, row.line) for token in row.tokens]
+
+    def to_int(self, token: str, line: int) -> int:
+        """An integer token, or an error naming the token."""
+        try:
+            return int(token)
+        except ValueError:
+            raise self.error(f"expected an integer, found {token!r}", line) from None
+
+    def expect_end(self) -> None:
+        """Error when rows remain after the data that was expected."""
+        if not self.at_end:
+            raise self.error("unexpected data after the end of the instance")
+
+    def rows_iter(self) -> Iterator[Row]:
+        """Consume and yield the remaining rows."""
+        while not self.at_end:
+            yield self.next_row("a row")
+
+
+def load_json_document(text: str, source: str) -> Any:
+    """Parse JSON text; a syntax error names its line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InstanceError(
+            f"invalid JSON: {error.msg} (column {error.colno})", source=source, line=error.lineno
+        ) from None
+
+
+def validation_error(error: ValidationError, source: str | None) -> InstanceError:
+    """The first pydantic validation error as an :class:`InstanceError` naming the field."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    message = str(first["msg"])
+    count = error.error_count()
+    if count > 1:
+        message += f" (and {count - 1} more errors)"
+    return InstanceError(message, source=source, field=field)
+
+
+def validate_document(model: type[M], data: Any, source: str | None) -> M:
+    """Validate ``data`` as ``model``, errors as :class:`InstanceError` naming the field."""
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise validation_error(error, source) from None

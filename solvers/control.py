@@ -1,0 +1,79 @@
+"""What a running solve shares with its caller: a clock, a cooperative stop, incumbent listeners."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from makespan.solvers.result import Incumbent
+
+IncumbentListener = Callable[[Incumbent], None]
+
+
+class SolveControl:
+    """Cooperative stop plus the stream of improving incumbents of one solve.
+
+    Backends call :meth:`report` from their own threads; only strict improvements of the
+    objective or the bound are kept and passed to the listener, so the stream is monotone.
+    """
+
+    def __init__(
+        self,
+        on_incumbent: IncumbentListener | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self._started = time.monotonic()
+        self._listener = on_incumbent
+        self._stop = stop_event if stop_event is not None else threading.Event()
+        self._lock = threading.Lock()
+        self._incumbents: list[Incumbent] = []
+        self._best_objective: float | None = None
+        self._best_bound: float | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the solve started."""
+        return time.monotonic() - self._started
+
+    def request_stop(self) -> None:
+        """Ask the solve to stop soon and return its best incumbent."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once a stop was requested."""
+        return self._stop.is_set()
+
+    def wait_for_stop(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for a stop request; True when one came."""
+        return self._stop.wait(timeout)
+
+    @property
+    def incumbents(self) -> tuple[Incumbent, ...]:
+        """The improving incumbents so far, oldest first."""
+        with self._lock:
+            return tuple(self._incumbents)
+
+    def report(self, objective: float | None, bound: float | None) -> None:
+        """Record a new solution value and/or bound, notifying the listener on improvement."""
+        with self._lock:
+            better_obj = objective is not None and (
+                self._best_objective is None or objective < self._best_objective
+            )
+            better_bound = bound is not None and (
+                self._best_bound is None or bound > self._best_bound
+            )
+            if not (better_obj or better_bound):
+                return
+            if better_obj:
+                self._best_objective = objective
+            if better_bound:
+                self._best_bound = bound
+            incumbent = Incumbent(
+                time_s=round(self.elapsed(), 4),
+                objective=self._best_objective,
+                bound=self._best_bound,
+            )
+            self._incumbents.append(incumbent)
+        if self._listener is not None:
+            self._listener(incumbent)

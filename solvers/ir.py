@@ -1,0 +1,399 @@
+"""The common intermediate representation (IR) every model compiles to and every backend reads.
+
+An IR :class:`Model` is immutable: integer and boolean variables, interval variables, a tuple of
+constraints of the kinds listed in :class:`ConstraintKind`, a linear objective (minimised) and
+solution hints. Models are built with :class:`ModelBuilder`, which validates as it goes, so a
+backend can trust every index it reads. Backends declare the kinds they support; a model's
+:attr:`Model.kinds` says which kinds it uses.
+
+Everything is integral: CP-SAT needs integers, and the MILP passes derive their big-M constants
+from integer variable bounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+
+class ConstraintKind(StrEnum):
+    """Every constraint kind the IR knows; each backend handles them in this order."""
+
+    LINEAR = "linear"
+    NO_OVERLAP = "no_overlap"
+    CUMULATIVE = "cumulative"
+    NO_OVERLAP_2D = "no_overlap_2d"
+    MAX_EQUALITY = "max_equality"
+
+
+class IRError(ValueError):
+    """An IR that does not hold together (bad index, empty domain, mismatched lengths)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """An integer variable with domain ``[lb, ub]``; booleans have domain ``[0, 1]``."""
+
+    name: str
+    lb: int
+    ub: int
+    is_bool: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A boolean variable or its negation, as used for enforcement and interval presence."""
+
+    var: int
+    negated: bool = False
+
+    def __invert__(self) -> Literal:
+        return Literal(self.var, not self.negated)
+
+
+@dataclass(frozen=True, slots=True)
+class LinearExpr:
+    """``sum(coef * var for var, coef in terms) + constant``, variables by index."""
+
+    terms: tuple[tuple[int, int], ...] = ()
+    constant: int = 0
+
+    @staticmethod
+    def of(value: ExprLike) -> LinearExpr:
+        """Promote a variable, an integer or an expression to an expression."""
+        if isinstance(value, LinearExpr):
+            return value
+        if isinstance(value, Var):
+            return LinearExpr(((value.index, 1),))
+        return LinearExpr((), int(value))
+
+    @staticmethod
+    def sum(values: Iterable[ExprLike]) -> LinearExpr:
+        """The sum of many expressions, merged term by term."""
+        coefs: dict[int, int] = {}
+        constant = 0
+        for value in values:
+            expr = LinearExpr.of(value)
+            constant += expr.constant
+            for var, coef in expr.terms:
+                coefs[var] = coefs.get(var, 0) + coef
+        return LinearExpr(tuple((v, c) for v, c in coefs.items() if c), constant)
+
+    @staticmethod
+    def weighted(vars_: Sequence[Var | int], coefs: Sequence[int], constant: int = 0) -> LinearExpr:
+        """``sum(c * v) + constant`` without intermediate objects (for large sums)."""
+        indices = (v.index if isinstance(v, Var) else v for v in vars_)
+        return LinearExpr(tuple((i, c) for i, c in zip(indices, coefs, strict=True) if c), constant)
+
+    @property
+    def is_constant(self) -> bool:
+        """True when no variable appears."""
+        return not self.terms
+
+    def value(self, values: Sequence[int]) -> int:
+        """Evaluate with ``values[var]`` for every variable."""
+        return self.constant + sum(c * values[v] for v, c in self.terms)
+
+    def __add__(self, other: ExprLike) -> LinearExpr:
+        return LinearExpr.sum((self, other))
+
+    __radd__ = __add__
+
+    def __neg__(self) -> LinearExpr:
+        return LinearExpr(tuple((v, -c) for v, c in self.terms), -self.constant)
+
+    def __sub__(self, other: ExprLike) -> LinearExpr:
+        return LinearExpr.sum((self, -LinearExpr.of(other)))
+
+    def __rsub__(self, other: ExprLike) -> LinearExpr:
+        return LinearExpr.sum((other, -self))
+
+    def __mul__(self, factor: int) -> LinearExpr:
+        return LinearExpr(
+            tuple((v, c * factor) for v, c in self.terms if c * factor), self.constant * factor
+        )
+
+    __rmul__ = __mul__
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A handle on a variable of a :class:`ModelBuilder` (its index), usable in arithmetic."""
+
+    index: int
+
+    def expr(self) -> LinearExpr:
+        """This variable as an expression."""
+        return LinearExpr(((self.index, 1),))
+
+    def lit(self) -> Literal:
+        """This (boolean) variable as a positive literal."""
+        return Literal(self.index)
+
+    def __add__(self, other: ExprLike) -> LinearExpr:
+        return self.expr() + other
+
+    __radd__ = __add__
+
+    def __sub__(self, other: ExprLike) -> LinearExpr:
+        return self.expr() - other
+
+    def __rsub__(self, other: ExprLike) -> LinearExpr:
+        return LinearExpr.of(other) - self.expr()
+
+    def __mul__(self, factor: int) -> LinearExpr:
+        return self.expr() * factor
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> LinearExpr:
+        return -self.expr()
+
+
+ExprLike = LinearExpr | Var | int
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """An interval ``[start, end)`` with ``end = start + size``, optional when ``presence`` is set.
+
+    ``size`` is constant for fixed-size intervals. An absent optional interval constrains nothing.
+    """
+
+    name: str
+    start: LinearExpr
+    size: LinearExpr
+    end: LinearExpr
+    presence: Literal | None = None
+
+    @property
+    def is_fixed_size(self) -> bool:
+        """True when the size is a constant."""
+        return self.size.is_constant
+
+
+@dataclass(frozen=True, slots=True)
+class Linear:
+    """``lb <= expr <= ub`` (a missing side is unbounded), enforced only when all literals hold."""
+
+    expr: LinearExpr
+    lb: int | None
+    ub: int | None
+    enforce: tuple[Literal, ...] = ()
+    kind = ConstraintKind.LINEAR
+
+
+@dataclass(frozen=True, slots=True)
+class NoOverlap:
+    """The listed intervals are pairwise disjoint in time (a unary resource)."""
+
+    intervals: tuple[int, ...]
+    kind = ConstraintKind.NO_OVERLAP
+
+
+@dataclass(frozen=True, slots=True)
+class Cumulative:
+    """At every time, the demands of the intervals running then sum to at most ``capacity``."""
+
+    intervals: tuple[int, ...]
+    demands: tuple[int, ...]
+    capacity: int
+    kind = ConstraintKind.CUMULATIVE
+
+
+@dataclass(frozen=True, slots=True)
+class NoOverlap2D:
+    """Rectangles ``x_intervals[i] x y_intervals[i]`` are pairwise disjoint in the plane."""
+
+    x_intervals: tuple[int, ...]
+    y_intervals: tuple[int, ...]
+    kind = ConstraintKind.NO_OVERLAP_2D
+
+
+@dataclass(frozen=True, slots=True)
+class MaxEquality:
+    """``target == max(exprs)``."""
+
+    target: LinearExpr
+    exprs: tuple[LinearExpr, ...]
+    kind = ConstraintKind.MAX_EQUALITY
+
+
+Constraint = Linear | NoOverlap | Cumulative | NoOverlap2D | MaxEquality
+
+
+@dataclass(frozen=True)
+class Model:
+    """An immutable, validated optimisation model: minimise ``objective`` subject to constraints.
+
+    Build one with :class:`ModelBuilder`; derive a hinted copy with :meth:`with_hints`.
+    """
+
+    name: str
+    variables: tuple[Variable, ...]
+    intervals: tuple[Interval, ...]
+    constraints: tuple[Constraint, ...]
+    objective: LinearExpr | None
+    hints: tuple[tuple[int, int], ...] = ()
+
+    @cached_property
+    def kinds(self) -> frozenset[ConstraintKind]:
+        """The constraint kinds this model uses."""
+        return frozenset(c.kind for c in self.constraints)
+
+    def with_hints(self, hints: Mapping[int, int]) -> Model:
+        """A copy with these solution hints (variable index -> value), checked against domains."""
+        for var, value in hints.items():
+            self._check_var(var, "hint")
+            v = self.variables[var]
+            if not v.lb <= value <= v.ub:
+                raise IRError(f"hint {v.name}={value} outside [{v.lb}, {v.ub}]")
+        return dataclasses.replace(self, hints=tuple(sorted(hints.items())))
+
+    def expr_bounds(self, expr: LinearExpr) -> tuple[int, int]:
+        """The smallest and largest value ``expr`` can take over the variable domains."""
+        lo = hi = expr.constant
+        for var, coef in expr.terms:
+            v = self.variables[var]
+            a, b = coef * v.lb, coef * v.ub
+            lo += min(a, b)
+            hi += max(a, b)
+        return lo, hi
+
+    def _check_var(self, var: int, where: str) -> None:
+        if not 0 <= var < len(self.variables):
+            raise IRError(f"{where}: variable index {var} out of range")
+
+
+@dataclass
+class ModelBuilder:
+    """Accumulates variables, intervals and constraints, validating each, then :meth:`build`."""
+
+    name: str = "model"
+    _variables: list[Variable] = field(default_factory=list)
+    _intervals: list[Interval] = field(default_factory=list)
+    _constraints: list[Constraint] = field(default_factory=list)
+    _objective: LinearExpr | None = None
+
+    def int_var(self, lb: int, ub: int, name: str) -> Var:
+        """A new integer variable with domain ``[lb, ub]``."""
+        if lb > ub:
+            raise IRError(f"variable {name}: empty domain [{lb}, {ub}]")
+        self._variables.append(Variable(name, int(lb), int(ub)))
+        return Var(len(self._variables) - 1)
+
+    def bool_var(self, name: str) -> Var:
+        """A new boolean variable."""
+        self._variables.append(Variable(name, 0, 1, is_bool=True))
+        return Var(len(self._variables) - 1)
+
+    def interval(
+        self,
+        start: ExprLike,
+        size: ExprLike,
+        name: str,
+        *,
+        end: ExprLike | None = None,
+        presence: Literal | None = None,
+    ) -> int:
+        """A new interval; ``end`` defaults to ``start + size``. Returns its index."""
+        start_e, size_e = LinearExpr.of(start), LinearExpr.of(size)
+        end_e = start_e + size_e if end is None else LinearExpr.of(end)
+        for expr in (start_e, size_e, end_e):
+            self._check_expr(expr, f"interval {name}")
+        if size_e.is_constant and size_e.constant < 0:
+            raise IRError(f"interval {name}: negative size {size_e.constant}")
+        if presence is not None:
+            self._check_literal(presence, f"interval {name}")
+        self._intervals.append(Interval(name, start_e, size_e, end_e, presence))
+        return len(self._intervals) - 1
+
+    def add_linear(
+        self,
+        expr: ExprLike,
+        lb: int | None = None,
+        ub: int | None = None,
+        *,
+        enforce: Sequence[Literal] = (),
+    ) -> None:
+        """``lb <= expr <= ub``, only when every literal of ``enforce`` is true."""
+        e = LinearExpr.of(expr)
+        self._check_expr(e, "linear constraint")
+        for lit in enforce:
+            self._check_literal(lit, "linear constraint")
+        if lb is None and ub is None:
+            raise IRError("linear constraint without bounds")
+        self._constraints.append(Linear(e, lb, ub, tuple(enforce)))
+
+    def add_no_overlap(self, intervals: Sequence[int]) -> None:
+        """The intervals are pairwise disjoint."""
+        self._constraints.append(NoOverlap(self._check_intervals(intervals)))
+
+    def add_cumulative(
+        self, intervals: Sequence[int], demands: Sequence[int], capacity: int
+    ) -> None:
+        """Running demands never exceed ``capacity``."""
+        if len(intervals) != len(demands):
+            raise IRError("cumulative: intervals and demands differ in length")
+        if capacity < 0 or any(d < 0 for d in demands):
+            raise IRError("cumulative: negative capacity or demand")
+        self._constraints.append(
+            Cumulative(self._check_intervals(intervals), tuple(demands), capacity)
+        )
+
+    def add_no_overlap_2d(self, x_intervals: Sequence[int], y_intervals: Sequence[int]) -> None:
+        """Rectangles x_i * y_i are pairwise disjoint."""
+        if len(x_intervals) != len(y_intervals):
+            raise IRError("no_overlap_2d: x and y intervals differ in length")
+        self._constraints.append(
+            NoOverlap2D(self._check_intervals(x_intervals), self._check_intervals(y_intervals))
+        )
+
+    def add_max_equality(self, target: ExprLike, exprs: Sequence[ExprLike]) -> None:
+        """``target == max(exprs)``."""
+        if not exprs:
+            raise IRError("max_equality over no expressions")
+        t = LinearExpr.of(target)
+        es = tuple(LinearExpr.of(e) for e in exprs)
+        for e in (t, *es):
+            self._check_expr(e, "max_equality")
+        self._constraints.append(MaxEquality(t, es))
+
+    def minimize(self, expr: ExprLike) -> None:
+        """Set the objective to minimise."""
+        e = LinearExpr.of(expr)
+        self._check_expr(e, "objective")
+        self._objective = e
+
+    def interval_at(self, index: int) -> Interval:
+        """The interval with this index (for models that derive further constraints from it)."""
+        return self._intervals[index]
+
+    def build(self) -> Model:
+        """The immutable model."""
+        return Model(
+            self.name,
+            tuple(self._variables),
+            tuple(self._intervals),
+            tuple(self._constraints),
+            self._objective,
+        )
+
+    def _check_expr(self, expr: LinearExpr, where: str) -> None:
+        n = len(self._variables)
+        for var, _ in expr.terms:
+            if not 0 <= var < n:
+                raise IRError(f"{where}: variable index {var} out of range")
+
+    def _check_literal(self, lit: Literal, where: str) -> None:
+        if not 0 <= lit.var < len(self._variables) or not self._variables[lit.var].is_bool:
+            raise IRError(f"{where}: literal on {lit.var} is not a boolean variable")
+
+    def _check_intervals(self, intervals: Sequence[int]) -> tuple[int, ...]:
+        n = len(self._intervals)
+        if any(not 0 <= i < n for i in intervals):
+            raise IRError("interval index out of range")
+        return tuple(intervals)

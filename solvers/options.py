@@ -1,0 +1,40 @@
+"""Typed solve options, shared by solve(), the CLI, the REST API and the SDK."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
+BACKEND_PATTERN = r"^(auto|cpsat|highs|pyomo(:[A-Za-z0-9_.\-]+)?)$"
+
+
+class SolveOptions(BaseModel):
+    """How to solve: time limit, backend, worker threads, seed, and backend parameters.
+
+    ``backend_params`` is the one escape hatch to the backend: for CP-SAT, ``SatParameters`` in
+    protobuf text format (``"linearization_level: 2 symmetry_level: 4"``), parsed before the solve
+    so that a misspelt name fails with an error instead of being ignored.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False)] = 10.0
+    backend: Annotated[str, Field(pattern=BACKEND_PATTERN)] = "auto"
+    workers: Annotated[int | None, Field(ge=1, le=1024)] = None
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    backend_params: str | None = None
+    warm_start: bool = True
+
+
+class OptionsError(ValueError):
+    """Options that are well-formed but cannot be used (unknown backend, bad backend parameter).
+
+    ``field`` names the option at fault.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")

@@ -1,0 +1,262 @@
+"""``solve()``: the one path every solve takes, whatever the interface.
+
+heuristic warm start -> compile to IR (hinted, capped by the warm start) -> backend -> decode ->
+independent check -> :class:`Result`. The better of the backend's solution and the warm start is
+returned, and only after the model's checker accepted it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from makespan.models.check import CheckReport
+from makespan.models.registry import get_model
+from makespan.models.spec import ProblemModel, WarmStart
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, get_backend
+from makespan.solvers.control import IncumbentListener, SolveControl
+from makespan.solvers.options import OptionsError, SolveOptions
+from makespan.solvers.result import (
+    Result,
+    Status,
+    Termination,
+    WarmStartInfo,
+    as_number,
+    relative_gap,
+)
+
+HEURISTIC_SHARE = 0.15
+"""Share of the time limit the warm-start heuristic may use before the exact backend starts."""
+
+_MIN_BACKEND_TIME_S = 0.01
+
+
+def solve(
+    problem: str,
+    instance: Any,
+    *,
+    time_limit_s: float = 10.0,
+    backend: str = "auto",
+    workers: int | None = None,
+    seed: int = 0,
+    backend_params: str | None = None,
+    warm_start: bool = True,
+    on_incumbent: IncumbentListener | None = None,
+    stop_event: threading.Event | None = None,
+) -> Result:
+    """Solve one instance of ``problem`` and return the checked :class:`Result`.
+
+    ``instance`` is the problem's typed instance or its JSON form (a dict). The solve ends by
+    ``time_limit_s`` (heuristic included) or when ``stop_event`` is set, returning the best
+    solution found. ``on_incumbent`` hears every improvement of objective or bound.
+
+    Raises:
+        InstanceError: the instance does not validate.
+        OptionsError: an option is out of range or names an unknown backend or parameter.
+    """
+    model = get_model(problem)
+    typed = model.parse_instance(instance)
+    options = make_options(
+        time_limit_s=time_limit_s,
+        backend=backend,
+        workers=workers,
+        seed=seed,
+        backend_params=backend_params,
+        warm_start=warm_start,
+    )
+    return solve_instance(model, typed, options, SolveControl(on_incumbent, stop_event))
+
+
+def make_options(**fields: Any) -> SolveOptions:
+    """Validated options; an :class:`OptionsError` naming the first bad field."""
+    try:
+        return SolveOptions(**fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "options"
+        raise OptionsError(field, str(first["msg"])) from None
+
+
+def resolve_backend(model: ProblemModel[Any, Any], options: SolveOptions) -> Backend:
+    """The backend the options name (``auto``: the model's default), parameters checked."""
+    name = model.default_backend if options.backend == "auto" else options.backend
+    backend = get_backend(name)
+    if options.backend_params:
+        backend.check_params(options.backend_params)
+    return backend
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    solution: Any
+    objective: float
+
+
+def solve_instance(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    options: SolveOptions,
+    control: SolveControl,
+) -> Result:
+    """:func:`solve` for a validated instance and options, under an existing control."""
+    backend = resolve_backend(model, options)
+    lower = model.lower_bound(instance)
+    warm = _run_warm_start(model, instance, options, control, lower)
+    best = _Candidate(warm.solution, warm.objective) if warm else None
+    outcome: BackendOutcome | None = None
+    messages: list[str] = []
+    if not (_proven(best, lower) or control.stop_requested):
+        outcome, from_backend, note = _run_backend(model, instance, options, control, backend, best)
+        if note:
+            messages.append(note)
+        if from_backend is not None and (best is None or from_backend.objective < best.objective):
+            best = from_backend
+    return _result(model, options, control, backend, warm, best, outcome, lower, messages)
+
+
+def _run_warm_start(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    options: SolveOptions,
+    control: SolveControl,
+    lower: float | None,
+) -> WarmStart[Any] | None:
+    if not options.warm_start:
+        return None
+    warm = model.warm_start(instance, HEURISTIC_SHARE * options.time_limit_s, options.seed)
+    if warm is None or not _checked(model, instance, warm.solution, warm.objective).feasible:
+        return None
+    control.report(warm.objective, lower)
+    return warm
+
+
+def _checked(
+    model: ProblemModel[Any, Any], instance: Any, solution: Any, objective: float
+) -> CheckReport:
+    report = model.check(instance, solution)
+    if report.feasible and not _same(report.objective, objective):
+        return CheckReport(False, None, (f"objective {objective} != checked {report.objective}",))
+    return report
+
+
+def _run_backend(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    options: SolveOptions,
+    control: SolveControl,
+    backend: Backend,
+    best: _Candidate | None,
+) -> tuple[BackendOutcome | None, _Candidate | None, str | None]:
+    compiled = model.compile(instance, best.objective if best else None)
+    unsupported = compiled.ir.kinds - backend.supported_kinds
+    if unsupported:
+        kinds = ", ".join(sorted(unsupported))
+        raise OptionsError("backend", f"backend {backend.name!r} cannot handle {kinds}")
+    ir = compiled.ir
+    if best is not None:
+        ir = ir.with_hints(model.hint(instance, compiled, best.solution))
+    remaining = options.time_limit_s - control.elapsed()
+    if remaining < _MIN_BACKEND_TIME_S:
+        return None, None, "the heuristic used the whole time limit"
+    request = SolveRequest(ir, remaining, options.workers, options.seed, options.backend_params)
+    outcome = backend.solve(request, control)
+    if outcome.values is None or outcome.objective is None:
+        return outcome, None, outcome.message
+    solution = model.decode(instance, compiled, outcome.values)
+    report = _checked(model, instance, solution, outcome.objective)
+    if not report.feasible:
+        # A backend answer the checker rejects is a bug of ours; never pass it on.
+        note = f"{backend.name} solution rejected by the checker: {'; '.join(report.violations)}"
+        return outcome, None, note
+    return outcome, _Candidate(solution, outcome.objective), outcome.message
+
+
+def _proven(best: _Candidate | None, lower: float | None) -> bool:
+    return best is not None and lower is not None and best.objective <= lower + 1e-9
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _result(
+    model: ProblemModel[Any, Any],
+    options: SolveOptions,
+    control: SolveControl,
+    backend: Backend,
+    warm: WarmStart[Any] | None,
+    best: _Candidate | None,
+    outcome: BackendOutcome | None,
+    lower: float | None,
+    messages: list[str],
+) -> Result:
+    bound = _best_bound(outcome, lower, best)
+    objective = best.objective if best else None
+    status = _status(best, bound, outcome)
+    if status is Status.INFEASIBLE:
+        bound = None
+    termination = _termination(status, outcome, control)
+    return Result(
+        problem=model.kind,
+        status=status,
+        termination=termination,
+        objective=as_number(objective),
+        bound=as_number(bound),
+        gap=relative_gap(objective, bound),
+        wall_time_s=round(control.elapsed(), 4),
+        backend=outcome.backend if outcome else backend.name,
+        backend_version=outcome.version if outcome else None,
+        warm_start=WarmStartInfo(method=warm.method, objective=as_number(warm.objective))
+        if warm
+        else None,
+        incumbents=control.incumbents,
+        solution=_dump(best.solution) if best else None,
+        message="; ".join(messages) or None,
+    )
+
+
+def _best_bound(
+    outcome: BackendOutcome | None, lower: float | None, best: _Candidate | None
+) -> float | None:
+    bounds = [b for b in (lower, outcome.bound if outcome else None) if b is not None]
+    if not bounds:
+        return None
+    bound = max(bounds)
+    # A bound may not pass the best objective (CP-SAT reports its bound on a domain that the
+    # warm start capped); cap it so that the gap stays meaningful.
+    return min(bound, best.objective) if best is not None else bound
+
+
+def _status(best: _Candidate | None, bound: float | None, outcome: BackendOutcome | None) -> Status:
+    if best is None:
+        proven_infeasible = outcome is not None and outcome.status is Status.INFEASIBLE
+        return Status.INFEASIBLE if proven_infeasible else Status.UNKNOWN
+    backend_proved = (
+        outcome is not None
+        and outcome.status is Status.OPTIMAL
+        and _same(best.objective, outcome.objective)
+    )
+    if backend_proved or _same(best.objective, bound):
+        return Status.OPTIMAL
+    return Status.FEASIBLE
+
+
+def _termination(
+    status: Status, outcome: BackendOutcome | None, control: SolveControl
+) -> Termination:
+    if status in (Status.OPTIMAL, Status.INFEASIBLE):
+        return Termination.SOLVED
+    if control.stop_requested:
+        return Termination.CANCELLED
+    if outcome is not None:
+        return outcome.termination
+    return Termination.TIME_LIMIT
+
+
+def _dump(solution: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = solution.model_dump(mode="json")
+    return dumped

@@ -1,0 +1,64 @@
+"""The IR validates as it is built and stays immutable."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from makespan.solvers.ir import ConstraintKind, IRError, LinearExpr, ModelBuilder
+
+
+def test_expressions_merge_terms() -> None:
+    b = ModelBuilder()
+    x, y = b.int_var(0, 5, "x"), b.int_var(0, 5, "y")
+    expr = 2 * x + y - x + 3
+    assert sorted(expr.terms) == [(x.index, 1), (y.index, 1)]
+    assert expr.constant == 3
+    assert (x - x).terms == ()
+    assert LinearExpr.sum([x, y, 4]).value([2, 3]) == 9
+
+
+def test_builder_rejects_inconsistent_input() -> None:
+    b = ModelBuilder()
+    x = b.int_var(0, 5, "x")
+    with pytest.raises(IRError, match="empty domain"):
+        b.int_var(3, 2, "bad")
+    with pytest.raises(IRError, match="out of range"):
+        b.add_linear(LinearExpr(((7, 1),)), lb=0)
+    with pytest.raises(IRError, match="not a boolean"):
+        b.interval(x, 2, "i", presence=x.lit())
+    with pytest.raises(IRError, match="negative size"):
+        b.interval(x, -1, "i")
+    with pytest.raises(IRError, match="differ in length"):
+        b.add_cumulative([b.interval(x, 1, "i")], [1, 2], 3)
+    with pytest.raises(IRError, match="without bounds"):
+        b.add_linear(x)
+
+
+def test_model_records_kinds_and_is_immutable() -> None:
+    b = ModelBuilder()
+    x, y = b.int_var(0, 9, "x"), b.int_var(0, 9, "y")
+    a, c = b.interval(x, 2, "a"), b.interval(y, 3, "c")
+    b.add_no_overlap([a, c])
+    b.add_max_equality(b.int_var(0, 20, "m"), [x + 2, y + 3])
+    model = b.build()
+    assert model.kinds == {ConstraintKind.NO_OVERLAP, ConstraintKind.MAX_EQUALITY}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.name = "other"  # type: ignore[misc]
+
+
+def test_hints_are_checked_and_copied() -> None:
+    b = ModelBuilder()
+    x = b.int_var(0, 5, "x")
+    model = b.build()
+    hinted = model.with_hints({x.index: 4})
+    assert hinted.hints == ((0, 4),) and model.hints == ()
+    with pytest.raises(IRError, match="outside"):
+        model.with_hints({x.index: 6})
+
+
+def test_expression_bounds_follow_domains() -> None:
+    b = ModelBuilder()
+    x, y = b.int_var(-2, 5, "x"), b.int_var(0, 3, "y")
+    assert b.build().expr_bounds(3 * x - y + 1) == (-8, 16)
