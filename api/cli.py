@@ -203,3 +203,38 @@ def problems(
 def main() -> None:
     """Entry point of the ``makespan`` command."""
     app()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    db: Annotated[Path | None, typer.Option(help="SQLite job store file.")] = None,
+    workers: Annotated[int | None, typer.Option(help="CPU slots (default: all cores).")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="Require 'Authorization: Bearer KEY'.", envvar="MAKESPAN_API_KEY"),
+    ] = None,
+    allow_unauthenticated: Annotated[
+        bool, typer.Option(help="Serve a non-loopback address without an API key.")
+    ] = False,
+) -> None:
+    """Run the REST service (settings also from MAKESPAN_* environment variables)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from makespan.api.server import create_app
+    from makespan.api.settings import Settings
+
+    overrides: dict[str, Any] = {"host": host, "port": port}
+    for name, value in (("db", db), ("workers", workers), ("api_key", api_key)):
+        if value is not None:
+            overrides[name] = value
+    if allow_unauthenticated:
+        overrides["allow_unauthenticated"] = True
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise _fail(str(first["msg"]).removeprefix("Value error, ")) from None
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

@@ -53,6 +53,7 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         check: ``(instance, solution) -> CheckReport``; independent of compile and decode.
         lower_bound: a cheap valid lower bound on the objective, or None.
         best_known: a published best value carried by the instance, or None.
+        size / size_unit: how big an instance is, for service limits (``operations``).
         load_named: benchmark instances by name (``ta41``), or None when the kind has none.
         default_backend: what ``backend="auto"`` means for this kind.
         file_extensions: extensions that identify the kind (``.sm``), lower case.
@@ -72,6 +73,8 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     check: Callable[[InstanceT, SolutionT], CheckReport]
     lower_bound: Callable[[InstanceT], float | None]
     best_known: Callable[[InstanceT], float | None]
+    size: Callable[[InstanceT], int]
+    size_unit: str
     load_named: Callable[[str], InstanceT | None] | None = None
     default_backend: str = "cpsat"
     file_extensions: tuple[str, ...] = ()

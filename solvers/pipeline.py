@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -96,6 +96,18 @@ class _Candidate:
     objective: float
 
 
+@dataclass
+class _Run:
+    """What one solve gathered on its way to the result."""
+
+    backend: Backend
+    lower: float | None
+    warm: WarmStartInfo | None = None
+    best: _Candidate | None = None
+    outcome: BackendOutcome | None = None
+    messages: list[str] = field(default_factory=list)
+
+
 def solve_instance(
     model: ProblemModel[Any, Any],
     instance: Any,
@@ -103,19 +115,28 @@ def solve_instance(
     control: SolveControl,
 ) -> Result:
     """:func:`solve` for a validated instance and options, under an existing control."""
-    backend = resolve_backend(model, options)
-    lower = model.lower_bound(instance)
-    warm = _run_warm_start(model, instance, options, control, lower)
-    best = _Candidate(warm.solution, warm.objective) if warm else None
-    outcome: BackendOutcome | None = None
-    messages: list[str] = []
-    if not (_proven(best, lower) or control.stop_requested):
-        outcome, from_backend, note = _run_backend(model, instance, options, control, backend, best)
+    run = _Run(resolve_backend(model, options), model.lower_bound(instance))
+    warm_started = control.elapsed()
+    warm = _run_warm_start(model, instance, options, control, run.lower)
+    if warm is not None:
+        run.best = _Candidate(warm.solution, warm.objective)
+        run.warm = WarmStartInfo(
+            method=warm.method,
+            objective=as_number(warm.objective),
+            time_s=round(control.elapsed() - warm_started, 4),
+        )
+    if not (_proven(run.best, run.lower) or control.stop_requested):
+        outcome, from_backend, note = _run_backend(
+            model, instance, options, control, run.backend, run.best
+        )
+        run.outcome = outcome
         if note:
-            messages.append(note)
-        if from_backend is not None and (best is None or from_backend.objective < best.objective):
-            best = from_backend
-    return _result(model, options, control, backend, warm, best, outcome, lower, messages)
+            run.messages.append(note)
+        if from_backend is not None and (
+            run.best is None or from_backend.objective < run.best.objective
+        ):
+            run.best = from_backend
+    return _result(model, control, run)
 
 
 def _run_warm_start(
@@ -183,39 +204,27 @@ def _same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
 
 
-def _result(
-    model: ProblemModel[Any, Any],
-    options: SolveOptions,
-    control: SolveControl,
-    backend: Backend,
-    warm: WarmStart[Any] | None,
-    best: _Candidate | None,
-    outcome: BackendOutcome | None,
-    lower: float | None,
-    messages: list[str],
-) -> Result:
-    bound = _best_bound(outcome, lower, best)
+def _result(model: ProblemModel[Any, Any], control: SolveControl, run: _Run) -> Result:
+    best, outcome = run.best, run.outcome
+    bound = _best_bound(outcome, run.lower, best)
     objective = best.objective if best else None
     status = _status(best, bound, outcome)
     if status is Status.INFEASIBLE:
         bound = None
-    termination = _termination(status, outcome, control)
     return Result(
         problem=model.kind,
         status=status,
-        termination=termination,
+        termination=_termination(status, outcome, control),
         objective=as_number(objective),
         bound=as_number(bound),
         gap=relative_gap(objective, bound),
         wall_time_s=round(control.elapsed(), 4),
-        backend=outcome.backend if outcome else backend.name,
+        backend=outcome.backend if outcome else run.backend.name,
         backend_version=outcome.version if outcome else None,
-        warm_start=WarmStartInfo(method=warm.method, objective=as_number(warm.objective))
-        if warm
-        else None,
+        warm_start=run.warm,
         incumbents=control.incumbents,
         solution=_dump(best.solution) if best else None,
-        message="; ".join(messages) or None,
+        message="; ".join(run.messages) or None,
     )
 
 

@@ -83,7 +83,7 @@ class Incumbent(_Finite):
 
 
 class WarmStartInfo(_Finite):
-    """The heuristic warm start that seeded the exact solver."""
+    """The heuristic warm start that seeded the exact solver; ``time_s`` is how long it took."""
 
     method: str
     objective: float | int | None

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from makespan.solvers.backend import available_backends
@@ -39,3 +47,82 @@ def makespan_command() -> list[str]:
     if script is None:
         pytest.fail("the makespan command is not installed beside this Python")
     return [script]
+
+
+class Service:
+    """A real ``makespan serve`` subprocess on a free loopback port with its own SQLite file."""
+
+    def __init__(self, command: list[str], db: Path, env: dict[str, str]) -> None:
+        self.command = command
+        self.db = db
+        self.env = env
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = db.with_suffix(".log")
+
+    def start(self) -> Service:
+        """Start the server and wait until /healthz answers."""
+        environment = {**os.environ, **self.env}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*self.command, "serve", "--port", str(self.port), "--db", str(self.db)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                start_new_session=True,  # its own process group, so kill() takes the solvers too
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """kill -9 the server and every process it started, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM), then kill whatever is left of its process group."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def start_service(makespan_command: list[str], tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start real servers with settings from ``MAKESPAN_*`` variables; all stopped afterwards."""
+    started: list[Service] = []
+
+    def start(db: Path | None = None, **env: str) -> Service:
+        service = Service(
+            makespan_command,
+            db or tmp_path / f"jobs{len(started)}.sqlite3",
+            {f"MAKESPAN_{k.upper()}": v for k, v in env.items()},
+        )
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()

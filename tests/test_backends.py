@@ -20,7 +20,8 @@ pytestmark = pytest.mark.parametrize("backend", BACKENDS)
 
 
 def _solve(backend: str, model: Model, time_limit_s: float = 20.0) -> tuple[Status, float | None]:
-    outcome = get_backend(backend).solve(SolveRequest(model, time_limit_s, 1, 0, None), SolveControl())
+    request = SolveRequest(model, time_limit_s, 1, 0, None)
+    outcome = get_backend(backend).solve(request, SolveControl())
     return outcome.status, outcome.objective
 
 

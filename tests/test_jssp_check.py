@@ -60,14 +60,20 @@ def test_missing_duplicate_and_mislabelled_operations_fail() -> None:
     wrong = check(INSTANCE, JobShopSolution(makespan=7, operations=(moved, *ops[1:])))
     assert any("runs on machine 1" in v for v in wrong.violations)
     short = ops[0].model_copy(update={"end": 1})
-    assert any("lasts 1" in v for v in check(INSTANCE, JobShopSolution(
-        makespan=7, operations=(short, *ops[1:]))).violations)
+    assert any(
+        "lasts 1" in v
+        for v in check(
+            INSTANCE, JobShopSolution(makespan=7, operations=(short, *ops[1:]))
+        ).violations
+    )
 
 
 def test_zero_length_operations_may_sit_inside_others() -> None:
     instance = JobShopInstance.model_validate(
-        {"num_machines": 1, "jobs": [[{"machine": 0, "duration": 4}],
-                                     [{"machine": 0, "duration": 0}]]}
+        {
+            "num_machines": 1,
+            "jobs": [[{"machine": 0, "duration": 4}], [{"machine": 0, "duration": 0}]],
+        }
     )
     report = check(instance, JobShopSolution.from_starts(instance, [[0], [2]]))
     assert report.feasible and report.objective == 4

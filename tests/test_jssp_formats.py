@@ -12,8 +12,9 @@ from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.formats import infer_format, read_text, write_text
 
 
-@pytest.mark.parametrize(("name", "fmt"), [("ft06.txt", "taillard"), ("la01.txt", "orlib"),
-                                            ("ft06.json", "json")])
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("ft06.txt", "taillard"), ("la01.txt", "orlib"), ("ft06.json", "json")]
+)
 def test_reads_each_format_and_infers_it(data: Path, name: str, fmt: str) -> None:
     text = (data / name).read_text()
     assert infer_format(text, name) == fmt

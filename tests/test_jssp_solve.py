@@ -37,8 +37,9 @@ def assert_checked(instance: JobShopInstance, result: Result) -> None:
 @pytest.mark.parametrize("warm_start", [True, False])
 def test_known_optima_are_proven(backend: str, name: str, optimum: int, warm_start: bool) -> None:
     instance = _instance(name)
-    result = solve("jssp", instance, time_limit_s=60, backend=backend, workers=2,
-                   warm_start=warm_start)
+    result = solve(
+        "jssp", instance, time_limit_s=60, backend=backend, workers=2, warm_start=warm_start
+    )
     assert result.status == "optimal" and result.termination == "solved"
     assert result.objective == optimum and result.bound == optimum and result.gap == 0
     assert_checked(instance, result)
@@ -49,9 +50,21 @@ def test_dict_instances_are_accepted_and_json_has_no_infinity() -> None:
     result = solve("jssp", _instance("ft06").model_dump(), time_limit_s=30, workers=2)
     document = json.loads(result.to_json())
     assert document["objective"] == 55
-    assert set(document) >= {"problem", "status", "termination", "objective", "bound", "gap",
-                             "wall_time_s", "backend", "backend_version", "warm_start",
-                             "incumbents", "solution", "message"}
+    assert set(document) >= {
+        "problem",
+        "status",
+        "termination",
+        "objective",
+        "bound",
+        "gap",
+        "wall_time_s",
+        "backend",
+        "backend_version",
+        "warm_start",
+        "incumbents",
+        "solution",
+        "message",
+    }
     assert len(document["solution"]["operations"]) == 36
 
 
@@ -87,19 +100,32 @@ def test_bad_options_name_the_field() -> None:
 
 
 def _cli(command: list[str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False
+    )
 
 
-@pytest.mark.parametrize(("target", "optimum"), [("ft06.txt", 55), ("la01.txt", 666),
-                                                 ("ft06.json", 55), ("la01", 666)])
+@pytest.mark.parametrize(
+    ("target", "optimum"), [("ft06.txt", 55), ("la01.txt", 666), ("ft06.json", 55), ("la01", 666)]
+)
 def test_cli_proves_known_optima(
     makespan_command: list[str], data: Path, tmp_path: Path, target: str, optimum: int
 ) -> None:
     path = data / target if (data / target).exists() else Path(target)
     out = tmp_path / "result.json"
-    done = _cli(makespan_command, "solve", str(path), "--json", "--workers", "2",
-                "--time-limit", "60", "--out", str(out), cwd=tmp_path)
+    done = _cli(
+        makespan_command,
+        "solve",
+        str(path),
+        "--json",
+        "--workers",
+        "2",
+        "--time-limit",
+        "60",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     assert document["status"] == "optimal" and document["objective"] == optimum
@@ -114,8 +140,10 @@ def test_cli_human_summary(makespan_command: list[str], data: Path, tmp_path: Pa
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2 2\n1 x\n3 4\n1 2\n2 1\n", ":2: expected an integer"),
-     ("3 2\n0 1 1 4\n1 2 0 3\n", ":3: file ends early")],
+    [
+        ("2 2\n1 x\n3 4\n1 2\n2 1\n", ":2: expected an integer"),
+        ("3 2\n0 1 1 4\n1 2 0 3\n", ":3: file ends early"),
+    ],
 )
 def test_cli_bad_file_exits_2_with_file_and_line(
     makespan_command: list[str], tmp_path: Path, text: str, expected: str
@@ -128,17 +156,36 @@ def test_cli_bad_file_exits_2_with_file_and_line(
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("args", [["nosuchfile"], ["ft06", "--time-limit", "0"],
-                                  ["ft06", "--backend", "cplex"], ["ft06", "--problem", "tsp"]])
-def test_cli_usage_errors_exit_2(makespan_command: list[str], tmp_path: Path,
-                                 args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nosuchfile"],
+        ["ft06", "--time-limit", "0"],
+        ["ft06", "--backend", "cplex"],
+        ["ft06", "--problem", "tsp"],
+    ],
+)
+def test_cli_usage_errors_exit_2(
+    makespan_command: list[str], tmp_path: Path, args: list[str]
+) -> None:
     done = _cli(makespan_command, "solve", *args, cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
 
-def test_cli_exits_1_without_a_solution(makespan_command: list[str], data: Path,
-                                        tmp_path: Path) -> None:
-    done = _cli(makespan_command, "solve", "ta71", "--time-limit", "0.3", "--no-warm-start",
-                "--workers", "1", "--json", cwd=tmp_path)
+def test_cli_exits_1_without_a_solution(
+    makespan_command: list[str], data: Path, tmp_path: Path
+) -> None:
+    done = _cli(
+        makespan_command,
+        "solve",
+        "ta71",
+        "--time-limit",
+        "0.3",
+        "--no-warm-start",
+        "--workers",
+        "1",
+        "--json",
+        cwd=tmp_path,
+    )
     assert done.returncode == 1, done.stdout
     assert json.loads(done.stdout)["status"] == "unknown"

@@ -189,17 +189,37 @@ def best_dispatch(instance: JobShopInstance) -> WarmStart:
 # Tabu search on the disjunctive graph
 # --------------------------------------------------------------------------------------------
 
+_TENURE_BASE = 10
+"""Tabu tenure is ``_TENURE_BASE + jobs // machines`` plus a random part of up to half that."""
+
+_MAX_JUMP = 6
+"""Longest shift (in positions) of an N7 move inside a critical block, besides moves to the
+front or the back of the block; keeps the neighbourhood linear in the block length."""
+
+_RESTART_MIN_ITERATIONS = 1000
+_RESTART_ITERATIONS_PER_OPERATION = 4
+"""Jump back to the best schedule after ``max(_RESTART_MIN_ITERATIONS, per-op * n)`` iterations
+without improvement."""
+
 
 class _CycleError(ValueError):
     """The machine sequences do not form an acyclic disjunctive graph."""
 
 
+_Snapshot = tuple[list[int], list[int], list[int], list[int]]
+"""Machine predecessor and successor links, last operation per machine, end times."""
+
+
 class _Graph:
-    """Disjunctive graph over flat operation ids with heads, tails and a topological order.
+    """Disjunctive graph over flat operation ids, with heads, tails and a topological order.
 
     Operation ``o`` of the flat numbering is operation ``k`` of job ``j`` in job-major order. The
-    id ``n`` (``self.none``) is a sentinel with zero duration, head and tail, standing for "no
+    id ``n`` (``self.none``) is a sentinel with zero duration, end and tail that stands for "no
     predecessor / successor", which removes branches from the hot loops.
+
+    ``end[o]`` is the earliest completion time of ``o`` (head plus duration) and ``tail[o]`` the
+    longest path from the start of ``o`` to the end of the schedule (duration plus tail), so
+    ``end[o] - dur[o] + tail[o]`` is the longest path through ``o``.
     """
 
     def __init__(self, instance: JobShopInstance, starts: tuple[tuple[int, ...], ...]) -> None:
@@ -227,7 +247,7 @@ class _Graph:
                 o += 1
             self.job_ids.append(ids)
         # Machine sequences from the start times; ties by (end, job, index) keep the graph
-        # acyclic even with zero-duration operations.
+        # acyclic even with zero-duration operations (every arc then goes up in that order).
         per_machine: list[list[tuple[int, int, int]]] = [[] for _ in range(self.num_machines)]
         for ids, row in zip(self.job_ids, starts, strict=True):
             for x, s in zip(ids, row, strict=True):
@@ -235,39 +255,38 @@ class _Graph:
         self.mlast = [n] * self.num_machines
         for m, entries in enumerate(per_machine):
             entries.sort()
-            self.set_sequence(m, [x for _, _, x in entries])
-        self.r = [0] * (n + 1)
-        self.q = [0] * (n + 1)
-        self.order: list[int] = []  # order[p] = operation at topological position p
-        self.pos = [0] * (n + 1)  # pos[o] = topological position of o; pos[none] unused
+            self._set_sequence(m, [x for _, _, x in entries])
+        self.end = [0] * (n + 1)
+        self.tail = [0] * (n + 1)
+        self.order: list[int] = []  # order[p]: the operation at topological position p
+        self.pos = [0] * (n + 1)  # pos[o]: topological position of o
         self.mark = [0] * (n + 1)
         self.stamp = 0
         self.rebuild()
 
-    def set_sequence(self, m: int, seq: list[int]) -> None:
-        """Set the processing order of machine ``m`` (links only; call :meth:`rebuild` after)."""
-        none = self.none
+    def _set_sequence(self, m: int, seq: list[int]) -> None:
+        """Link the processing order of machine ``m`` (call :meth:`rebuild` afterwards)."""
+        none, mp, ms = self.none, self.mp, self.ms
         prev = none
         for x in seq:
-            self.mp[x] = prev
+            mp[x] = prev
             if prev != none:
-                self.ms[prev] = x
+                ms[prev] = x
             prev = x
         if prev != none:
-            self.ms[prev] = none
+            ms[prev] = none
         self.mlast[m] = prev
 
     def rebuild(self) -> None:
-        """Topological order (Kahn), heads and tails from scratch; order re-sorted by head.
+        """Topological order (Kahn), end times and tails from scratch; order sorted by start.
 
         Raises:
             _CycleError: the machine sequences make the graph cyclic.
         """
         n, none = self.n, self.none
-        jp, js, mp, ms, dur, r, q = self.jp, self.js, self.mp, self.ms, self.dur, self.r, self.q
-        indeg = [0] * (n + 1)
-        for x in range(n):
-            indeg[x] = (jp[x] != none) + (mp[x] != none)
+        jp, js, mp, ms, dur = self.jp, self.js, self.mp, self.ms, self.dur
+        end, tail, pos = self.end, self.tail, self.pos
+        indeg = [(jp[x] != none) + (mp[x] != none) for x in range(n)]
         stack = [x for x in range(n) if indeg[x] == 0]
         order: list[int] = []
         while stack:
@@ -281,54 +300,74 @@ class _Graph:
         if len(order) != n:
             raise _CycleError("machine sequences create a cycle")
         for x in order:
-            a = r[jp[x]] + dur[jp[x]]
-            b = r[mp[x]] + dur[mp[x]]
-            r[x] = a if a > b else b
-        # Sorting by (head, previous position) is again topological: along an arc the head
-        # never decreases, and on ties the previous order decides.
-        pos = self.pos
+            a = end[jp[x]]
+            b = end[mp[x]]
+            end[x] = (a if a > b else b) + dur[x]
+        # Sorting by (start, previous position) is again topological: along an arc the start
+        # never decreases, and on ties the previous order decides. Ordering by start keeps the
+        # stretch that a local repair in relocate() has to look at short.
         for p, x in enumerate(order):
             pos[x] = p
-        order.sort(key=lambda x: (r[x], pos[x]))
+        order.sort(key=lambda x: (end[x] - dur[x], pos[x]))
         for p, x in enumerate(order):
             pos[x] = p
         self.order = order
         for x in reversed(order):
-            a = q[js[x]] + dur[js[x]]
-            b = q[ms[x]] + dur[ms[x]]
-            q[x] = a if a > b else b
+            a = tail[js[x]]
+            b = tail[ms[x]]
+            tail[x] = (a if a > b else b) + dur[x]
+
+    def snapshot(self) -> _Snapshot:
+        """Copies of the machine links and end times, for :meth:`restore` and :meth:`starts`."""
+        return self.mp[:], self.ms[:], self.mlast[:], self.end[:]
+
+    def restore(self, snap: _Snapshot) -> None:
+        """Return to the machine sequences of a :meth:`snapshot` (lists updated in place)."""
+        self.mp[:] = snap[0]
+        self.ms[:] = snap[1]
+        self.mlast[:] = snap[2]
+        self.rebuild()
+
+    def starts(self, snap: _Snapshot) -> tuple[tuple[int, ...], ...]:
+        """Semi-active start times per job of a :meth:`snapshot`."""
+        end, dur = snap[3], self.dur
+        return tuple(tuple(end[x] - dur[x] for x in ids) for ids in self.job_ids)
 
     def makespan(self) -> int:
         """Largest end time (over the last operation of every machine)."""
-        r, dur, none = self.r, self.dur, self.none
-        return max((r[x] + dur[x] for x in self.mlast if x != none), default=0)
+        end = self.end
+        return max(end[x] for x in self.mlast)  # end[none] == 0 for an idle machine
 
     def critical_blocks(self, rng: random.Random) -> list[list[int]]:
-        """Blocks (maximal runs on one machine) of one critical path, in path order."""
-        r, dur, jp, mp, none = self.r, self.dur, self.jp, self.mp, self.none
+        """Blocks (maximal runs on one machine) of one critical path, in path order.
+
+        The path ends at a random operation finishing at the makespan and is traced backwards,
+        preferring the machine predecessor when both predecessors are tight.
+        """
+        end, dur, jp, mp, none = self.end, self.dur, self.jp, self.mp, self.none
         cmax = -1
         ends: list[int] = []
         for x in self.mlast:
-            if x == none:
+            e = end[x]
+            if x == none or e < cmax:
                 continue
-            e = r[x] + dur[x]
             if e > cmax:
                 cmax = e
                 ends = [x]
-            elif e == cmax:
+            else:
                 ends.append(x)
         x = ends[0] if len(ends) == 1 else ends[rng.randrange(len(ends))]
         blocks: list[list[int]] = []
         block = [x]
         while True:
-            rx = r[x]
+            start = end[x] - dur[x]
             p = mp[x]
-            if p != none and r[p] + dur[p] == rx:
+            if p != none and end[p] == start:
                 block.append(p)
                 x = p
                 continue
             p = jp[x]
-            if p != none and r[p] + dur[p] == rx:
+            if p != none and end[p] == start:
                 block.reverse()
                 blocks.append(block)
                 block = [p]
@@ -362,8 +401,8 @@ class _Graph:
             self.mlast[self.mach[x]] = x
 
     def relocate(self, x: int, new_pred: int, new_succ: int) -> bool:
-        """Move ``x`` between ``new_pred`` and ``new_succ`` (consecutive on its machine, or the
-        sentinel at either end); repair the topological order and update heads and tails.
+        """Move ``x`` between ``new_pred`` and ``new_succ``, consecutive on its machine (or the
+        sentinel at either end); repair the topological order, update end times and tails.
 
         Returns False, leaving everything unchanged, when the move would create a cycle.
         """
@@ -374,7 +413,8 @@ class _Graph:
         old_succ = ms[x]
         self._link(x, new_pred, new_succ)
         # The only arc that can contradict the topological order is new_pred -> x (x moved
-        # later) or x -> new_succ (x moved earlier); Pearce-Kelly repairs the order locally.
+        # later) or x -> new_succ (x moved earlier); Pearce-Kelly repairs the order locally,
+        # and finds the cycle if the new arc closes one.
         if new_pred != none and pos[new_pred] > pos[x]:
             src, dst = new_pred, x
         elif new_succ != none and pos[x] > pos[new_succ]:
@@ -384,6 +424,7 @@ class _Graph:
         if src != none:
             self.stamp += 1
             stamp = self.stamp
+            mark[none] = stamp
             lb = pos[dst]
             ub = pos[src]
             fwd = [dst]
@@ -391,26 +432,34 @@ class _Graph:
             stack = [dst]
             while stack:
                 y = stack.pop()
-                for z in (js[y], ms[y]):
-                    if z != none and mark[z] != stamp and pos[z] <= ub:
-                        if z == src:
-                            self._link(x, old_pred, old_succ)
-                            return False
-                        mark[z] = stamp
-                        fwd.append(z)
-                        stack.append(z)
+                z = js[y]
+                if mark[z] != stamp and pos[z] <= ub:
+                    if z == src:
+                        self._link(x, old_pred, old_succ)
+                        return False
+                    mark[z] = stamp
+                    fwd.append(z)
+                    stack.append(z)
+                z = ms[y]
+                if mark[z] != stamp and pos[z] <= ub:
+                    if z == src:
+                        self._link(x, old_pred, old_succ)
+                        return False
+                    mark[z] = stamp
+                    fwd.append(z)
+                    stack.append(z)
             bwd = [src]
             mark[src] = stamp
             stack = [src]
             while stack:
                 y = stack.pop()
                 z = jp[y]
-                if z != none and mark[z] != stamp and pos[z] > lb:
+                if mark[z] != stamp and pos[z] > lb:
                     mark[z] = stamp
                     bwd.append(z)
                     stack.append(z)
                 z = mp[y]
-                if z != none and mark[z] != stamp and pos[z] > lb:
+                if mark[z] != stamp and pos[z] > lb:
                     mark[z] = stamp
                     bwd.append(z)
                     stack.append(z)
@@ -428,114 +477,74 @@ class _Graph:
                     pos[y] = p
                     order[p] = y
 
-        # Heads: from the nodes whose machine predecessor changed, on to whatever changes
-        # downstream, visited in topological order so that each node is recomputed once.
-        dur, r, q = self.dur, self.r, self.q
+        # End times: from the operations whose machine predecessor changed, on to whatever
+        # changes downstream, in topological order so that each is recomputed at most once.
+        dur, end, tail = self.dur, self.end, self.tail
         heappush, heappop = heapq.heappush, heapq.heappop
         self.stamp += 1
         stamp = self.stamp
+        mark[none] = stamp  # never queue the sentinel
         heap = [pos[x]]
         mark[x] = stamp
         for y in (old_succ, new_succ):
-            if y != none and mark[y] != stamp:
+            if mark[y] != stamp:
                 mark[y] = stamp
                 heap.append(pos[y])
         heapq.heapify(heap)
         while heap:
             y = order[heappop(heap)]
-            z = jp[y]
-            h = r[z] + dur[z]
-            z = mp[y]
-            h2 = r[z] + dur[z]
+            h = end[jp[y]]
+            h2 = end[mp[y]]
             if h2 > h:
                 h = h2
-            if h != r[y]:
-                r[y] = h
+            h += dur[y]
+            if h != end[y]:
+                end[y] = h
                 z = js[y]
-                if z != none and mark[z] != stamp:
+                if mark[z] != stamp:
                     mark[z] = stamp
                     heappush(heap, pos[z])
                 z = ms[y]
-                if z != none and mark[z] != stamp:
+                if mark[z] != stamp:
                     mark[z] = stamp
                     heappush(heap, pos[z])
         # Tails, symmetrically, in reverse topological order.
         self.stamp += 1
         stamp = self.stamp
+        mark[none] = stamp
         heap = [-pos[x]]
         mark[x] = stamp
         for y in (old_pred, new_pred):
-            if y != none and mark[y] != stamp:
+            if mark[y] != stamp:
                 mark[y] = stamp
                 heap.append(-pos[y])
         heapq.heapify(heap)
         while heap:
             y = order[-heappop(heap)]
-            z = js[y]
-            t = q[z] + dur[z]
-            z = ms[y]
-            t2 = q[z] + dur[z]
+            t = tail[js[y]]
+            t2 = tail[ms[y]]
             if t2 > t:
                 t = t2
-            if t != q[y]:
-                q[y] = t
+            t += dur[y]
+            if t != tail[y]:
+                tail[y] = t
                 z = jp[y]
-                if z != none and mark[z] != stamp:
+                if mark[z] != stamp:
                     mark[z] = stamp
                     heappush(heap, -pos[z])
                 z = mp[y]
-                if z != none and mark[z] != stamp:
+                if mark[z] != stamp:
                     mark[z] = stamp
                     heappush(heap, -pos[z])
         return True
 
-    def snapshot(self) -> tuple[list[int], list[int], list[int], list[int]]:
-        """Copies of the machine links and heads, for :meth:`restore` and :meth:`starts`."""
-        return self.mp[:], self.ms[:], self.mlast[:], self.r[:]
-
-    def restore(self, snap: tuple[list[int], list[int], list[int], list[int]]) -> None:
-        """Return to a :meth:`snapshot` (lists are updated in place)."""
-        self.mp[:] = snap[0]
-        self.ms[:] = snap[1]
-        self.mlast[:] = snap[2]
-        self.rebuild()
-
-    def starts(
-        self, snap: tuple[list[int], list[int], list[int], list[int]] | None = None
-    ) -> tuple[tuple[int, ...], ...]:
-        """Semi-active start times (the heads) per job, now or of a snapshot."""
-        r = self.r if snap is None else snap[3]
-        return tuple(tuple(r[x] for x in ids) for ids in self.job_ids)
-
-
-def _n5_moves(blocks: list[list[int]], js: list[int]) -> list[tuple[int, int]]:
-    """N5 moves: swap the first two / last two operations of every block of the path.
-
-    The first pair of the first block and the last pair of the last block are left out (such
-    swaps cannot shorten the path); pairs that are also consecutive in a job are skipped.
-    """
-    moves: list[tuple[int, int]] = []
-    last = len(blocks) - 1
-    for i, block in enumerate(blocks):
-        size = len(block)
-        if size < 2:
-            continue
-        if i > 0 and js[block[0]] != block[1]:
-            moves.append((block[0], block[1]))
-        if i < last and (size > 2 or i == 0) and js[block[-2]] != block[-1]:
-            moves.append((block[-2], block[-1]))
-    return moves
-
 
 _Move = tuple[int, int, int, list[int]]
 """A relocation: (operation, new machine predecessor, new machine successor, tabu keys of the
-ordered pairs it destroys)."""
-
-TABU_ANY = True
-N5_ONLY = False
+pair orders it destroys)."""
 
 
-def _choose_n7(
+def _choose_move(
     g: _Graph,
     blocks: list[list[int]],
     tabu: dict[int, int],
@@ -543,25 +552,29 @@ def _choose_n7(
     best: int,
     rng: random.Random,
 ) -> _Move | None:
-    """Best non-tabu move of the N7 neighbourhood (Zhang et al. 2007) of one critical path.
+    """Best allowed move of the N7 neighbourhood (Zhang et al. 2007) of one critical path.
 
-    In every block, the first or last operation moves to every other position of the block and
-    every inner operation moves to the front or the back, except moves that keep both the first
-    operation of the first block and the last operation of the last block (those cannot shorten
-    the path). Moves not guaranteed acyclic by the Balas-Vazacopoulos conditions are skipped.
-    Each move is scored by the longest path through the operations of the reordered segment,
-    from the current heads and tails. A tabu move (one that restores a recently destroyed pair
-    order) is allowed only if it beats ``best``; if every move is tabu, the one whose tabu
-    status expires first is returned.
+    In each block the first or the last operation moves to another position of the block
+    (at most ``_MAX_JUMP`` places, or to the other end), and each inner operation moves to the
+    front or the back. This contains N5 (swapping the first two or the last two). Moves that keep
+    both the first operation of the first block and the last operation of the last block are
+    left out, as they cannot shorten the path, and so are moves that the Balas-Vazacopoulos
+    conditions do not guarantee acyclic. A move is scored by the longest path through the
+    operations of the reordered segment, from the current heads and tails.
+
+    The key ``a * (n + 1) + b`` in ``tabu`` stands for "a before b": a move that creates a pair
+    order whose key has not expired yet is tabu, unless it would beat ``best`` (aspiration).
+    Ties are broken at random; if every move is tabu, the one expiring first is returned.
     """
     none = g.none
     stride = none + 1
-    r, q, dur, jp, js, mp, ms = g.r, g.q, g.dur, g.jp, g.js, g.mp, g.ms
+    end, tail, dur, jp, js, mp, ms = g.end, g.tail, g.dur, g.jp, g.js, g.mp, g.ms
     tabu_get = tabu.get
+    cap = _MAX_JUMP
     nb = len(blocks)
     chosen_est = -1
-    chosen: list[_Move] = []
-    fallback: _Move | None = None
+    chosen: list[tuple[int, int, int, list[int], bool]] = []
+    fallback: tuple[int, int, int, list[int], bool] | None = None
     fallback_expiry = 0
     for bi, blk in enumerate(blocks):
         k = len(blk)
@@ -569,97 +582,101 @@ def _choose_n7(
             continue
         first = bi == 0
         last = bi == nb - 1
+        # (i, el, forward): forward moves blk[i] right after blk[el]; backward moves blk[el]
+        # right before blk[i].
         cands: list[tuple[int, int, bool]]
         if k == 2:
             cands = [(0, 1, True)]
-        elif N5_ONLY:
-            cands = []
-            if not first:
-                cands.append((0, 1, True))
-            if not last:
-                cands.append((k - 2, k - 1, True))
         else:
-            cands = [(0, el, True) for el in range(1, k) if not first or el == k - 1]
-            cands.extend((i, k - 1, False) for i in range(k - 1) if not last or i == 0)
+            kl = k - 1
+            cands = [
+                (0, el, True)
+                for el in range(1, k)
+                if (not first or el == kl) and (el <= cap or el == kl)
+            ]
+            cands.extend(
+                (i, kl, False)
+                for i in range(kl)
+                if (not last or i == 0) and (kl - i <= cap or i == 0)
+            )
             if not last:
-                cands.extend((t, k - 1, True) for t in range(1, k - 2))
+                cands.extend((t, kl, True) for t in range(max(1, kl - cap), kl - 1))
             if not first:
-                cands.extend((0, t, False) for t in range(2, k - 1))
+                cands.extend((0, t, False) for t in range(2, min(kl, cap + 1)))
         for i, el, forward in cands:
             if forward:
-                # blk[i] moves right after blk[el].
                 x = blk[i]
                 y = blk[el]
-                z = js[x]
-                if z != none and q[y] + dur[y] < q[z] + dur[z]:
-                    continue
+                if tail[y] < tail[js[x]]:
+                    continue  # a path from x's job successor to y may exist
                 jumped = blk[i + 1 : el + 1]
                 seg = [*jumped, x]
                 before = mp[x]
                 after = ms[y]
             else:
-                # blk[el] moves right before blk[i].
                 x = blk[el]
                 y = blk[i]
-                z = jp[x]
-                if z != none and r[y] + dur[y] < r[z] + dur[z]:
-                    continue
+                if end[y] < end[jp[x]]:
+                    continue  # a path from y to x's job predecessor may exist
                 jumped = blk[i:el]
                 seg = [x, *jumped]
                 before = mp[y]
                 after = ms[x]
-            # Heads along the new segment, then tails backwards; keep the longest path.
-            end = r[before] + dur[before]
-            heads = []
+            # Starts along the new segment, then tails backwards; keep the longest path.
+            e = end[before]
+            starts = []
             for y in seg:
-                z = jp[y]
-                h = r[z] + dur[z]
-                if end > h:
-                    h = end
-                heads.append(h)
-                end = h + dur[y]
-            nxt = q[after] + dur[after]
+                h = end[jp[y]]
+                if e > h:
+                    h = e
+                starts.append(h)
+                e = h + dur[y]
+            t = tail[after]
             est = 0
             for idx in range(len(seg) - 1, -1, -1):
                 y = seg[idx]
-                z = js[y]
-                t = q[z] + dur[z]
-                if nxt > t:
-                    t = nxt
-                d = dur[y]
-                v = heads[idx] + d + t
-                if v > est:
-                    est = v
-                nxt = t + d
+                h = tail[js[y]]
+                if t > h:
+                    h = t
+                t = h + dur[y]
+                h = starts[idx] + t
+                if h > est:
+                    est = h
+            expiry = 0
             if forward:
-                created = [j * stride + x for j in jumped]
-                destroyed = [x * stride + j for j in jumped]
-                move: _Move = (x, blk[el], after, destroyed)
+                for j in jumped:
+                    h = tabu_get(j * stride + x, 0)
+                    if h > expiry:
+                        expiry = h
             else:
-                created = [x * stride + j for j in jumped]
-                destroyed = [j * stride + x for j in jumped]
-                move = (x, before, blk[i], destroyed)
-            if TABU_ANY:
-                expiry = max(tabu_get(c, 0) for c in created)
-            else:
-                expiry = min(tabu_get(c, 0) for c in created)
+                xs = x * stride
+                for j in jumped:
+                    h = tabu_get(xs + j, 0)
+                    if h > expiry:
+                        expiry = h
             if expiry > it and est >= best:
                 if fallback is None or expiry < fallback_expiry:
-                    fallback = move
+                    fallback = (x, before, after, jumped, forward)
                     fallback_expiry = expiry
                 continue
-            if not chosen or est < chosen_est:
+            if est < chosen_est or chosen_est < 0:
                 chosen_est = est
-                chosen = [move]
+                chosen = [(x, before, after, jumped, forward)]
             elif est == chosen_est:
-                chosen.append(move)
+                chosen.append((x, before, after, jumped, forward))
+    pick = fallback
     if chosen:
-        return chosen[0] if len(chosen) == 1 else chosen[rng.randrange(len(chosen))]
-    return fallback
+        pick = chosen[0] if len(chosen) == 1 else chosen[rng.randrange(len(chosen))]
+    if pick is None:
+        return None
+    x, before, after, jumped, forward = pick
+    if forward:  # x lands between the last jumped operation and `after`
+        return x, jumped[-1], after, [x * stride + j for j in jumped]
+    return x, before, jumped[0], [j * stride + x for j in jumped]
 
 
 def _n1_moves(blocks: list[list[int]], js: list[int]) -> list[tuple[int, int]]:
-    """Every adjacent pair inside a critical block (used for perturbation)."""
+    """Every adjacent pair inside a critical block that is not also a job arc."""
     return [
         (block[i], block[i + 1])
         for block in blocks
@@ -677,24 +694,24 @@ def tabu_search(
     lower_bound: int | None = None,
     max_stall_iterations: int = DEFAULT_MAX_STALL_ITERATIONS,
 ) -> WarmStart:
-    """Tabu search on critical-block moves (N5 of Nowicki & Smutnicki) from `initial`.
+    """Tabu search on critical-block moves (N7 of Zhang et al., a superset of N5) from `initial`.
 
     Runs until ``time.monotonic() >= deadline``, the lower bound is reached (``lower_bound``,
     default :attr:`JobShopInstance.trivial_lower_bound`), no improvement of the best schedule for
-    ``max_stall_iterations`` iterations, or the critical path is a single block (optimal).
+    ``max_stall_iterations`` iterations, or the critical path is a single block (then optimal).
 
-    Each iteration evaluates every N5 swap of one critical path exactly on the longest paths
-    through the two swapped operations, and applies the best one that is not tabu (a tabu move
-    is allowed when it would beat the best makespan). Swapping back a pair is tabu for a
-    randomised tenure. After a long stall the search restarts from the best schedule perturbed
-    by a few random critical swaps.
+    Each iteration scores every N7 move on one critical path in time linear in the moved
+    distance, from heads and tails, and applies the best one that is not tabu (a tabu move is
+    allowed when it would beat the best makespan). Restoring the relative order of a pair that a
+    move changed is tabu for a randomised tenure. After a long stall the search jumps back to the
+    best schedule and perturbs it with a few random swaps on the critical path.
 
     Returns the best schedule found, semi-active, with ``method = initial.method + "+tabu"``; its
     makespan is never above ``initial.makespan``. Deterministic for a given ``seed`` unless the
     deadline interrupts it.
 
     Raises:
-        ValueError: ``initial`` does not describe an acyclic set of machine sequences.
+        ValueError: the start times of ``initial`` do not give acyclic machine sequences.
     """
     result, _ = _tabu_search(
         instance,
@@ -717,7 +734,7 @@ def _tabu_search(
     max_stall_iterations: int,
     max_iterations: int | None = None,
 ) -> tuple[WarmStart, int]:
-    """:func:`tabu_search`, also returning the number of iterations done."""
+    """:func:`tabu_search`, with an optional iteration cap, also returning the iterations done."""
     method = initial.method + "+tabu"
     try:
         g = _Graph(instance, initial.starts)
@@ -727,56 +744,54 @@ def _tabu_search(
     lb = instance.trivial_lower_bound if lower_bound is None else lower_bound
     n = g.n
     stride = n + 1
-    dur, r, q, jp, js, mp, ms = g.dur, g.r, g.q, g.jp, g.js, g.mp, g.ms
+    js, ms = g.js, g.ms
 
-    cur = g.makespan()
-    best = cur
+    best = g.makespan()
     best_snap = g.snapshot()
 
-    tenure_base = 10 + instance.num_jobs // max(1, instance.num_machines)
+    tenure_base = _TENURE_BASE + instance.num_jobs // instance.num_machines
     tenure_spread = max(1, tenure_base // 2)
-    restart_after = max(1000, 4 * n)
+    restart_after = max(_RESTART_MIN_ITERATIONS, _RESTART_ITERATIONS_PER_OPERATION * n)
     tabu: dict[int, int] = {}
     it = 0
     last_improvement = 0
     last_restart = 0
+    it_cap = -1 if max_iterations is None else max_iterations
     monotonic = time.monotonic
 
-    it_cap = max_iterations if max_iterations is not None else -1
     while best > lb and it - last_improvement < max_stall_iterations and monotonic() < deadline:
         if it == it_cap:
             break
         it += 1
         if it - max(last_improvement, last_restart) > restart_after:
-            # Jump back to the best schedule and perturb it.
+            # Jump back to the best schedule and perturb it with random critical swaps.
             g.restore(best_snap)
             for _ in range(2 + rng.randrange(4)):
-                pert = _n1_moves(g.critical_blocks(rng), js)
-                if not pert:
+                pairs = _n1_moves(g.critical_blocks(rng), js)
+                if not pairs:
                     break
-                u, v = pert[rng.randrange(len(pert))]
+                u, v = pairs[rng.randrange(len(pairs))]
                 g.relocate(u, v, ms[v])
             tabu.clear()
             last_restart = it
-            cur = g.makespan()
             continue
 
         blocks = g.critical_blocks(rng)
         if len(blocks) == 1:
-            break  # a single critical block: the current schedule is optimal
-        move = _choose_n7(g, blocks, tabu, it, best, rng)
+            break  # one block from time 0 to the makespan: no schedule is shorter
+        move = _choose_move(g, blocks, tabu, it, best, rng)
         if move is None:
             break
         x, new_pred, new_succ, destroyed = move
-        tenure = tenure_base + rng.randrange(tenure_spread)
+        expiry = it + tenure_base + rng.randrange(tenure_spread)
         if not g.relocate(x, new_pred, new_succ):
-            # Would create a cycle (possible only with zero durations): forbid the move itself.
+            # The move would close a cycle (possible only with zero durations): forbid it.
             for key in destroyed:
-                c, d = divmod(key, stride)
-                tabu[d * stride + c] = it + tenure
+                a, b = divmod(key, stride)
+                tabu[b * stride + a] = expiry
             continue
         for key in destroyed:
-            tabu[key] = it + tenure  # restoring a destroyed pair order is tabu
+            tabu[key] = expiry  # restoring a destroyed pair order is tabu
         cur = g.makespan()
         if cur < best:
             best = cur
