@@ -46,7 +46,8 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         instance_type / solution_type: the validated pydantic representations.
         formats: the file formats ``read_text`` understands.
         read_text: ``(text, format or None, source name) -> instance``; raises InstanceError.
-        warm_start: ``(instance, time budget s, seed) -> WarmStart | None``.
+        warm_start: ``(instance, time budget s, seed, should_stop) -> WarmStart | None``; it
+            returns early once ``should_stop()`` is true.
         compile: ``(instance, upper bound or None) -> Compiled``; pure.
         decode: ``(instance, compiled, values by IR variable) -> solution``.
         hint: ``(instance, compiled, solution) -> {IR variable: value}``.
@@ -66,7 +67,7 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     solution_type: type[SolutionT]
     formats: tuple[str, ...]
     read_text: Callable[[str, str | None, str], InstanceT]
-    warm_start: Callable[[InstanceT, float, int], WarmStart[SolutionT] | None]
+    warm_start: Callable[[InstanceT, float, int, Callable[[], bool]], WarmStart[SolutionT] | None]
     compile: Callable[[InstanceT, float | None], Compiled[Any]]
     decode: Callable[[InstanceT, Compiled[Any], Sequence[int]], SolutionT]
     hint: Callable[[InstanceT, Compiled[Any], SolutionT], Mapping[int, int]]

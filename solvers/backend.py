@@ -38,9 +38,11 @@ class SolveRequest:
 
 @dataclass(frozen=True)
 class Backend:
-    """A solver backend: the constraint kinds it reads, a parameter check, and its solve call."""
+    """A solver backend: its version, the constraint kinds it reads, a parameter check, and its
+    solve call."""
 
     name: str
+    version: str
     supported_kinds: frozenset[ConstraintKind]
     check_params: Callable[[str], None]
     solve: Callable[[SolveRequest, SolveControl], BackendOutcome]

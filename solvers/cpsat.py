@@ -211,6 +211,7 @@ def _outcome(
 
 BACKEND = Backend(
     name=NAME,
+    version=VERSION,
     supported_kinds=frozenset(ConstraintKind),
     check_params=check_params,
     solve=solve,

@@ -148,7 +148,8 @@ def _run_warm_start(
 ) -> WarmStart[Any] | None:
     if not options.warm_start:
         return None
-    warm = model.warm_start(instance, HEURISTIC_SHARE * options.time_limit_s, options.seed)
+    budget = HEURISTIC_SHARE * options.time_limit_s
+    warm = model.warm_start(instance, budget, options.seed, lambda: control.stop_requested)
     if warm is None or not _checked(model, instance, warm.solution, warm.objective).feasible:
         return None
     control.report(warm.objective, lower)
@@ -220,7 +221,7 @@ def _result(model: ProblemModel[Any, Any], control: SolveControl, run: _Run) -> 
         gap=relative_gap(objective, bound),
         wall_time_s=round(control.elapsed(), 4),
         backend=outcome.backend if outcome else run.backend.name,
-        backend_version=outcome.version if outcome else None,
+        backend_version=outcome.version if outcome else run.backend.version,
         warm_start=run.warm,
         incumbents=control.incumbents,
         solution=_dump(best.solution) if best else None,

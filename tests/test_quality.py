@@ -53,5 +53,6 @@ def test_ruff_format() -> None:
 
 def test_mypy() -> None:
     root = _namespace_tree()
-    env = {**os.environ, "MYPYPATH": str(root)}
+    # tests/ is on the path too: the test modules import helpers from conftest.
+    env = {**os.environ, "MYPYPATH": os.pathsep.join([str(root), str(REPO / "tests")])}
     _run([_tool("mypy"), str(root / "makespan"), "tests", "bench"], env=env)

@@ -3,6 +3,8 @@ each on one machine, with no two operations overlapping on a machine."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from makespan.models.jssp import benchmarks, check, compile, formats
 from makespan.models.jssp.instance import (
     JobShopInstance,
@@ -24,12 +26,14 @@ __all__ = [
 
 
 def warm_start(
-    instance: JobShopInstance, budget_s: float, seed: int
+    instance: JobShopInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
 ) -> WarmStart[JobShopSolution] | None:
     """Best Giffler-Thompson dispatch, improved by tabu search within ``budget_s``."""
     from makespan.models.jssp import heuristics
 
-    found = heuristics.warm_start(instance, time_budget_s=budget_s, seed=seed)
+    found = heuristics.warm_start(
+        instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
+    )
     solution = JobShopSolution.from_starts(instance, [list(row) for row in found.starts])
     return WarmStart(found.method, solution, solution.makespan)
 

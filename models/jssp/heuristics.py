@@ -4,13 +4,13 @@ Two layers, both pure Python:
 
 * :func:`giffler_thompson` builds an *active* schedule with a priority dispatching rule;
   :func:`best_dispatch` keeps the best over :data:`DISPATCH_RULES`.
-* :func:`tabu_search` improves a schedule with the N5 neighbourhood of Nowicki & Smutnicki
-  (swap the first two / last two operations of the blocks of one critical path). Every move is
-  evaluated in O(1) from heads and tails (the exact longest paths through the two swapped
-  operations, the usual Taillard estimate); after a move, a topological order is repaired
-  locally (Pearce & Kelly) and only the heads and tails that change are recomputed, in that
-  order. When the search stalls it jumps back to the best schedule and perturbs it with a few
-  random critical swaps.
+* :func:`tabu_search` improves a schedule on its disjunctive graph with the N7 neighbourhood
+  of Zhang et al. (2007), a superset of N5 of Nowicki & Smutnicki: in each block of one
+  critical path, the first or last operation moves inside the block and inner operations move
+  to its front or back. Moves are scored from heads and tails (the longest path through the
+  reordered segment). After a move, the topological order is repaired locally (Pearce & Kelly)
+  and only the heads and tails that change are recomputed, by one scan along that order. A
+  long stall sends the search back to the best schedule, perturbed by a few critical swaps.
 
 :func:`warm_start` chains the two within a time budget. Its schedule is the solution hint for
 CP-SAT and the fallback answer when the solver finds nothing better.
@@ -42,6 +42,10 @@ DISPATCH_RULES: tuple[str, ...] = ("spt", "lpt", "mwkr", "mopnr", "mwkr_spt")
 the job (this operation included); ``mopnr`` most operations remaining in the job; ``mwkr_spt``
 largest ratio of remaining job work to processing time.
 """
+
+_STOP_POLL_ITERATIONS = 64
+_STALL_MIN_ITERATIONS = 2_000
+_STALL_ITERATIONS_PER_OPERATION = 20
 
 DEFAULT_MAX_STALL_ITERATIONS = 1_000_000
 """Default iteration cap without improvement of the best schedule in :func:`tabu_search`."""
@@ -149,10 +153,7 @@ def giffler_thompson(
                     chosen = [i]
                 elif kv == best_key:
                     chosen.append(i)
-        if rng is None or len(chosen) == 1:
-            i = min(chosen)
-        else:
-            i = chosen[rng.randrange(len(chosen))]
+        i = min(chosen) if rng is None or len(chosen) == 1 else chosen[rng.randrange(len(chosen))]
         ki = next_op[i]
         s = job_ready[i] if job_ready[i] > mr else mr
         end = s + durations[i][ki]
@@ -169,9 +170,7 @@ def giffler_thompson(
         if i != j:
             heapq.heappush(heap, (c, j, k))  # still a valid lower bound for job j
 
-    return WarmStart(
-        method=rule, starts=tuple(tuple(row) for row in starts), makespan=makespan
-    )
+    return WarmStart(method=rule, starts=tuple(tuple(row) for row in starts), makespan=makespan)
 
 
 def best_dispatch(instance: JobShopInstance) -> WarmStart:
@@ -196,8 +195,8 @@ _MAX_JUMP = 6
 """Longest shift (in positions) of an N7 move inside a critical block, besides moves to the
 front or the back of the block; keeps the neighbourhood linear in the block length."""
 
-_RESTART_MIN_ITERATIONS = 1000
-_RESTART_ITERATIONS_PER_OPERATION = 4
+_RESTART_MIN_ITERATIONS = 10_000
+_RESTART_ITERATIONS_PER_OPERATION = 20
 """Jump back to the best schedule after ``max(_RESTART_MIN_ITERATIONS, per-op * n)`` iterations
 without improvement."""
 
@@ -478,21 +477,27 @@ class _Graph:
                     order[p] = y
 
         # End times: from the operations whose machine predecessor changed, on to whatever
-        # changes downstream, in topological order so that each is recomputed at most once.
+        # changes downstream, scanning the topological order so that each is recomputed at most
+        # once; the scan stops as soon as nothing is pending.
         dur, end, tail = self.dur, self.end, self.tail
-        heappush, heappop = heapq.heappush, heapq.heappop
         self.stamp += 1
         stamp = self.stamp
         mark[none] = stamp  # never queue the sentinel
-        heap = [pos[x]]
         mark[x] = stamp
+        pending = 1
+        p = pos[x]
         for y in (old_succ, new_succ):
             if mark[y] != stamp:
                 mark[y] = stamp
-                heap.append(pos[y])
-        heapq.heapify(heap)
-        while heap:
-            y = order[heappop(heap)]
+                pending += 1
+                if pos[y] < p:
+                    p = pos[y]
+        while pending:
+            y = order[p]
+            p += 1
+            if mark[y] != stamp:
+                continue
+            pending -= 1
             h = end[jp[y]]
             h2 = end[mp[y]]
             if h2 > h:
@@ -503,24 +508,30 @@ class _Graph:
                 z = js[y]
                 if mark[z] != stamp:
                     mark[z] = stamp
-                    heappush(heap, pos[z])
+                    pending += 1
                 z = ms[y]
                 if mark[z] != stamp:
                     mark[z] = stamp
-                    heappush(heap, pos[z])
-        # Tails, symmetrically, in reverse topological order.
+                    pending += 1
+        # Tails, symmetrically, scanning the order backwards.
         self.stamp += 1
         stamp = self.stamp
         mark[none] = stamp
-        heap = [-pos[x]]
         mark[x] = stamp
+        pending = 1
+        p = pos[x]
         for y in (old_pred, new_pred):
             if mark[y] != stamp:
                 mark[y] = stamp
-                heap.append(-pos[y])
-        heapq.heapify(heap)
-        while heap:
-            y = order[-heappop(heap)]
+                pending += 1
+                if pos[y] > p:
+                    p = pos[y]
+        while pending:
+            y = order[p]
+            p -= 1
+            if mark[y] != stamp:
+                continue
+            pending -= 1
             t = tail[js[y]]
             t2 = tail[ms[y]]
             if t2 > t:
@@ -531,11 +542,11 @@ class _Graph:
                 z = jp[y]
                 if mark[z] != stamp:
                     mark[z] = stamp
-                    heappush(heap, -pos[z])
+                    pending += 1
                 z = mp[y]
                 if mark[z] != stamp:
                     mark[z] = stamp
-                    heappush(heap, -pos[z])
+                    pending += 1
         return True
 
 
@@ -551,6 +562,7 @@ def _choose_move(
     it: int,
     best: int,
     rng: random.Random,
+    banned: set[tuple[int, int, int]],
 ) -> _Move | None:
     """Best allowed move of the N7 neighbourhood (Zhang et al. 2007) of one critical path.
 
@@ -565,6 +577,7 @@ def _choose_move(
     The key ``a * (n + 1) + b`` in ``tabu`` stands for "a before b": a move that creates a pair
     order whose key has not expired yet is tabu, unless it would beat ``best`` (aspiration).
     Ties are broken at random; if every move is tabu, the one expiring first is returned.
+    Moves in ``banned``, as (operation, new predecessor, new successor), are skipped.
     """
     none = g.none
     stride = none + 1
@@ -573,8 +586,8 @@ def _choose_move(
     cap = _MAX_JUMP
     nb = len(blocks)
     chosen_est = -1
-    chosen: list[tuple[int, int, int, list[int], bool]] = []
-    fallback: tuple[int, int, int, list[int], bool] | None = None
+    chosen: list[tuple[list[int], int, int, bool]] = []
+    fallback: tuple[list[int], int, int, bool] | None = None
     fallback_expiry = 0
     for bi, blk in enumerate(blocks):
         k = len(blk)
@@ -589,90 +602,127 @@ def _choose_move(
             cands = [(0, 1, True)]
         else:
             kl = k - 1
-            cands = [
-                (0, el, True)
-                for el in range(1, k)
-                if (not first or el == kl) and (el <= cap or el == kl)
-            ]
-            cands.extend(
-                (i, kl, False)
-                for i in range(kl)
-                if (not last or i == 0) and (kl - i <= cap or i == 0)
-            )
-            if not last:
-                cands.extend((t, kl, True) for t in range(max(1, kl - cap), kl - 1))
-            if not first:
-                cands.extend((0, t, False) for t in range(2, min(kl, cap + 1)))
+            cands = []
+            for el in range(1, min(kl, cap + 1)):  # the first operation, not to the end
+                if not first:
+                    cands.append((0, el, True))
+            cands.append((0, kl, True))  # the first operation to the end
+            cands.append((0, kl, False))  # the last operation to the front
+            if not last:  # the last operation, not to the front
+                for i in range(max(1, kl - cap), kl):
+                    cands.append((i, kl, False))
+                for i in range(max(1, kl - cap), kl - 1):  # inner operations to the end
+                    cands.append((i, kl, True))
+            if not first:  # inner operations to the front
+                for el in range(2, min(kl, cap + 1)):
+                    cands.append((0, el, False))
         for i, el, forward in cands:
             if forward:
                 x = blk[i]
                 y = blk[el]
                 if tail[y] < tail[js[x]]:
                     continue  # a path from x's job successor to y may exist
-                jumped = blk[i + 1 : el + 1]
-                seg = [*jumped, x]
-                before = mp[x]
                 after = ms[y]
+                if banned and (x, y, after) in banned:
+                    continue
+                # New order blk[i+1..el], x: starts forwards, then tails backwards, keeping
+                # the longest path through the segment.
+                e = end[mp[x]]
+                starts = []
+                for t in range(i + 1, el + 1):
+                    h = end[jp[blk[t]]]
+                    if e > h:
+                        h = e
+                    starts.append(h)
+                    e = h + dur[blk[t]]
+                h = end[jp[x]]
+                if e > h:
+                    h = e
+                tt = tail[js[x]]
+                e = tail[after]
+                if e > tt:
+                    tt = e
+                tt += dur[x]
+                est = h + tt
+                for t in range(el, i, -1):
+                    y = blk[t]
+                    h = tail[js[y]]
+                    if tt > h:
+                        h = tt
+                    tt = h + dur[y]
+                    h = starts[t - i - 1] + tt
+                    if h > est:
+                        est = h
+                expiry = 0
+                for t in range(i + 1, el + 1):  # creates "blk[t] before x"
+                    h = tabu_get(blk[t] * stride + x, 0)
+                    if h > expiry:
+                        expiry = h
             else:
                 x = blk[el]
                 y = blk[i]
                 if end[y] < end[jp[x]]:
                     continue  # a path from y to x's job predecessor may exist
-                jumped = blk[i:el]
-                seg = [x, *jumped]
                 before = mp[y]
-                after = ms[x]
-            # Starts along the new segment, then tails backwards; keep the longest path.
-            e = end[before]
-            starts = []
-            for y in seg:
-                h = end[jp[y]]
-                if e > h:
-                    h = e
-                starts.append(h)
-                e = h + dur[y]
-            t = tail[after]
-            est = 0
-            for idx in range(len(seg) - 1, -1, -1):
-                y = seg[idx]
-                h = tail[js[y]]
-                if t > h:
-                    h = t
-                t = h + dur[y]
-                h = starts[idx] + t
+                if banned and (x, before, y) in banned:
+                    continue
+                # New order x, blk[i..el-1].
+                sx = end[jp[x]]
+                e = end[before]
+                if e > sx:
+                    sx = e
+                e = sx + dur[x]
+                starts = []
+                for t in range(i, el):
+                    h = end[jp[blk[t]]]
+                    if e > h:
+                        h = e
+                    starts.append(h)
+                    e = h + dur[blk[t]]
+                tt = tail[ms[x]]
+                est = 0
+                for t in range(el - 1, i - 1, -1):
+                    y = blk[t]
+                    h = tail[js[y]]
+                    if tt > h:
+                        h = tt
+                    tt = h + dur[y]
+                    h = starts[t - i] + tt
+                    if h > est:
+                        est = h
+                h = tail[js[x]]
+                if tt > h:
+                    h = tt
+                h += sx + dur[x]
                 if h > est:
                     est = h
-            expiry = 0
-            if forward:
-                for j in jumped:
-                    h = tabu_get(j * stride + x, 0)
-                    if h > expiry:
-                        expiry = h
-            else:
+                expiry = 0
                 xs = x * stride
-                for j in jumped:
-                    h = tabu_get(xs + j, 0)
+                for t in range(i, el):  # creates "x before blk[t]"
+                    h = tabu_get(xs + blk[t], 0)
                     if h > expiry:
                         expiry = h
             if expiry > it and est >= best:
                 if fallback is None or expiry < fallback_expiry:
-                    fallback = (x, before, after, jumped, forward)
+                    fallback = (blk, i, el, forward)
                     fallback_expiry = expiry
                 continue
             if est < chosen_est or chosen_est < 0:
                 chosen_est = est
-                chosen = [(x, before, after, jumped, forward)]
+                chosen = [(blk, i, el, forward)]
             elif est == chosen_est:
-                chosen.append((x, before, after, jumped, forward))
+                chosen.append((blk, i, el, forward))
     pick = fallback
     if chosen:
         pick = chosen[0] if len(chosen) == 1 else chosen[rng.randrange(len(chosen))]
     if pick is None:
         return None
-    x, before, after, jumped, forward = pick
-    if forward:  # x lands between the last jumped operation and `after`
-        return x, jumped[-1], after, [x * stride + j for j in jumped]
-    return x, before, jumped[0], [j * stride + x for j in jumped]
+    blk, i, el, forward = pick
+    if forward:  # blk[i] lands between blk[el] and its machine successor
+        x = blk[i]
+        return x, blk[el], ms[blk[el]], [x * stride + blk[t] for t in range(i + 1, el + 1)]
+    x = blk[el]
+    return x, mp[blk[i]], blk[i], [blk[t] * stride + x for t in range(i, el)]
 
 
 def _n1_moves(blocks: list[list[int]], js: list[int]) -> list[tuple[int, int]]:
@@ -693,12 +743,14 @@ def tabu_search(
     seed: int = 0,
     lower_bound: int | None = None,
     max_stall_iterations: int = DEFAULT_MAX_STALL_ITERATIONS,
+    should_stop: Callable[[], bool] | None = None,
 ) -> WarmStart:
     """Tabu search on critical-block moves (N7 of Zhang et al., a superset of N5) from `initial`.
 
     Runs until ``time.monotonic() >= deadline``, the lower bound is reached (``lower_bound``,
     default :attr:`JobShopInstance.trivial_lower_bound`), no improvement of the best schedule for
-    ``max_stall_iterations`` iterations, or the critical path is a single block (then optimal).
+    ``max_stall_iterations`` iterations, the critical path is a single block (then optimal), or
+    ``should_stop()`` (polled every few iterations) answers True.
 
     Each iteration scores every N7 move on one critical path in time linear in the moved
     distance, from heads and tails, and applies the best one that is not tabu (a tabu move is
@@ -720,6 +772,7 @@ def tabu_search(
         seed=seed,
         lower_bound=lower_bound,
         max_stall_iterations=max_stall_iterations,
+        should_stop=should_stop,
     )
     return result
 
@@ -733,6 +786,7 @@ def _tabu_search(
     lower_bound: int | None,
     max_stall_iterations: int,
     max_iterations: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[WarmStart, int]:
     """:func:`tabu_search`, with an optional iteration cap, also returning the iterations done."""
     method = initial.method + "+tabu"
@@ -743,7 +797,6 @@ def _tabu_search(
     rng = random.Random(seed)
     lb = instance.trivial_lower_bound if lower_bound is None else lower_bound
     n = g.n
-    stride = n + 1
     js, ms = g.js, g.ms
 
     best = g.makespan()
@@ -753,6 +806,7 @@ def _tabu_search(
     tenure_spread = max(1, tenure_base // 2)
     restart_after = max(_RESTART_MIN_ITERATIONS, _RESTART_ITERATIONS_PER_OPERATION * n)
     tabu: dict[int, int] = {}
+    banned: set[tuple[int, int, int]] = set()
     it = 0
     last_improvement = 0
     last_restart = 0
@@ -761,6 +815,8 @@ def _tabu_search(
 
     while best > lb and it - last_improvement < max_stall_iterations and monotonic() < deadline:
         if it == it_cap:
+            break
+        if should_stop is not None and it % _STOP_POLL_ITERATIONS == 0 and should_stop():
             break
         it += 1
         if it - max(last_improvement, last_restart) > restart_after:
@@ -773,23 +829,24 @@ def _tabu_search(
                 u, v = pairs[rng.randrange(len(pairs))]
                 g.relocate(u, v, ms[v])
             tabu.clear()
+            banned.clear()
             last_restart = it
             continue
 
         blocks = g.critical_blocks(rng)
         if len(blocks) == 1:
             break  # one block from time 0 to the makespan: no schedule is shorter
-        move = _choose_move(g, blocks, tabu, it, best, rng)
+        move = _choose_move(g, blocks, tabu, it, best, rng, banned)
         if move is None:
             break
         x, new_pred, new_succ, destroyed = move
-        expiry = it + tenure_base + rng.randrange(tenure_spread)
         if not g.relocate(x, new_pred, new_succ):
-            # The move would close a cycle (possible only with zero durations): forbid it.
-            for key in destroyed:
-                a, b = divmod(key, stride)
-                tabu[b * stride + a] = expiry
+            # The move would close a cycle (possible only with zero durations): skip it until
+            # the schedule changes.
+            banned.add((x, new_pred, new_succ))
             continue
+        banned.clear()
+        expiry = it + tenure_base + rng.randrange(tenure_spread)
         for key in destroyed:
             tabu[key] = expiry  # restoring a destroyed pair order is tabu
         cur = g.makespan()
@@ -801,10 +858,31 @@ def _tabu_search(
     return WarmStart(method=method, starts=g.starts(best_snap), makespan=best), it
 
 
-def warm_start(instance: JobShopInstance, *, time_budget_s: float, seed: int = 0) -> WarmStart:
-    """:func:`best_dispatch`, then :func:`tabu_search` within `time_budget_s` (from the call)."""
+def stall_limit(instance: JobShopInstance) -> int:
+    """Iterations without improvement after which :func:`warm_start` hands over to the exact
+    solver: small instances stop early (CP-SAT does better there), large ones use the budget."""
+    return max(_STALL_MIN_ITERATIONS, _STALL_ITERATIONS_PER_OPERATION * instance.num_operations)
+
+
+def warm_start(
+    instance: JobShopInstance,
+    *,
+    time_budget_s: float,
+    seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> WarmStart:
+    """:func:`best_dispatch`, then :func:`tabu_search` within `time_budget_s` (from the call),
+    stopping after :func:`stall_limit` iterations without improvement or when ``should_stop()``.
+    """
     deadline = time.monotonic() + time_budget_s
     start = best_dispatch(instance)
-    if time.monotonic() >= deadline:
+    if time.monotonic() >= deadline or (should_stop is not None and should_stop()):
         return start
-    return tabu_search(instance, start, deadline=deadline, seed=seed)
+    return tabu_search(
+        instance,
+        start,
+        deadline=deadline,
+        seed=seed,
+        max_stall_iterations=stall_limit(instance),
+        should_stop=should_stop,
+    )

@@ -1,0 +1,5 @@
+"""``python -m makespan.api`` runs the ``makespan`` command."""
+
+from makespan.api.cli import main
+
+main()
