@@ -171,6 +171,35 @@ def _print_summary(loaded: LoadedInstance, result: Result) -> None:
 
 
 @app.command()
+def export(
+    target: Annotated[str, typer.Argument(help="Instance file, or a benchmark name.")],
+    out: Annotated[Path, typer.Option(help="Output file (.mps or .lp).")],
+    problem: Annotated[
+        str | None, typer.Option(help="Problem kind; inferred when omitted.")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="mps or lp (default: from --out).")
+    ] = None,
+    input_format: Annotated[
+        str | None, typer.Option("--input-format", help="Instance file format override.")
+    ] = None,
+) -> None:
+    """Write the instance's MILP (after the linearisation passes) for any other solver."""
+    from makespan.solvers.highs import write_model
+
+    kind = (format or out.suffix.removeprefix(".")).lower()
+    if kind not in ("mps", "lp"):
+        raise _fail(f"--format: expected mps or lp, found {kind!r}")
+    try:
+        loaded = load_instance(target, problem=problem, format=input_format)
+    except InstanceError as error:
+        raise _fail(str(error)) from None
+    path = out if out.suffix.lower() == f".{kind}" else out.with_name(out.name + f".{kind}")
+    write_model(loaded.model.compile(loaded.instance, None).ir, path)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
 def problems(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:

@@ -107,7 +107,7 @@ class LocalProcessExecutor(Executor):
             target=worker.run_job,
             args=(task.job_id, task.problem, task.instance_json, task.options, self._queue, cancel),
             name=f"makespan-job-{task.job_id[:8]}",
-            daemon=True,
+            daemon=False,  # a job may start processes of its own (the Pyomo backend does)
         )
         deadline = time.monotonic() + task.time_limit_s + self.kill_grace_s
         with self._lock:  # started under the lock: the watchdog never sees an unstarted process

@@ -12,9 +12,10 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -83,7 +84,7 @@ REQUEST_MODELS = tuple(_request_model(kind) for kind in sorted(MODELS))
 JobRequest: Any = (
     REQUEST_MODELS[0]
     if len(REQUEST_MODELS) == 1
-    else Annotated[REQUEST_MODELS, Field(discriminator="problem")]
+    else Annotated[Union[REQUEST_MODELS], Field(discriminator="problem")]  # noqa: UP007
 )
 
 
@@ -299,7 +300,7 @@ def _record_or_404(manager: JobManager, job_id: str) -> JobRecord:
 
 
 def _document(record: JobRecord) -> JobDocument:
-    return JobDocument.model_validate(record.public())
+    return JobDocument.model_validate(record, from_attributes=True)
 
 
 async def _wait_final(manager: JobManager, job_id: str) -> JobRecord:
@@ -359,8 +360,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = error.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or None
-        message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
+        field, text = _field_and_message(first)
+        message = f"{field}: {text}" if field else text
         detail = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in errors[:20]
@@ -389,6 +390,27 @@ def _install_error_handlers(app: FastAPI) -> None:
         for name, value in (error.headers or {}).items():
             response.headers[name] = value
         return response
+
+
+_EMBEDDED_PATH = re.compile(r"^(?:Value error, )?([A-Za-z_]\w*(?:\.\w+)+): (.+)$", re.DOTALL)
+
+
+def _field_and_message(error: dict[str, Any]) -> tuple[str | None, str]:
+    """The dotted field of a validation error (without ``body`` and the problem tag), and its
+    message; a model validator's ``path: message`` extends the field with that path."""
+    if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+        return "problem", str(error.get("msg"))
+    parts = [str(p) for p in error.get("loc", ())]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] in MODELS:
+        parts = parts[1:]  # the discriminator's tag, not a field of the body
+    text = str(error.get("msg"))
+    embedded = _EMBEDDED_PATH.match(text)
+    if embedded:
+        parts.append(embedded.group(1))
+        text = embedded.group(2)
+    return ".".join(parts) or None, text
 
 
 class _BodyLimit:

@@ -77,20 +77,6 @@ class JobRecord:
     result: dict[str, Any] | None
     error: dict[str, Any] | None
 
-    def public(self) -> dict[str, Any]:
-        """The contract's job document."""
-        return {
-            "id": self.id,
-            "problem": self.problem,
-            "status": self.status.value,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "options": self.options,
-            "result": self.result,
-            "error": self.error,
-        }
-
 
 def now() -> str:
     """The current UTC time in ISO 8601."""

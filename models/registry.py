@@ -8,9 +8,10 @@ from typing import Any
 
 from makespan.models.errors import InstanceError
 from makespan.models.jssp import MODEL as JSSP
+from makespan.models.rcpsp import MODEL as RCPSP
 from makespan.models.spec import ProblemModel
 
-MODELS: dict[str, ProblemModel[Any, Any]] = {model.kind: model for model in (JSSP,)}
+MODELS: dict[str, ProblemModel[Any, Any]] = {model.kind: model for model in (JSSP, RCPSP)}
 
 
 def get_model(kind: str) -> ProblemModel[Any, Any]:

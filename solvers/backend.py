@@ -49,20 +49,27 @@ class Backend:
 
 
 def available_backends() -> list[str]:
-    """Names of the backends this installation can run."""
-    return ["cpsat"]
+    """Names of the backends this installation can run (``pyomo:SOLVER`` where Pyomo and that
+    solver are installed; ``pyomo:highs`` is always there)."""
+    return ["cpsat", "highs", "pyomo:highs"]
 
 
 def get_backend(name: str) -> Backend:
-    """The backend called ``name`` (``cpsat``); an :class:`OptionsError` naming it otherwise."""
+    """The backend called ``name``: ``cpsat``, ``highs`` or ``pyomo:SOLVER``; an
+    :class:`OptionsError` naming the option otherwise."""
     # Imported here so that importing the IR never loads a solver library.
-    from makespan.solvers import cpsat
+    if name == "cpsat":
+        from makespan.solvers import cpsat
 
-    backends = {"cpsat": cpsat.BACKEND}
-    if name in backends:
-        return backends[name]
-    if name == "highs" or name.startswith("pyomo"):
-        raise OptionsError(
-            "backend", f"backend {name!r} is not available in this version; use 'cpsat'"
-        )
-    raise OptionsError("backend", f"unknown backend {name!r}; expected one of {sorted(backends)}")
+        return cpsat.BACKEND
+    if name == "highs":
+        from makespan.solvers import highs
+
+        return highs.BACKEND
+    if name == "pyomo" or name.startswith("pyomo:"):
+        from makespan.solvers import pyomo_backend
+
+        return pyomo_backend.backend(name.partition(":")[2] or "highs")
+    raise OptionsError(
+        "backend", f"unknown backend {name!r}; expected cpsat, highs or pyomo:SOLVER"
+    )

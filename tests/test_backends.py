@@ -88,7 +88,7 @@ def test_infeasible_is_proven(backend: str) -> None:
 
 
 def _hard_model() -> Model:
-    instance = load_named("ta71")
+    instance = load_named("ta21")  # 20x20: no backend proves it in seconds
     assert instance is not None
     return compile_instance(instance).ir
 
@@ -111,6 +111,23 @@ def test_stop_request_ends_the_solve_early(backend: str) -> None:
     assert outcome.termination is Termination.CANCELLED
 
 
+MISSPELT = {"cpsat": "num_workrs: 2", "highs": "mip_rel_gapp=0.1", "pyomo:highs": "time_limit"}
+
+
 def test_misspelt_parameter_is_rejected(backend: str) -> None:
     with pytest.raises(OptionsError, match="backend_params"):
-        get_backend(backend).check_params("num_workrs: 2")
+        get_backend(backend).check_params(MISSPELT[backend])
+
+
+def test_backend_parameters_apply(backend: str) -> None:
+    good = {
+        "cpsat": "linearization_level: 2",
+        "highs": "presolve=off",
+        "pyomo:highs": "presolve=off",
+    }
+    b = ModelBuilder()
+    x = b.int_var(0, 10, "x")
+    b.add_linear(x, lb=3)
+    b.minimize(x)
+    request = SolveRequest(b.build(), 10, 1, 0, good[backend])
+    assert get_backend(backend).solve(request, SolveControl()).objective == 3

@@ -24,6 +24,7 @@ from makespan.api.client import (
 from makespan.models.jssp import MODEL
 from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.instance import JobShopInstance
+from makespan.models.registry import MODELS
 from makespan.solvers.result import Result
 
 TINY = {
@@ -244,14 +245,15 @@ def test_malformed_json_and_oversize_body(service: Service) -> None:
 
 def test_problems_schema_and_openapi(service: Service) -> None:
     problems = httpx.get(f"{service.url}/v1/problems").json()
-    assert [p["kind"] for p in problems["problems"]] == ["jssp"]
+    assert [p["kind"] for p in problems["problems"]] == sorted(MODELS)
     schema = httpx.get(f"{service.url}/v1/problems/jssp/schema").json()
     assert "jobs" in schema["properties"]
     assert httpx.get(f"{service.url}/v1/problems/tsp/schema").status_code == 404
-    openapi = httpx.get(f"{service.url}/openapi.json").json()
-    components = openapi["components"]["schemas"]
-    assert "JobShopInstance" in components and "JsspJobRequest" in components
-    assert components["JsspJobRequest"]["examples"][0]["problem"] == "jssp"
+    components = httpx.get(f"{service.url}/openapi.json").json()["components"]["schemas"]
+    for kind, model in MODELS.items():
+        request = f"{kind.title().replace('_', '')}JobRequest"
+        assert model.instance_type.__name__ in components
+        assert components[request]["examples"][0]["problem"] == kind
 
 
 def test_kill_9_mid_job_loses_nothing(

@@ -1,0 +1,131 @@
+"""Independent RCPSP checker: recomputes feasibility and makespan from instance and schedule.
+
+It shares no code with compile or the heuristics, so a bug there cannot hide here.
+"""
+
+from __future__ import annotations
+
+from makespan.models.check import CheckReport, ViolationLog
+from makespan.models.rcpsp.instance import RcpspInstance, RcpspSolution, Resource
+
+Placed = dict[int, tuple[int, int]]
+"""Activity id -> ``(start, end)``."""
+
+
+def check(instance: RcpspInstance, solution: RcpspSolution) -> CheckReport:
+    """Every activity scheduled once for its duration inside its window; precedences, lags and
+    disjunctive pairs kept; at every time each resource's load within its capacity (zero in
+    downtime). Objective :math:`C_{max} = \\max_i (S_i + p_i)`, recomputed."""
+    log = ViolationLog()
+    placed = _placements(instance, solution, log)
+    _check_windows(instance, placed, log)
+    _check_precedences(instance, placed, log)
+    _check_lags(instance, placed, log)
+    _check_disjunctive(instance, placed, log)
+    for resource in instance.resources:
+        _check_resource(instance, resource, placed, log)
+    makespan = max((end for _, end in placed.values()), default=0)
+    if solution.makespan != makespan:
+        log.add(f"claimed makespan {solution.makespan} differs from the schedule's {makespan}")
+    return log.report(makespan)
+
+
+def _placements(instance: RcpspInstance, solution: RcpspSolution, log: ViolationLog) -> Placed:
+    durations = {a.id: a.duration for a in instance.activities}
+    placed: Placed = {}
+    for entry in solution.activities:
+        if entry.id not in durations:
+            log.add(f"activity {entry.id} does not exist")
+        elif entry.id in placed:
+            log.add(f"activity {entry.id} is scheduled twice")
+        else:
+            if entry.end - entry.start != durations[entry.id]:
+                log.add(
+                    f"activity {entry.id} lasts {entry.end - entry.start}, "
+                    f"not {durations[entry.id]}"
+                )
+            placed[entry.id] = (entry.start, entry.start + durations[entry.id])
+    for activity in instance.activities:
+        if activity.id not in placed:
+            log.add(f"activity {activity.id} is not scheduled")
+    return placed
+
+
+def _check_windows(instance: RcpspInstance, placed: Placed, log: ViolationLog) -> None:
+    for a in instance.activities:
+        if a.id not in placed:
+            continue
+        start, end = placed[a.id]
+        if start < a.release:
+            log.add(f"activity {a.id} starts at {start}, before its release {a.release}")
+        if a.deadline is not None and end > a.deadline:
+            log.add(f"activity {a.id} ends at {end}, after its deadline {a.deadline}")
+
+
+def _check_precedences(instance: RcpspInstance, placed: Placed, log: ViolationLog) -> None:
+    for a in instance.activities:
+        if a.id not in placed:
+            continue
+        for successor in a.successors:
+            if successor in placed and placed[successor][0] < placed[a.id][1]:
+                log.add(f"activity {successor} starts before its predecessor {a.id} ends")
+
+
+def _check_lags(instance: RcpspInstance, placed: Placed, log: ViolationLog) -> None:
+    for lag in instance.lags:
+        if lag.source not in placed or lag.to not in placed:
+            continue
+        gap = placed[lag.to][0] - placed[lag.source][0]
+        if (lag.min is not None and gap < lag.min) or (lag.max is not None and gap > lag.max):
+            log.add(
+                f"start({lag.to}) - start({lag.source}) = {gap} is outside [{lag.min}, {lag.max}]"
+            )
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Half-open intervals share time; an empty one shares none."""
+    return max(a[0], b[0]) < min(a[1], b[1])
+
+
+def _check_disjunctive(instance: RcpspInstance, placed: Placed, log: ViolationLog) -> None:
+    for a, b in instance.disjunctive:
+        if a in placed and b in placed and _overlap(placed[a], placed[b]):
+            log.add(f"disjunctive activities {a} and {b} overlap")
+
+
+def _check_resource(
+    instance: RcpspInstance, resource: Resource, placed: Placed, log: ViolationLog
+) -> None:
+    users = [
+        (placed[a.id], a.demands[resource.name], a.id)
+        for a in instance.activities
+        if a.demands.get(resource.name, 0) > 0 and a.id in placed
+    ]
+    for span, _, activity in users:
+        for period in resource.downtime:
+            if _overlap(span, period):
+                log.add(
+                    f"activity {activity} uses {resource.name} during its downtime "
+                    f"[{period[0]}, {period[1]})"
+                )
+    _check_load(resource, [(span, demand) for span, demand, _ in users], log)
+
+
+def _check_load(
+    resource: Resource, users: list[tuple[tuple[int, int], int]], log: ViolationLog
+) -> None:
+    """Sweep start and end events; the load is constant between consecutive event times."""
+    events: dict[int, int] = {}
+    for (start, end), demand in users:
+        if end > start:
+            events[start] = events.get(start, 0) + demand
+            events[end] = events.get(end, 0) - demand
+    load = 0
+    for time in sorted(events):
+        load += events[time]
+        if load > resource.capacity:
+            log.add(
+                f"resource {resource.name} is loaded {load} > capacity {resource.capacity} "
+                f"at time {time}"
+            )
+            return
