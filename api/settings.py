@@ -13,8 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_INSTANCE_LIMITS = {
     "jssp": 250_000,
+    "rcpsp": 100_000,
 }
-"""Largest instance accepted per kind, in the kind's size unit (jssp: operations)."""
+"""Largest instance accepted per kind, in the kind's size unit (jssp: operations; rcpsp:
+activities)."""
 
 
 def _cores() -> int:

@@ -59,6 +59,8 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         default_backend: what ``backend="auto"`` means for this kind.
         file_extensions: extensions that identify the kind (``.sm``), lower case.
         sniff: whether text looks like one of the kind's non-JSON formats.
+        infeasibility_reason: a short reason when a cheap test proves that the instance has
+            no solution, else None; ``solve`` then answers ``infeasible`` without searching.
     """
 
     kind: str
@@ -80,6 +82,7 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     default_backend: str = "cpsat"
     file_extensions: tuple[str, ...] = ()
     sniff: Callable[[str], bool] | None = None
+    infeasibility_reason: Callable[[InstanceT], str | None] | None = None
 
     def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
         """Accept the typed instance or its JSON form (a dict); errors name the field."""

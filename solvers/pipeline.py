@@ -116,6 +116,9 @@ def solve_instance(
 ) -> Result:
     """:func:`solve` for a validated instance and options, under an existing control."""
     run = _Run(resolve_backend(model, options), model.lower_bound(instance))
+    reason = model.infeasibility_reason(instance) if model.infeasibility_reason else None
+    if reason is not None:
+        return _proven_infeasible(model, control, run, reason)
     warm_started = control.elapsed()
     warm = _run_warm_start(model, instance, options, control, run.lower)
     if warm is not None:
@@ -137,6 +140,22 @@ def solve_instance(
         ):
             run.best = from_backend
     return _result(model, control, run)
+
+
+def _proven_infeasible(
+    model: ProblemModel[Any, Any], control: SolveControl, run: _Run, reason: str
+) -> Result:
+    """The model's cheap test proved that no solution exists: no search, the reason as message."""
+    return Result(
+        problem=model.kind,
+        status=Status.INFEASIBLE,
+        termination=Termination.SOLVED,
+        wall_time_s=round(control.elapsed(), 4),
+        backend=run.backend.name,
+        backend_version=run.backend.version,
+        incumbents=control.incumbents,
+        message=reason,
+    )
 
 
 def _run_warm_start(

@@ -18,37 +18,39 @@ SMALL = "rcpsp_small.sm"
 
 J30_OPTIMA = [
     "j30_1_1",
-    "j30_1_2",
-    "j30_1_3",
-    "j30_1_4",
-    "j30_1_5",
-    "j30_1_6",
-    "j30_1_7",
-    "j30_1_8",
-    "j30_1_9",
-    "j30_1_10",
     "j30_2_1",
-    "j30_2_2",
-    "j30_2_3",
-    "j30_2_4",
-    "j30_2_5",
-    "j30_2_6",
-    "j30_2_7",
-    "j30_2_8",
-    "j30_2_9",
-    "j30_2_10",
+    "j30_5_1",
+    "j30_6_1",
+    "j30_9_1",
+    "j30_10_1",
+    "j30_11_1",
+    "j30_14_1",
+    "j30_17_1",
+    "j30_18_1",
+    "j30_19_1",
+    "j30_21_1",
+    "j30_22_1",
+    "j30_25_1",
+    "j30_29_1",
+    "j30_30_1",
+    "j30_33_1",
+    "j30_34_1",
+    "j30_37_1",
+    "j30_38_1",
+    "j30_41_1",
+    "j30_43_1",
+    "j30_45_1",
+    "j30_46_1",
     "j30_3_1",
-    "j30_3_2",
-    "j30_3_3",
-    "j30_3_4",
-    "j30_3_5",
-    "j30_3_6",
-    "j30_3_7",
-    "j30_3_8",
-    "j30_3_9",
-    "j30_3_10",
+    "j30_4_1",
+    "j30_7_1",
+    "j30_12_1",
+    "j30_20_1",
+    "j30_26_1",
 ]
-"""j30 instances CP-SAT proves within a second or so on 2 workers."""
+"""Instance 1 of 30 j30 parameter groups: 24 need the exact solver (about a second at most on 2
+workers), 6 are closed by the warm start meeting the lower bound. Groups 13, 29 and 45 with
+low resource strength are the hard ones; 13 is left out (not proven within 10 s)."""
 
 
 def assert_checked(instance: RcpspInstance, result: Result) -> None:
@@ -145,6 +147,13 @@ def test_infeasible_instances_are_reported_infeasible(data: Path, backend: str) 
         result = solve("rcpsp", document, time_limit_s=10, backend=backend, workers=1)
         assert (result.status, result.termination) == ("infeasible", "solved"), document
         assert result.objective is None and result.solution is None
+
+
+def test_cheap_proofs_of_infeasibility_give_their_reason(data: Path) -> None:
+    reasons = ["has deadline 6 but", "needs 4 of resource R1", "cycle of positive length"]
+    for document, reason in zip(_infeasible_variants(data), reasons, strict=False):
+        result = solve("rcpsp", document, time_limit_s=10, workers=1)
+        assert result.status == "infeasible" and reason in (result.message or ""), result
 
 
 def _cli(command: list[str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -83,4 +83,5 @@ MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
     size_unit="activities",
     file_extensions=(".sm", ".rcp"),
     sniff=formats.looks_like_rcpsp,
+    infeasibility_reason=infeasibility_reason,
 )

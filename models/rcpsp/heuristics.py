@@ -238,6 +238,7 @@ class _State:
 
     @classmethod
     def initial(cls, project: Project) -> _State:
+        """Nothing placed: free profiles but for downtime, the project's initial windows."""
         profiles = [
             _Profile(c, d) for c, d in zip(project.capacities, project.downtime, strict=True)
         ]

@@ -11,6 +11,19 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 from pydantic.config import JsonDict
 
+MAX_VALUE = 10**9
+"""Largest duration, time, demand, capacity or lag magnitude: sums and products of such values
+over any instance stay far inside the 64-bit integers the solvers compute with."""
+
+Time = Annotated[int, Field(ge=0, le=MAX_VALUE)]
+"""A duration or a point in time."""
+
+Amount = Annotated[int, Field(ge=0, le=MAX_VALUE)]
+"""A capacity or a demand."""
+
+LagValue = Annotated[int, Field(ge=-MAX_VALUE, le=MAX_VALUE)]
+"""A bound on a difference of starts; negative values are allowed (RCPSP/max)."""
+
 _EXAMPLE: JsonDict = {
     "name": "tiny",
     "resources": [{"name": "R1", "capacity": 4, "downtime": [[10, 14]]}],
@@ -50,8 +63,8 @@ class Resource(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, Field(min_length=1)]
-    capacity: NonNegativeInt
-    downtime: tuple[tuple[NonNegativeInt, NonNegativeInt], ...] = ()
+    capacity: Amount
+    downtime: tuple[tuple[Time, Time], ...] = ()
 
 
 class Activity(BaseModel):
@@ -65,11 +78,11 @@ class Activity(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: NonNegativeInt
-    duration: NonNegativeInt
-    demands: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    duration: Time
+    demands: dict[str, Amount] = Field(default_factory=dict)
     successors: tuple[NonNegativeInt, ...] = ()
-    release: NonNegativeInt = 0
-    deadline: NonNegativeInt | None = None
+    release: Time = 0
+    deadline: Time | None = None
 
 
 class Lag(BaseModel):
@@ -82,8 +95,8 @@ class Lag(BaseModel):
 
     source: NonNegativeInt = Field(alias="from")
     to: NonNegativeInt
-    min: int | None = None
-    max: int | None = None
+    min: LagValue | None = None
+    max: LagValue | None = None
 
 
 class RcpspInstance(BaseModel):

@@ -19,8 +19,9 @@ from functools import cached_property
 
 from makespan.models.rcpsp.instance import RcpspInstance
 
-UNBOUNDED = 1 << 60
-"""A latest start that nothing limits."""
+UNBOUNDED = 1 << 62
+"""A deadline or latest start that nothing limits: beyond every time an instance can reach
+(times are at most ``MAX_VALUE``, so a schedule ends before ``2 * MAX_VALUE`` per activity)."""
 
 
 class PositiveCycleError(ValueError):
