@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import cell, gap, head_to_head, pct, solve_ours, solve_textbook
 from ortools.sat.python import cp_model
 
 from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.instance import JobShopInstance
-from makespan.solvers import solve
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "jssp"
 DEFAULT_INSTANCES = [f"ta{i:02d}" for i in range(1, 80, 5)]
@@ -64,36 +64,7 @@ def textbook(instance: JobShopInstance, time_limit_s: float, workers: int) -> di
     makespan = model.new_int_var(0, horizon, "makespan")
     model.add_max_equality(makespan, job_ends)
     model.minimize(makespan)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = workers
-    code = solver.solve(model)
-    found = code in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    return {
-        "objective": int(solver.objective_value) if found else None,
-        "bound": int(solver.best_objective_bound),
-        "optimal": code == cp_model.OPTIMAL,
-        "time_s": time.monotonic() - started,
-    }
-
-
-def ours(instance: JobShopInstance, time_limit_s: float, workers: int) -> dict[str, Any]:
-    """makespan's solve() with its defaults."""
-    result = solve("jssp", instance, time_limit_s=time_limit_s, workers=workers, seed=0)
-    return {
-        "objective": result.objective,
-        "bound": result.bound,
-        "optimal": result.status == "optimal",
-        "time_s": result.wall_time_s,
-        "warm_start": result.warm_start.objective if result.warm_start else None,
-    }
-
-
-def gap(objective: float | None, best: int | None) -> float | None:
-    """Relative gap to the best-known value, None when either is missing."""
-    if objective is None or not best:
-        return None
-    return objective / best - 1
+    return solve_textbook(model, time_limit_s, workers, started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         best = bks.get(name) or (instance.bounds.best_known if instance.bounds else None)
         base = textbook(instance, args.time_limit, args.workers)
-        mine = ours(instance, args.time_limit, args.workers)
+        mine = solve_ours("jssp", instance, args.time_limit, args.workers)
         row = {
             "instance": name,
             "best": best,
@@ -128,19 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(
             f"| {name} | {instance.num_jobs}x{instance.num_machines} | {best} "
-            f"| {base['objective']}{'*' if base['optimal'] else ''} | {_pct(row['gap_textbook'])} "
-            f"| {mine['objective']}{'*' if mine['optimal'] else ''} | {_pct(row['gap_ours'])} "
-            f"| {mine['warm_start']} |",
+            f"| {cell(base)} | {pct(row['gap_textbook'])} "
+            f"| {cell(mine)} | {pct(row['gap_ours'])} | {mine['warm_start']} |",
             flush=True,
         )
     _summary(rows)
     if args.json_out:
         args.json_out.write_text(json.dumps(rows, indent=1))
     return 0
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def _summary(rows: list[dict[str, Any]]) -> None:
@@ -151,18 +117,13 @@ def _summary(rows: list[dict[str, Any]]) -> None:
     mean_base = statistics.fmean(r["gap_textbook"] for r in paired)
     med_ours = statistics.median(r["gap_ours"] for r in paired)
     med_base = statistics.median(r["gap_textbook"] for r in paired)
-    better = sum(r["gap_ours"] < r["gap_textbook"] for r in paired)
-    worse = sum(r["gap_ours"] > r["gap_textbook"] for r in paired)
     print()
+    print(head_to_head(paired, "gap_ours", "gap_textbook"))
     print(
-        f"instances: {len(paired)}; ours better on {better}, worse on {worse}, "
-        f"equal on {len(paired) - better - worse}"
-    )
-    print(
-        f"mean gap: textbook {_pct(mean_base)}, ours {_pct(mean_ours)}; "
+        f"mean gap: textbook {pct(mean_base)}, ours {pct(mean_ours)}; "
         f"ratio ours/textbook = {mean_ours / mean_base if mean_base else float('nan'):.3f}"
     )
-    print(f"median gap: textbook {_pct(med_base)}, ours {_pct(med_ours)}")
+    print(f"median gap: textbook {pct(med_base)}, ours {pct(med_ours)}")
     print(
         f"proven optimal: textbook {sum(r['textbook']['optimal'] for r in paired)}, "
         f"ours {sum(r['ours']['optimal'] for r in paired)}"

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import cell, gap, head_to_head, pct, solve_ours, solve_textbook
 from ortools.sat.python import cp_model
 
 from makespan.models.rcpsp import MODEL, RcpspInstance
-from makespan.solvers import solve
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "rcpsp"
 BOUNDS = SHARED / "bounds" / "psplib_bounds.json"
@@ -71,36 +71,7 @@ def textbook(instance: RcpspInstance, time_limit_s: float, workers: int) -> dict
     makespan = model.new_int_var(0, horizon, "makespan")
     model.add_max_equality(makespan, list(ends.values()))
     model.minimize(makespan)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = workers
-    code = solver.solve(model)
-    found = code in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    return {
-        "objective": int(solver.objective_value) if found else None,
-        "bound": int(solver.best_objective_bound),
-        "optimal": code == cp_model.OPTIMAL,
-        "time_s": time.monotonic() - started,
-    }
-
-
-def ours(instance: RcpspInstance, time_limit_s: float, workers: int) -> dict[str, Any]:
-    """makespan's solve() with its defaults."""
-    result = solve("rcpsp", instance, time_limit_s=time_limit_s, workers=workers, seed=0)
-    return {
-        "objective": result.objective,
-        "bound": result.bound,
-        "optimal": result.status == "optimal",
-        "time_s": result.wall_time_s,
-        "warm_start": result.warm_start.objective if result.warm_start else None,
-    }
-
-
-def gap(objective: float | None, reference: int | None) -> float | None:
-    """objective / reference - 1, None when either is missing."""
-    if objective is None or not reference:
-        return None
-    return objective / reference - 1
+    return solve_textbook(model, time_limit_s, workers, started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +105,7 @@ def _run(name: str, entry: dict[str, Any], time_limit_s: float, workers: int) ->
     instance = MODEL.read_file(SHARED / entry["file"])
     upper, cpm = entry["upper_bound"], entry["cpm_lb"]
     base = textbook(instance, time_limit_s, workers)
-    mine = ours(instance, time_limit_s, workers)
+    mine = solve_ours("rcpsp", instance, time_limit_s, workers)
     row = {
         "instance": name,
         "upper_bound": upper,
@@ -148,34 +119,24 @@ def _run(name: str, entry: dict[str, Any], time_limit_s: float, workers: int) ->
     }
     print(
         f"| {name} | {upper} | {cpm} "
-        f"| {base['objective']}{'*' if base['optimal'] else ''} "
-        f"| {_pct(row['gap_ub_textbook'])} "
-        f"| {mine['objective']}{'*' if mine['optimal'] else ''} | {_pct(row['gap_ub_ours'])} "
-        f"| {_pct(row['gap_cpm_ours'])} | {mine['warm_start']} |",
+        f"| {cell(base)} | {pct(row['gap_ub_textbook'])} "
+        f"| {cell(mine)} | {pct(row['gap_ub_ours'])} "
+        f"| {pct(row['gap_cpm_ours'])} | {mine['warm_start']} |",
         flush=True,
     )
     return row
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
-
-
 def _mean(rows: list[dict[str, Any]], key: str) -> str:
-    return _pct(statistics.fmean(r[key] for r in rows))
+    return pct(statistics.fmean(r[key] for r in rows))
 
 
 def _summary(rows: list[dict[str, Any]]) -> None:
     paired = [r for r in rows if r["gap_ub_ours"] is not None and r["gap_ub_textbook"] is not None]
     if not paired:
         return
-    better = sum(r["gap_ub_ours"] < r["gap_ub_textbook"] for r in paired)
-    worse = sum(r["gap_ub_ours"] > r["gap_ub_textbook"] for r in paired)
     print()
-    print(
-        f"instances: {len(paired)}; ours better on {better}, worse on {worse}, "
-        f"equal on {len(paired) - better - worse}"
-    )
+    print(head_to_head(paired, "gap_ub_ours", "gap_ub_textbook"))
     print(
         f"proven optimal: textbook {sum(r['textbook']['optimal'] for r in paired)}, "
         f"ours {sum(r['ours']['optimal'] for r in paired)}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ConstraintKind, Model
@@ -23,6 +23,16 @@ class BackendOutcome:
     backend: str
     version: str
     message: str | None = None
+
+
+def settle(outcome: BackendOutcome) -> BackendOutcome:
+    """The outcome with its bound consistent with its status: the objective itself when proven
+    optimal, none when proven infeasible."""
+    if outcome.status is Status.OPTIMAL and outcome.objective is not None:
+        return replace(outcome, bound=outcome.objective)
+    if outcome.status is Status.INFEASIBLE:
+        return replace(outcome, bound=None)
+    return outcome
 
 
 @dataclass(frozen=True)

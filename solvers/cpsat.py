@@ -16,7 +16,7 @@ from google.protobuf import text_format
 from ortools.sat import sat_parameters_pb2
 from ortools.sat.python import cp_model
 
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import (
     ConstraintKind,
@@ -202,11 +202,9 @@ def _outcome(
         cp_model.INFEASIBLE: (Status.INFEASIBLE, Termination.SOLVED, None),
         cp_model.UNKNOWN: (Status.UNKNOWN, interrupted, None),
     }.get(code, (Status.UNKNOWN, Termination.ERROR, f"CP-SAT: {compiled.model.validate()}"))
-    if status is Status.INFEASIBLE:
-        bound = None
-    if status is Status.OPTIMAL and objective is not None:
-        bound = objective
-    return BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message)
+    return settle(
+        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message)
+    )
 
 
 BACKEND = Backend(

@@ -16,7 +16,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ConstraintKind, Model
 from makespan.solvers.linear import LinearForm, linearize
@@ -179,11 +179,9 @@ def _outcome(
         statuses.kTimeLimit: (found, Termination.TIME_LIMIT, None),
         statuses.kInterrupt: (found, stopped, None),
     }.get(model_status, (found, Termination.ERROR, f"HiGHS: {h.modelStatusToString(model_status)}"))
-    if status is Status.OPTIMAL:
-        bound = objective
-    if status is Status.INFEASIBLE:
-        bound = None
-    return BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message)
+    return settle(
+        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message)
+    )
 
 
 BACKEND = Backend(

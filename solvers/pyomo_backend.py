@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
 from makespan.solvers.control import SolveControl
 from makespan.solvers.highs import parse_params
 from makespan.solvers.ir import ConstraintKind
@@ -259,23 +259,26 @@ def _outcome(
     bound = answer["bound"] if has_objective else None
     found = Status.FEASIBLE if values is not None else Status.UNKNOWN
     if condition == "optimal" and values is not None:
-        status, termination, bound = Status.OPTIMAL, Termination.SOLVED, objective
+        status, termination = Status.OPTIMAL, Termination.SOLVED
     elif condition == "infeasible":
-        status, termination, bound = Status.INFEASIBLE, Termination.SOLVED, None
+        status, termination = Status.INFEASIBLE, Termination.SOLVED
     elif condition in ("maxTimeLimit", "maxIterations", "maxEvaluations"):
         status, termination = found, Termination.TIME_LIMIT
     else:
         status, termination = found, Termination.ERROR
-    if objective is not None:
-        control.report(objective, bound)
     message = None if termination is not Termination.ERROR else f"{solver}: {condition}"
-    return BackendOutcome(
-        status,
-        termination,
-        values,
-        objective,
-        bound,
-        f"pyomo:{solver}",
-        f"pyomo {_pyomo_version()}",
-        message,
+    outcome = settle(
+        BackendOutcome(
+            status,
+            termination,
+            values,
+            objective,
+            bound,
+            f"pyomo:{solver}",
+            f"pyomo {_pyomo_version()}",
+            message,
+        )
     )
+    if outcome.objective is not None:
+        control.report(outcome.objective, outcome.bound)
+    return outcome

@@ -189,3 +189,26 @@ def test_cli_exits_1_without_a_solution(
     )
     assert done.returncode == 1, done.stdout
     assert json.loads(done.stdout)["status"] == "unknown"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cli_proves_ft06_with_every_backend(
+    makespan_command: list[str], tmp_path: Path, backend: str
+) -> None:
+    done = _cli(
+        makespan_command,
+        "solve",
+        "ft06",
+        "--backend",
+        backend,
+        "--json",
+        "--workers",
+        "1",
+        "--time-limit",
+        "120",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["status"] == "optimal" and document["objective"] == 55
+    assert document["backend"] == backend

@@ -53,6 +53,7 @@ def test_ruff_format() -> None:
 
 def test_mypy() -> None:
     root = _namespace_tree()
-    # tests/ is on the path too: the test modules import helpers from conftest.
-    env = {**os.environ, "MYPYPATH": os.pathsep.join([str(root), str(REPO / "tests")])}
+    # tests/ and bench/ are on the path too: their scripts import helpers (conftest, common).
+    paths = [str(root), str(REPO / "tests"), str(REPO / "bench")]
+    env = {**os.environ, "MYPYPATH": os.pathsep.join(paths)}
     _run([_tool("mypy"), str(root / "makespan"), "tests", "bench"], env=env)
