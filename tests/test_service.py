@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,7 @@ from makespan.api.client import (
     BadRequestError,
     Client,
     Job,
+    JobFailedError,
     NotFoundError,
     PayloadTooLargeError,
     QueueFullError,
@@ -274,8 +277,48 @@ def test_kill_9_mid_job_loses_nothing(
         assert sdk.job(running.id).document()["status"] == "done"
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, frontier = [], [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def test_a_crashed_solver_fails_its_job_not_the_server(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="1")
+    assert server.process is not None
+    with Client(server.url) as sdk:
+        sdk.solve("jssp", TINY, time_limit_s=5)  # the fork server is up: only jobs are new below
+        before = set(_descendants(server.process.pid))
+        job = sdk.submit("jssp", _named("ta41"), time_limit_s=60)
+        _wait_for(lambda: job.status() == "running")
+        _wait_for(lambda: bool(set(_descendants(server.process.pid)) - before))  # type: ignore[union-attr]
+        for pid in set(_descendants(server.process.pid)) - before:
+            os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: job.status() == "failed")
+        error = job.document()["error"]
+        assert error["type"] == "crashed" and "exited with code" in error["message"]
+        with pytest.raises(JobFailedError):
+            job.wait(timeout=5)
+        assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # still serving
+
+
 def test_api_key_and_full_queue(start_service: Callable[..., Service]) -> None:
-    server = start_service(api_key="s3cret", workers="1", max_queue="1")
+    server = start_service(
+        api_key="s3cret", workers="1", max_queue="1", instance_limits='{"jssp": 1000}'
+    )
     assert httpx.get(f"{server.url}/healthz").status_code == 200
     anonymous = httpx.get(f"{server.url}/v1/jobs")
     assert anonymous.status_code == 401 and anonymous.json()["message"]
@@ -290,6 +333,10 @@ def test_api_key_and_full_queue(start_service: Callable[..., Service]) -> None:
         assert caught.value.retry_after is not None
         first.cancel()
         second.wait(timeout=60)
+        with pytest.raises(BadRequestError) as too_big:
+            sdk.submit("jssp", _named("ta71"), time_limit_s=5)  # 2000 operations
+        assert too_big.value.field == "instance"
+        assert "limit of 1000 operations" in str(too_big.value)
 
 
 def test_non_loopback_bind_needs_a_key(makespan_command: list[str], tmp_path: Path) -> None:
