@@ -88,6 +88,7 @@ class _Builder:
         self.variables = variables
 
     def expr(self, e: LinearExpr) -> Any:
+        """The CP-SAT expression of an IR expression (a bare variable when it is one)."""
         if not e.terms:
             return e.constant
         if len(e.terms) == 1 and e.terms[0][1] == 1 and e.constant == 0:
@@ -96,10 +97,12 @@ class _Builder:
         return cp_model.LinearExpr.weighted_sum(vars_, [c for _, c in e.terms]) + e.constant
 
     def literal(self, lit: Literal) -> Any:
+        """The CP-SAT literal of an IR literal."""
         var = self.variables[lit.var]
         return ~var if lit.negated else var
 
     def interval(self, iv: Interval) -> cp_model.IntervalVar:
+        """The CP-SAT interval (optional when the IR interval has a presence literal)."""
         start, size, end = self.expr(iv.start), self.expr(iv.size), self.expr(iv.end)
         if iv.presence is None:
             return self.model.new_interval_var(start, size, end, iv.name)
@@ -107,6 +110,7 @@ class _Builder:
         return self.model.new_optional_interval_var(start, size, end, presence, iv.name)
 
     def post_linear(self, c: Linear) -> None:
+        """``lb <= expr <= ub``, only enforced when the literals hold."""
         lb = cp_model.INT_MIN if c.lb is None else c.lb
         ub = cp_model.INT_MAX if c.ub is None else c.ub
         ct = self.model.add_linear_constraint(self.expr(c.expr), lb, ub)
@@ -114,17 +118,21 @@ class _Builder:
             ct.only_enforce_if([self.literal(lit) for lit in c.enforce])
 
     def post_no_overlap(self, c: NoOverlap, intervals: Sequence[cp_model.IntervalVar]) -> None:
+        """A no-overlap over the listed intervals."""
         self.model.add_no_overlap([intervals[i] for i in c.intervals])
 
     def post_cumulative(self, c: Cumulative, intervals: Sequence[cp_model.IntervalVar]) -> None:
+        """A cumulative with constant demands and capacity."""
         self.model.add_cumulative([intervals[i] for i in c.intervals], c.demands, c.capacity)
 
     def post_no_overlap_2d(self, c: NoOverlap2D, intervals: Sequence[cp_model.IntervalVar]) -> None:
+        """Rectangles x_i * y_i pairwise disjoint."""
         self.model.add_no_overlap_2d(
             [intervals[i] for i in c.x_intervals], [intervals[i] for i in c.y_intervals]
         )
 
     def post_max_equality(self, c: MaxEquality) -> None:
+        """``target == max(exprs)``."""
         self.model.add_max_equality(self.expr(c.target), [self.expr(e) for e in c.exprs])
 
 
@@ -137,6 +145,7 @@ class _IncumbentCallback(cp_model.CpSolverSolutionCallback):
         self.has_objective = has_objective
 
     def on_solution_callback(self) -> None:
+        """Report the new solution's objective and the current bound."""
         if self.has_objective:
             self.control.report(self.objective_value, self.best_objective_bound)
 

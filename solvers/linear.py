@@ -110,6 +110,7 @@ class _Form:
     derivations: list[tuple[int, Derivation]] = field(default_factory=list)
 
     def column(self, lb: float, ub: float, integral: bool, name: str) -> int:
+        """A new column; returns its index."""
         self.col_lb.append(lb)
         self.col_ub.append(ub)
         self.integral.append(integral)
@@ -117,11 +118,13 @@ class _Form:
         return len(self.col_lb) - 1
 
     def binary(self, name: str, derive: Derivation) -> int:
+        """A new auxiliary binary and how to derive its MIP-start value."""
         col = self.column(0, 1, True, name)
         self.derivations.append((col, derive))
         return col
 
     def bounds(self, expr: LinearExpr) -> tuple[float, float]:
+        """The smallest and largest value of ``expr`` over the column bounds."""
         lo = hi = float(expr.constant)
         for var, coef in expr.terms:
             a, b = coef * self.col_lb[var], coef * self.col_ub[var]
@@ -130,6 +133,7 @@ class _Form:
         return lo, hi
 
     def row(self, expr: LinearExpr, lb: float | None, ub: float | None) -> None:
+        """``lb <= expr <= ub`` as one row."""
         self._row(expr, 0.0, None, lb, ub)
 
     def _row(
@@ -168,6 +172,7 @@ class _Form:
             self._row(expr, lb - lo, violation, lb, None)
 
     def build(self, objective: LinearExpr | None, hints: dict[int, int]) -> LinearForm:
+        """The finished linear form, with the MIP start derived from ``hints``."""
         n = len(self.col_lb)
         cost = np.zeros(n)
         offset = 0.0
