@@ -6,8 +6,9 @@ Every error names the source, the line and what was expected, as :class:`Instanc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from makespan.models.errors import InstanceError
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,30 @@ class TokenRows:
         """Consume and yield the remaining rows."""
         while not self.at_end:
             yield self.next_row("a row")
+
+
+Reader = Callable[[str, str, str | None], T]
+"""Parses ``(text, source, name)`` into an instance."""
+
+
+def read_in_format(
+    kind: str,
+    readers: Mapping[str, Reader[T]],
+    text: str,
+    format: str,
+    source: str,
+    name: str | None,
+) -> T:
+    """Parse ``text`` with the reader of ``format``; the instance is named after the file when it
+    has no name of its own."""
+    if format not in readers:
+        expected = ", ".join(readers)
+        raise InstanceError(
+            f"unknown {kind} format {format!r}; expected one of {expected}", source=source
+        )
+    if name is None and source not in ("<instance>", ""):
+        name = Path(source).stem
+    return readers[format](text, source, name)
 
 
 def load_json_document(text: str, source: str) -> Any:

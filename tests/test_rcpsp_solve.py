@@ -110,15 +110,8 @@ def test_dict_instances_are_accepted(data: Path) -> None:
     }
 
 
-TRAPPED: dict[str, Any] = {
-    "resources": [{"name": "M", "capacity": 1}],
-    "activities": [
-        {"id": 1, "duration": 2, "demands": {"M": 1}},
-        {"id": 2, "duration": 2, "demands": {"M": 1}},
-        {"id": 3, "duration": 2, "demands": {"M": 1}, "release": 3, "deadline": 5},
-    ],
-    "lags": [{"from": 1, "to": 2, "min": 2, "max": 2}],
-}
+TRAPPED = json.loads((Path(__file__).parent / "data" / "rcpsp_trapped.json").read_text())
+"""Feasible (1 at 5, 2 at 7), but every scheme starts 1 at 0 and then 2 cannot follow it."""
 
 
 def test_the_exact_solver_goes_on_where_the_heuristics_give_up() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from makespan.models.bounds import KnownBounds
 from makespan.models.jssp import benchmarks, check, compile, formats
 from makespan.models.jssp.instance import (
     JobShopInstance,
     JobShopSolution,
-    KnownBounds,
     Operation,
     ScheduledOperation,
 )

@@ -6,7 +6,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from makespan.models.jssp.instance import JobShopInstance, KnownBounds
+from makespan.models.bounds import KnownBounds
+from makespan.models.jssp.instance import JobShopInstance
 
 
 @cache

@@ -11,12 +11,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from makespan.models.bounds import KnownBounds
 from makespan.models.errors import InstanceError
-from makespan.models.jssp.instance import JobShopInstance, KnownBounds
-from makespan.models.textfile import Row, TokenRows, load_json_document, validate_document
+from makespan.models.jssp.instance import JobShopInstance
+from makespan.models.textfile import (
+    Row,
+    TokenRows,
+    load_json_document,
+    read_in_format,
+    validate_document,
+)
 
 FORMATS = ("taillard", "orlib", "json")
 _LABELS = {"times", "machines"}
@@ -167,14 +173,7 @@ def read_text(
     text: str, format: str | None = None, source: str = "<instance>", name: str | None = None
 ) -> JobShopInstance:
     """Parse ``text`` in ``format`` (inferred when None)."""
-    fmt = format or infer_format(text, source)
-    if fmt not in READERS:
-        raise InstanceError(
-            f"unknown jssp format {fmt!r}; expected one of {', '.join(FORMATS)}", source=source
-        )
-    if name is None and source not in ("<instance>", ""):
-        name = Path(source).stem
-    return READERS[fmt](text, source, name)
+    return read_in_format("jssp", READERS, text, format or infer_format(text, source), source, name)
 
 
 def write_taillard(instance: JobShopInstance) -> str:

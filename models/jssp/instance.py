@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from makespan.models.bounds import KnownBounds
+
 
 class Operation(BaseModel):
     """One step of a job: ``duration`` time units on ``machine`` (0-based)."""
@@ -15,22 +17,6 @@ class Operation(BaseModel):
 
     machine: NonNegativeInt
     duration: NonNegativeInt
-
-
-class KnownBounds(BaseModel):
-    """Published bounds on the optimal makespan, carried for gap reporting."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lower: int | None = None
-    upper: int | None = None
-    optimum: int | None = None
-    reference: str | None = None
-
-    @property
-    def best_known(self) -> int | None:
-        """The optimum when known, else the best upper bound."""
-        return self.optimum if self.optimum is not None else self.upper
 
 
 class JobShopInstance(BaseModel):

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from makespan.models.bounds import KnownBounds
 from makespan.models.rcpsp import bounds, check, compile, formats
 from makespan.models.rcpsp.bounds import infeasibility_reason
 from makespan.models.rcpsp.instance import (
     Activity,
-    KnownBounds,
     Lag,
     RcpspInstance,
     RcpspSolution,

@@ -26,7 +26,12 @@ from pydantic import ValidationError
 
 from makespan.models.errors import InstanceError
 from makespan.models.rcpsp.instance import Activity, RcpspInstance, Resource
-from makespan.models.textfile import TokenRows, load_json_document, validate_document
+from makespan.models.textfile import (
+    TokenRows,
+    load_json_document,
+    read_in_format,
+    validate_document,
+)
 
 FORMATS = ("psplib", "patterson", "json")
 """The file formats :func:`read_text` understands."""
@@ -335,13 +340,7 @@ def read_text(
 ) -> RcpspInstance:
     """Parse ``text`` in ``format`` (inferred when None)."""
     fmt = format or infer_format(text, source)
-    if fmt not in READERS:
-        raise InstanceError(
-            f"unknown rcpsp format {fmt!r}; expected one of {', '.join(FORMATS)}", source=source
-        )
-    if name is None and source not in ("<instance>", ""):
-        name = Path(source).stem
-    return READERS[fmt](text, source, name)
+    return read_in_format("rcpsp", READERS, text, fmt, source, name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 from pydantic.config import JsonDict
 
+from makespan.models.bounds import KnownBounds
+
 MAX_VALUE = 10**9
 """Largest duration, time, demand, capacity or lag magnitude: sums and products of such values
 over any instance stay far inside the 64-bit integers the solvers compute with."""
@@ -36,22 +38,6 @@ _EXAMPLE: JsonDict = {
     "disjunctive": [[2, 3]],
     "lags": [{"from": 1, "to": 4, "min": 2, "max": 30}],
 }
-
-
-class KnownBounds(BaseModel):
-    """Published bounds on the optimal makespan, carried for gap reporting."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lower: int | None = None
-    upper: int | None = None
-    optimum: int | None = None
-    reference: str | None = None
-
-    @property
-    def best_known(self) -> int | None:
-        """The optimum when known, else the best upper bound."""
-        return self.optimum if self.optimum is not None else self.upper
 
 
 class Resource(BaseModel):
