@@ -30,6 +30,8 @@ class SolveControl:
         self._incumbents: list[Incumbent] = []
         self._best_objective: float | None = None
         self._best_bound: float | None = None
+        self.objective_scale = 1
+        """Backends report in IR units; values are divided by this before anyone hears them."""
 
     def elapsed(self) -> float:
         """Seconds since the solve started."""
@@ -56,6 +58,9 @@ class SolveControl:
 
     def report(self, objective: float | None, bound: float | None) -> None:
         """Record a new solution value and/or bound, notifying the listener on improvement."""
+        if self.objective_scale != 1:
+            objective = None if objective is None else objective / self.objective_scale
+            bound = None if bound is None else bound / self.objective_scale
         with self._lock:
             better_obj = objective is not None and (
                 self._best_objective is None or objective < self._best_objective

@@ -238,6 +238,9 @@ class Model:
     constraints: tuple[Constraint, ...]
     objective: LinearExpr | None
     hints: tuple[tuple[int, int], ...] = ()
+    objective_scale: int = 1
+    """The objective in the problem's own units is ``objective / objective_scale``: models with
+    fractional costs scale them to integers (CP-SAT needs integral objectives)."""
 
     @cached_property
     def kinds(self) -> frozenset[ConstraintKind]:
@@ -277,6 +280,7 @@ class ModelBuilder:
     _intervals: list[Interval] = field(default_factory=list)
     _constraints: list[Constraint] = field(default_factory=list)
     _objective: LinearExpr | None = None
+    _objective_scale: int = 1
 
     def int_var(self, lb: int, ub: int, name: str) -> Var:
         """A new integer variable with domain ``[lb, ub]``."""
@@ -362,11 +366,14 @@ class ModelBuilder:
             self._check_expr(e, "max_equality")
         self._constraints.append(MaxEquality(t, es))
 
-    def minimize(self, expr: ExprLike) -> None:
-        """Set the objective to minimise."""
+    def minimize(self, expr: ExprLike, *, scale: int = 1) -> None:
+        """Set the objective to minimise; its value in problem units is ``expr / scale``."""
         e = LinearExpr.of(expr)
         self._check_expr(e, "objective")
+        if scale < 1:
+            raise IRError(f"objective scale must be a positive integer, found {scale}")
         self._objective = e
+        self._objective_scale = scale
 
     def interval_at(self, index: int) -> Interval:
         """The interval with this index (for models that derive further constraints from it)."""
@@ -380,6 +387,7 @@ class ModelBuilder:
             tuple(self._intervals),
             tuple(self._constraints),
             self._objective,
+            objective_scale=self._objective_scale,
         )
 
     def _check_expr(self, expr: LinearExpr, where: str) -> None:

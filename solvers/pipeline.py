@@ -7,6 +7,7 @@ returned, and only after the model's checker accepted it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass, field
@@ -204,7 +205,8 @@ def _run_backend(
     if remaining < _MIN_BACKEND_TIME_S:
         return None, None, "the heuristic used the whole time limit"
     request = SolveRequest(ir, remaining, options.workers, options.seed, options.backend_params)
-    outcome = backend.solve(request, control)
+    control.objective_scale = ir.objective_scale
+    outcome = _in_problem_units(backend.solve(request, control), ir.objective_scale)
     if outcome.values is None or outcome.objective is None:
         return outcome, None, outcome.message
     solution = model.decode(instance, compiled, outcome.values)
@@ -214,6 +216,17 @@ def _run_backend(
         note = f"{backend.name} solution rejected by the checker: {'; '.join(report.violations)}"
         return outcome, None, note
     return outcome, _Candidate(solution, outcome.objective), outcome.message
+
+
+def _in_problem_units(outcome: BackendOutcome, scale: int) -> BackendOutcome:
+    """The outcome with objective and bound divided by the IR's objective scale."""
+    if scale == 1:
+        return outcome
+    return dataclasses.replace(
+        outcome,
+        objective=None if outcome.objective is None else outcome.objective / scale,
+        bound=None if outcome.bound is None else outcome.bound / scale,
+    )
 
 
 def _proven(best: _Candidate | None, lower: float | None) -> bool:

@@ -62,3 +62,18 @@ def test_expression_bounds_follow_domains() -> None:
     b = ModelBuilder()
     x, y = b.int_var(-2, 5, "x"), b.int_var(0, 3, "y")
     assert b.build().expr_bounds(3 * x - y + 1) == (-8, 16)
+
+
+def test_objective_scale_is_recorded_and_applied_to_reports() -> None:
+    from makespan.solvers.control import SolveControl
+
+    b = ModelBuilder()
+    x = b.int_var(0, 9, "x")
+    b.minimize(x, scale=4)
+    assert b.build().objective_scale == 4
+    with pytest.raises(IRError, match="positive integer"):
+        b.minimize(x, scale=0)
+    control = SolveControl()
+    control.objective_scale = 4
+    control.report(10, 6)
+    assert (control.incumbents[0].objective, control.incumbents[0].bound) == (2.5, 1.5)
