@@ -199,6 +199,45 @@ def export(
     typer.echo(f"wrote {path}")
 
 
+generate_app = typer.Typer(help="Generate instances.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+
+
+@generate_app.command("expert_placement")
+def generate_expert_placement(
+    layers: Annotated[int, typer.Option(min=1, help="MoE layers.")] = 8,
+    experts: Annotated[int, typer.Option(min=1, help="Experts per layer.")] = 64,
+    gpus: Annotated[int, typer.Option(min=1, help="GPUs (must divide --experts).")] = 8,
+    tokens: Annotated[int, typer.Option(min=1, help="Tokens routed per layer.")] = 100_000,
+    skew: Annotated[float, typer.Option(min=0.0, help="Zipf exponent of expert loads.")] = 1.0,
+    affinity: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of tokens kept on preferred experts.")
+    ] = 0.7,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """A synthetic MoE placement instance: Zipf loads, routing with layer-to-layer affinity."""
+    from makespan.models.expert_placement.generate import generate
+
+    try:
+        instance = generate(
+            layers=layers,
+            experts=experts,
+            gpus=gpus,
+            tokens=tokens,
+            skew=skew,
+            affinity=affinity,
+            seed=seed,
+        )
+    except (InstanceError, ValueError) as error:
+        raise _fail(str(error)) from None
+    text = instance.model_dump_json(exclude_none=True)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+
+
 @app.command()
 def problems(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,

@@ -187,7 +187,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
                     "formats": list(m.formats),
                     "default_backend": m.default_backend,
                 }
-                for m in MODELS.values()
+                for m in (MODELS[kind] for kind in sorted(MODELS))
             ],
             "backends": available_backends(),
         }

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_INSTANCE_LIMITS = {
     "jssp": 250_000,
     "rcpsp": 100_000,
+    "expert_placement": 2_000_000,
+    "gpu_packing": 100_000,
 }
 """Largest instance accepted per kind, in the kind's size unit (jssp: operations; rcpsp:
 activities)."""

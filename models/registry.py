@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from makespan.models.errors import InstanceError
+from makespan.models.expert_placement import MODEL as EXPERT_PLACEMENT
+from makespan.models.gpu_packing import MODEL as GPU_PACKING
 from makespan.models.jssp import MODEL as JSSP
 from makespan.models.rcpsp import MODEL as RCPSP
 from makespan.models.spec import ProblemModel
 
-MODELS: dict[str, ProblemModel[Any, Any]] = {model.kind: model for model in (JSSP, RCPSP)}
+MODELS: dict[str, ProblemModel[Any, Any]] = {
+    model.kind: model for model in (JSSP, RCPSP, GPU_PACKING, EXPERT_PLACEMENT)
+}
 
 
 def get_model(kind: str) -> ProblemModel[Any, Any]:

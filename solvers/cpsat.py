@@ -7,6 +7,7 @@ function each, mirrored by the MILP passes in the linear backend.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -150,9 +151,9 @@ class _IncumbentCallback(cp_model.CpSolverSolutionCallback):
             self.control.report(self.objective_value, self.best_objective_bound)
 
 
-def _configure(solver: cp_model.CpSolver, request: SolveRequest) -> None:
+def _configure(solver: cp_model.CpSolver, request: SolveRequest, time_left_s: float) -> None:
     params = solver.parameters
-    params.max_time_in_seconds = max(request.time_limit_s, 0.001)
+    params.max_time_in_seconds = max(time_left_s, 0.001)
     params.num_workers = request.workers or 0  # 0: CP-SAT picks from the cores it sees
     params.random_seed = request.seed
     params.log_search_progress = False
@@ -162,10 +163,12 @@ def _configure(solver: cp_model.CpSolver, request: SolveRequest) -> None:
 
 
 def solve(request: SolveRequest, control: SolveControl) -> BackendOutcome:
-    """Solve ``request.model`` with CP-SAT within its time limit, honouring stop requests."""
+    """Solve ``request.model`` with CP-SAT within its time limit (building the CpModel included),
+    honouring stop requests."""
+    deadline = time.monotonic() + request.time_limit_s
     compiled = compile_model(request.model)
     solver = cp_model.CpSolver()
-    _configure(solver, request)
+    _configure(solver, request, deadline - time.monotonic())
     has_objective = request.model.objective is not None
     if has_objective:
         solver.best_bound_callback = lambda bound: control.report(None, bound)

@@ -1,0 +1,84 @@
+"""Independent expert-placement checker: recomputes both parts of the objective from the
+instance and the placement alone."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from decimal import Decimal
+from fractions import Fraction
+
+from makespan.models.check import CheckReport, ViolationLog
+from makespan.models.expert_placement.instance import (
+    ExpertPlacementInstance,
+    ExpertPlacementSolution,
+)
+
+
+def check(instance: ExpertPlacementInstance, solution: ExpertPlacementSolution) -> CheckReport:
+    """Every expert of every layer on a GPU in range, every GPU holding exactly
+    ``experts_per_gpu`` experts of each layer; objective
+    :math:`\\beta \\sum_l \\max_g load_{l,g} + \\gamma \\sum_r t_r c_{g(src_r), g(dst_r)}`,
+    and the solution's ``max_load_sum``, ``crossing_tokens`` and ``objective`` must match it."""
+    log = ViolationLog()
+    _check_shape(instance, solution, log)
+    if log.count:
+        return log.report(None)
+    placement = solution.placement
+    max_load_sum = 0
+    for row, gpus in zip(instance.loads, placement, strict=True):
+        per_gpu = [0] * instance.num_gpus
+        for load, gpu in zip(row, gpus, strict=True):
+            per_gpu[gpu] += load
+        max_load_sum += max(per_gpu)
+    crossing = Fraction(0)
+    for route in instance.routing:
+        g = placement[route.layer][route.src]
+        h = placement[route.layer + 1][route.dst]
+        crossing += route.tokens * _fraction(_link_cost(instance, g, h))
+    objective = (
+        _fraction(instance.balance_weight) * max_load_sum
+        + _fraction(instance.communication_weight) * crossing
+    )
+    _compare(log, "max_load_sum", solution.max_load_sum, max_load_sum)
+    _compare(log, "crossing_tokens", solution.crossing_tokens, float(crossing))
+    _compare(log, "objective", solution.objective, float(objective))
+    return log.report(float(objective))
+
+
+def _check_shape(
+    instance: ExpertPlacementInstance, solution: ExpertPlacementSolution, log: ViolationLog
+) -> None:
+    if len(solution.placement) != instance.num_layers:
+        log.add(f"placement has {len(solution.placement)} layers, not {instance.num_layers}")
+        return
+    for layer, gpus in enumerate(solution.placement):
+        if len(gpus) != instance.num_experts:
+            log.add(f"layer {layer} places {len(gpus)} experts, not {instance.num_experts}")
+            continue
+        bad = [g for g in gpus if g >= instance.num_gpus]
+        if bad:
+            log.add(f"layer {layer}: GPU {bad[0]} is out of range 0..{instance.num_gpus - 1}")
+            continue
+        counts = Counter(gpus)
+        for gpu in range(instance.num_gpus):
+            if counts[gpu] != instance.experts_per_gpu:
+                log.add(
+                    f"layer {layer}: GPU {gpu} holds {counts[gpu]} experts, "
+                    f"not {instance.experts_per_gpu}"
+                )
+
+
+def _link_cost(instance: ExpertPlacementInstance, g: int, h: int) -> float:
+    if instance.link_cost is None:
+        return 0.0 if g == h else 1.0
+    return instance.link_cost[g][h]
+
+
+def _fraction(value: float) -> Fraction:
+    return Fraction(Decimal(repr(value)))
+
+
+def _compare(log: ViolationLog, name: str, claimed: float, actual: float) -> None:
+    if not math.isclose(claimed, actual, rel_tol=1e-9, abs_tol=1e-9):
+        log.add(f"claimed {name} {claimed} differs from the placement's {actual}")

@@ -1,0 +1,317 @@
+"""Expert-placement instance -> IR: a binary per (layer, expert, GPU).
+
+Variables: :math:`x_{l,e,g} = 1` when expert e of layer l is on GPU g; :math:`M_l`, the
+largest per-GPU load of layer l; per route r, either :math:`y_r` (the two experts are on
+different GPUs) or :math:`z_{r,g,h}` (source on g, destination on h).
+
+.. math::
+    \\min\\; \\beta \\sum_l M_l + \\gamma \\sum_r t_r\\, cost_r
+    \\quad\\text{s.t.}\\quad
+    \\sum_g x_{l,e,g} = 1,\\quad
+    \\sum_e x_{l,e,g} = k,\\quad
+    M_l = \\max_g \\sum_e w_{l,e} x_{l,e,g}.
+
+Route cost, by the shape of the link-cost matrix:
+
+- *uniform* (every diagonal entry d, every off-diagonal entry o >= d; the default matrix is
+  d = 0, o = 1): :math:`cost_r = d + (o - d) y_r` with
+  :math:`x_{l,src,g} - x_{l+1,dst,g} \\le y_r \\le 2 - x_{l,src,g} - x_{l+1,dst,g}` for
+  every g: :math:`y_r = 0` exactly when both experts share a GPU. When these
+  :math:`2 G |routing|` rows would pass :data:`COMPACT_ROWS`, the compact form is used
+  instead: GPU numbers :math:`p_{l,e} = \\sum_g g\\, x_{l,e,g}` and, per route, three
+  enforced rows :math:`\\neg y_r \\Rightarrow p_{src} = p_{dst}`,
+  :math:`y_r \\wedge u_r \\Rightarrow p_{src} \\ge p_{dst} + 1`,
+  :math:`y_r \\wedge \\neg u_r \\Rightarrow p_{src} \\le p_{dst} - 1` (a weaker LP
+  relaxation, but three rows instead of 2G);
+- *general*: :math:`cost_r = \\sum_{g,h} c_{g,h} z_{r,g,h}` with
+  :math:`z_{r,g,h} = x_{l,src,g} \\wedge x_{l+1,dst,h}` (three linear rows) for every pair
+  with :math:`c_{g,h} > 0`.
+  This takes :math:`|routing| \\cdot G^2` variables: meant for small GPU counts.
+
+Every auxiliary variable is pinned to its meaning (the maximum, not an upper bound of it;
+the products exactly), so that the objective of any solution a backend reports, optimal or
+not, equals the objective the checker recomputes from the placement alone.
+
+Symmetry: with uniform costs, relabelling the GPUs changes nothing, so only placements whose
+GPUs are numbered in the order of the smallest layer-0 expert they hold are kept:
+:math:`x_{0,e,g} = 0` for g > e and :math:`x_{0,e,g} \\le \\sum_{e' < e} x_{0,e',g-1}`.
+Hints are relabelled the same way. With a general matrix no symmetry is assumed.
+
+The objective is scaled to integers exactly: weights and link costs have at most four decimal
+places, so the least common denominator of :math:`\\beta` and every :math:`\\gamma c_{g,h}`
+divides :math:`10^8`; the IR objective is the objective times that scale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from makespan.models.expert_placement.instance import (
+    ExpertPlacementInstance,
+    ExpertPlacementSolution,
+    exact,
+)
+from makespan.models.spec import Compiled
+from makespan.solvers.ir import LinearExpr, ModelBuilder, Var
+
+COMPACT_ROWS = 1_000_000
+"""Above this many rows of the per-GPU route form, uniform-cost routes take the compact form."""
+
+Pair = tuple[Var, int, int]
+"""A product variable :math:`z_{r,g,h}` with its GPUs g and h."""
+
+
+@dataclass(frozen=True)
+class ExpertPlacementIndex:
+    """IR variables: ``x[l][e][g]``, ``max_load[l]``, per route ``split[r]`` (uniform costs) or
+    ``pairs[r]`` (general costs), and whether GPU labels are canonical (symmetry broken); in
+    the compact route form also ``position[l][e]`` (the GPU number) and ``above[r]``."""
+
+    x: tuple[tuple[tuple[Var, ...], ...], ...]
+    max_load: tuple[Var, ...]
+    split: tuple[Var, ...]
+    pairs: tuple[tuple[Pair, ...], ...]
+    canonical: bool
+    position: tuple[tuple[Var, ...], ...] = ()
+    above: tuple[Var, ...] = ()
+
+
+def compile_instance(
+    instance: ExpertPlacementInstance, upper_bound: float | None = None
+) -> Compiled[ExpertPlacementIndex]:
+    """The IR of ``instance``. ``upper_bound`` is not used: the warm start's hint carries it."""
+    del upper_bound
+    b = ModelBuilder(name=instance.name or "expert_placement")
+    x = _assignment(b, instance)
+    max_load = _max_loads(b, instance, x)
+    canonical = instance.uniform_costs is not None
+    if canonical:
+        _break_symmetry(b, x[0])
+    terms: list[tuple[Fraction, LinearExpr]] = [
+        (exact(instance.balance_weight), LinearExpr.sum(max_load))
+    ]
+    split: tuple[Var, ...] = ()
+    pairs: tuple[tuple[Pair, ...], ...] = ()
+    position: tuple[tuple[Var, ...], ...] = ()
+    above: tuple[Var, ...] = ()
+    if instance.uniform_costs is not None:
+        if 2 * instance.num_gpus * len(instance.routing) > COMPACT_ROWS:
+            position = _positions(b, instance, x)
+            split, above = _compact_routes(b, instance, position)
+        else:
+            split = _split_routes(b, instance, x)
+        terms += _uniform_terms(instance, split)
+    else:
+        pairs = _pair_routes(b, instance, x)
+        terms += _general_terms(instance, pairs)
+    scale = _scale(weight for weight, _ in terms)
+    objective = LinearExpr.sum(expr * int(weight * scale) for weight, expr in terms)
+    b.minimize(objective, scale=scale)
+    index = ExpertPlacementIndex(x, max_load, split, pairs, canonical, position, above)
+    return Compiled(b.build(), index)
+
+
+def _assignment(
+    b: ModelBuilder, instance: ExpertPlacementInstance
+) -> tuple[tuple[tuple[Var, ...], ...], ...]:
+    gpus = range(instance.num_gpus)
+    x = tuple(
+        tuple(tuple(b.bool_var(f"x_{layer}_{e}_{g}") for g in gpus) for e in range(len(row)))
+        for layer, row in enumerate(instance.loads)
+    )
+    for layer in x:
+        for expert in layer:
+            b.add_linear(LinearExpr.sum(expert), lb=1, ub=1)
+        for g in gpus:
+            k = instance.experts_per_gpu
+            b.add_linear(LinearExpr.sum(expert[g] for expert in layer), lb=k, ub=k)
+    return x
+
+
+def _max_loads(
+    b: ModelBuilder,
+    instance: ExpertPlacementInstance,
+    x: tuple[tuple[tuple[Var, ...], ...], ...],
+) -> tuple[Var, ...]:
+    result = []
+    for layer, row in enumerate(instance.loads):
+        lower = max(-(-sum(row) // instance.num_gpus), max(row))
+        m = b.int_var(lower, max(lower, sum(row)), f"max_load_{layer}")
+        gpu_loads = [
+            LinearExpr.weighted([expert[g] for expert in x[layer]], row)
+            for g in range(instance.num_gpus)
+        ]
+        b.add_max_equality(m, gpu_loads)
+        result.append(m)
+    return tuple(result)
+
+
+def _break_symmetry(b: ModelBuilder, layer: tuple[tuple[Var, ...], ...]) -> None:
+    for e, expert in enumerate(layer):
+        for g in range(1, len(expert)):
+            if g > e:
+                b.add_linear(expert[g], ub=0)
+            else:
+                opened = LinearExpr.sum(layer[f][g - 1] for f in range(e))
+                b.add_linear(opened - expert[g], lb=0)
+
+
+def _split_routes(
+    b: ModelBuilder,
+    instance: ExpertPlacementInstance,
+    x: tuple[tuple[tuple[Var, ...], ...], ...],
+) -> tuple[Var, ...]:
+    split = []
+    for r, route in enumerate(instance.routing):
+        y = b.bool_var(f"split_{r}")
+        src, dst = x[route.layer][route.src], x[route.layer + 1][route.dst]
+        for s, d in zip(src, dst, strict=True):
+            b.add_linear(LinearExpr(((y.index, 1), (s.index, -1), (d.index, 1))), lb=0)
+            b.add_linear(LinearExpr(((y.index, 1), (s.index, 1), (d.index, 1))), ub=2)
+        split.append(y)
+    return tuple(split)
+
+
+def _positions(
+    b: ModelBuilder,
+    instance: ExpertPlacementInstance,
+    x: tuple[tuple[tuple[Var, ...], ...], ...],
+) -> tuple[tuple[Var, ...], ...]:
+    gpus = list(range(instance.num_gpus))
+    result = []
+    for layer, experts in enumerate(x):
+        row = []
+        for e, expert in enumerate(experts):
+            p = b.int_var(0, instance.num_gpus - 1, f"gpu_{layer}_{e}")
+            b.add_linear(LinearExpr.weighted([p, *expert], [1, *(-g for g in gpus)]), lb=0, ub=0)
+            row.append(p)
+        result.append(tuple(row))
+    return tuple(result)
+
+
+def _compact_routes(
+    b: ModelBuilder, instance: ExpertPlacementInstance, position: tuple[tuple[Var, ...], ...]
+) -> tuple[tuple[Var, ...], tuple[Var, ...]]:
+    split, above = [], []
+    for r, route in enumerate(instance.routing):
+        y, u = b.bool_var(f"split_{r}"), b.bool_var(f"above_{r}")
+        diff = position[route.layer][route.src] - position[route.layer + 1][route.dst]
+        b.add_linear(diff, lb=0, ub=0, enforce=[~y.lit()])
+        b.add_linear(diff, lb=1, enforce=[y.lit(), u.lit()])
+        b.add_linear(diff, ub=-1, enforce=[y.lit(), ~u.lit()])
+        split.append(y)
+        above.append(u)
+    return tuple(split), tuple(above)
+
+
+def _uniform_terms(
+    instance: ExpertPlacementInstance, split: Sequence[Var]
+) -> list[tuple[Fraction, LinearExpr]]:
+    assert instance.uniform_costs is not None
+    diagonal, off = (exact(c) for c in instance.uniform_costs)
+    gamma = exact(instance.communication_weight)
+    routed = sum(route.tokens for route in instance.routing)
+    tokens = [route.tokens for route in instance.routing]
+    return [
+        (gamma * diagonal, LinearExpr((), routed)),
+        (gamma * (off - diagonal), LinearExpr.weighted(list(split), tokens)),
+    ]
+
+
+def _pair_routes(
+    b: ModelBuilder,
+    instance: ExpertPlacementInstance,
+    x: tuple[tuple[tuple[Var, ...], ...], ...],
+) -> tuple[tuple[Pair, ...], ...]:
+    result = []
+    for r, route in enumerate(instance.routing):
+        src, dst = x[route.layer][route.src], x[route.layer + 1][route.dst]
+        pairs = []
+        for g, row in enumerate(instance.costs):
+            for h, cost in enumerate(row):
+                if cost > 0:
+                    z = b.bool_var(f"link_{r}_{g}_{h}")
+                    b.add_linear(z - src[g] - dst[h], lb=-1)
+                    b.add_linear(src[g] - z, lb=0)
+                    b.add_linear(dst[h] - z, lb=0)
+                    pairs.append((z, g, h))
+        result.append(tuple(pairs))
+    return tuple(result)
+
+
+def _general_terms(
+    instance: ExpertPlacementInstance, pairs: Sequence[Sequence[Pair]]
+) -> list[tuple[Fraction, LinearExpr]]:
+    gamma = exact(instance.communication_weight)
+    by_cost: dict[Fraction, list[tuple[Var, int]]] = {}
+    for route, links in zip(instance.routing, pairs, strict=True):
+        for z, g, h in links:
+            by_cost.setdefault(instance.exact_costs[g][h], []).append((z, route.tokens))
+    return [
+        (gamma * cost, LinearExpr.weighted([z for z, _ in ts], [t for _, t in ts]))
+        for cost, ts in by_cost.items()
+    ]
+
+
+def _scale(weights: Iterable[Fraction]) -> int:
+    return math.lcm(1, *(w.denominator for w in weights))
+
+
+def decode(
+    instance: ExpertPlacementInstance,
+    compiled: Compiled[ExpertPlacementIndex],
+    values: Sequence[int],
+) -> ExpertPlacementSolution:
+    """The placement held in the backend's variable values."""
+    placement = [
+        [next(g for g, var in enumerate(expert) if values[var.index]) for expert in layer]
+        for layer in compiled.index.x
+    ]
+    return ExpertPlacementSolution.from_placement(instance, placement)
+
+
+def canonical_labels(placement: Sequence[Sequence[int]], num_gpus: int) -> list[int]:
+    """``new[g]``: GPUs renumbered in the order of the smallest layer-0 expert they hold."""
+    new = [-1] * num_gpus
+    seen = 0
+    for g in placement[0]:
+        if new[g] < 0:
+            new[g] = seen
+            seen += 1
+    return new
+
+
+def hint(
+    instance: ExpertPlacementInstance,
+    compiled: Compiled[ExpertPlacementIndex],
+    solution: ExpertPlacementSolution,
+) -> Mapping[int, int]:
+    """Hint values for every variable, from a solution (GPUs relabelled when canonical)."""
+    index = compiled.index
+    placement = [list(row) for row in solution.placement]
+    if index.canonical:
+        new = canonical_labels(placement, instance.num_gpus)
+        placement = [[new[g] for g in row] for row in placement]
+    values: dict[int, int] = {}
+    for layer, gpus in zip(index.x, placement, strict=True):
+        for expert, gpu in zip(layer, gpus, strict=True):
+            values.update((var.index, int(g == gpu)) for g, var in enumerate(expert))
+    for variables, gpus in zip(index.position, placement, strict=False):  # empty: not compact
+        values.update((p.index, gpu) for p, gpu in zip(variables, gpus, strict=True))
+    for m, row, gpus in zip(index.max_load, instance.loads, placement, strict=True):
+        per_gpu = [0] * instance.num_gpus
+        for load, gpu in zip(row, gpus, strict=True):
+            per_gpu[gpu] += load
+        values[m.index] = max(per_gpu)
+    for r, route in enumerate(instance.routing):
+        g, h = placement[route.layer][route.src], placement[route.layer + 1][route.dst]
+        if index.above:
+            values[index.above[r].index] = int(g > h)
+        if index.split:
+            values[index.split[r].index] = int(g != h)
+        else:
+            values.update((z.index, int((a, c) == (g, h))) for z, a, c in index.pairs[r])
+    return values

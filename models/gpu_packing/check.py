@@ -1,0 +1,90 @@
+"""Independent GPU-packing checker: recomputes loads, counts and cost from exact float loads."""
+
+from __future__ import annotations
+
+import math
+
+from makespan.models.check import CheckReport, ViolationLog
+from makespan.models.gpu_packing.instance import (
+    LOAD_TOLERANCE,
+    Assignment,
+    GpuPackingInstance,
+    GpuPackingSolution,
+)
+
+
+def check(instance: GpuPackingInstance, solution: GpuPackingSolution) -> CheckReport:
+    """Every slice assigned once, at its rate, to a type that serves its bucket; counts within
+    ``max_count``; pooled load per type (``type``) or load per GPU (``instance``) within
+    capacity; objective :math:`\\sum_k c_k n_k`, equal to the claimed ``cost_per_hour``."""
+    log = ViolationLog()
+    names = {t.name: k for k, t in enumerate(instance.gpu_types)}
+    counts = _counts(instance, solution, names, log)
+    loads: dict[tuple[int, int | None], float] = {}
+    seen: set[int] = set()
+    for a in solution.assignment:
+        placed = _placed(instance, a, names, counts, log)
+        if placed is None:
+            continue
+        s, k, load = placed
+        if s in seen:
+            log.add(f"slice {a.slice} of bucket {list(a.bucket)} is assigned twice")
+        seen.add(s)
+        key = (k, a.gpu if instance.pooling == "instance" else None)
+        loads[key] = loads.get(key, 0.0) + load
+    if len(seen) < len(instance.slices):
+        log.add(f"{len(instance.slices) - len(seen)} slices are not assigned")
+    for (k, gpu), load in loads.items():
+        capacity = counts[k] if gpu is None else 1
+        if load > capacity * (1 + LOAD_TOLERANCE) + LOAD_TOLERANCE:
+            where = instance.gpu_types[k].name + ("" if gpu is None else f" GPU {gpu}")
+            log.add(f"{where} carries load {load:.9g} > capacity {capacity}")
+    cost = sum(t.cost_per_hour * n for t, n in zip(instance.gpu_types, counts, strict=True))
+    if not math.isclose(cost, solution.cost_per_hour, rel_tol=1e-9, abs_tol=1e-9):
+        log.add(f"claimed cost {solution.cost_per_hour} differs from the fleet's {cost}")
+    return log.report(cost)
+
+
+def _counts(
+    instance: GpuPackingInstance,
+    solution: GpuPackingSolution,
+    names: dict[str, int],
+    log: ViolationLog,
+) -> list[int]:
+    counts = [0] * len(instance.gpu_types)
+    for name, count in solution.gpus.items():
+        if name not in names:
+            log.add(f"gpus: unknown GPU type {name!r}")
+            continue
+        cap = instance.gpu_types[names[name]].max_count
+        if cap is not None and count > cap:
+            log.add(f"gpus: {count} GPUs of {name} exceed its max_count {cap}")
+        counts[names[name]] = count
+    return counts
+
+
+def _placed(
+    instance: GpuPackingInstance,
+    a: Assignment,
+    names: dict[str, int],
+    counts: list[int],
+    log: ViolationLog,
+) -> tuple[int, int, float] | None:
+    """(slice position, type, load) of a valid assignment; None after logging why not."""
+    what = f"slice {a.slice} of bucket {list(a.bucket)}"
+    s = instance.slice_of(a.bucket, a.slice)
+    k = names.get(a.gpu_type)
+    if s is None or k is None:
+        log.add(f"{what}: no such slice or GPU type {a.gpu_type!r}")
+        return None
+    load = instance.load(instance.slices[s], k)
+    if load is None:
+        log.add(f"{what}: {a.gpu_type} cannot serve this bucket")
+        return None
+    if not math.isclose(a.rate, instance.slices[s].rate, rel_tol=1e-9, abs_tol=1e-12):
+        log.add(f"{what}: rate {a.rate} is not {instance.slices[s].rate}")
+    if instance.pooling == "type" and a.gpu is not None:
+        log.add(f"{what}: pooling by type assigns no individual GPU")
+    if instance.pooling == "instance" and (a.gpu is None or a.gpu >= counts[k]):
+        log.add(f"{what}: GPU {a.gpu} is not one of the {counts[k]} GPUs of {a.gpu_type}")
+    return s, k, load
