@@ -6,6 +6,8 @@ They are claims from the literature (or a file's header), never proofs: ``solve`
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -23,3 +25,21 @@ class KnownBounds(BaseModel):
     def best_known(self) -> int | None:
         """The optimum when known, else the best upper bound."""
         return self.optimum if self.optimum is not None else self.upper
+
+
+class CarriesBounds(Protocol):
+    """An instance that may carry published bounds."""
+
+    @property
+    def bounds(self) -> KnownBounds | None:
+        """The published bounds, if any."""
+
+
+def published_best(instance: CarriesBounds) -> float | None:
+    """The best-known objective an instance carries, or None."""
+    return None if instance.bounds is None else instance.bounds.best_known
+
+
+def no_published_best(instance: object) -> float | None:
+    """For kinds whose instances carry no published bounds."""
+    return None

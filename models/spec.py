@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from makespan.models.bounds import no_published_best
 from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.textfile import validate_document
@@ -75,9 +76,9 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     hint: Callable[[InstanceT, Compiled[Any], SolutionT], Mapping[int, int]]
     check: Callable[[InstanceT, SolutionT], CheckReport]
     lower_bound: Callable[[InstanceT], float | None]
-    best_known: Callable[[InstanceT], float | None]
     size: Callable[[InstanceT], int]
     size_unit: str
+    best_known: Callable[[InstanceT], float | None] = no_published_best
     load_named: Callable[[str], InstanceT | None] | None = None
     default_backend: str = "cpsat"
     file_extensions: tuple[str, ...] = ()

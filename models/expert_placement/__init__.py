@@ -67,7 +67,6 @@ MODEL: ProblemModel[ExpertPlacementInstance, ExpertPlacementSolution] = ProblemM
     hint=compile.hint,
     check=check.check,
     lower_bound=_lower_bound,
-    best_known=lambda instance: None,
     size=lambda instance: instance.num_layers * instance.num_experts,
     size_unit="experts",
     sniff=looks_like_expert_placement,

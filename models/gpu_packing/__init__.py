@@ -113,7 +113,6 @@ MODEL: ProblemModel[GpuPackingInstance, GpuPackingSolution] = ProblemModel(
     hint=compile.hint,
     check=check.check,
     lower_bound=_lower_bound,
-    best_known=lambda instance: None,
     size=lambda instance: len(instance.slices),
     size_unit="slices",
     default_backend="highs",

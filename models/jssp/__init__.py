@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from makespan.models.bounds import KnownBounds
+from makespan.models.bounds import KnownBounds, published_best
 from makespan.models.jssp import benchmarks, check, compile, formats
 from makespan.models.jssp.instance import (
     JobShopInstance,
@@ -38,18 +38,10 @@ def warm_start(
     return WarmStart(found.method, solution, solution.makespan)
 
 
-def _best_known(instance: JobShopInstance) -> float | None:
-    return None if instance.bounds is None else instance.bounds.best_known
-
-
 def _lower_bound(instance: JobShopInstance) -> float | None:
     # Only what we can prove here: published bounds serve gap-to-best-known reports, never
     # the status, since a bound carried in a user's file is a claim, not a proof.
     return instance.trivial_lower_bound
-
-
-def _read_text(text: str, format: str | None, source: str) -> JobShopInstance:
-    return formats.read_text(text, format, source)
 
 
 MODEL: ProblemModel[JobShopInstance, JobShopSolution] = ProblemModel(
@@ -58,14 +50,14 @@ MODEL: ProblemModel[JobShopInstance, JobShopSolution] = ProblemModel(
     instance_type=JobShopInstance,
     solution_type=JobShopSolution,
     formats=formats.FORMATS,
-    read_text=_read_text,
+    read_text=formats.read_text,
     warm_start=warm_start,
     compile=compile.compile_instance,
     decode=compile.decode,
     hint=compile.hint,
     check=check.check,
     lower_bound=_lower_bound,
-    best_known=_best_known,
+    best_known=published_best,
     size=lambda instance: instance.num_operations,
     size_unit="operations",
     load_named=benchmarks.load_named,

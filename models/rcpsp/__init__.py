@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from makespan.models.bounds import KnownBounds
+from makespan.models.bounds import KnownBounds, published_best
 from makespan.models.rcpsp import bounds, check, compile, formats
 from makespan.models.rcpsp.bounds import infeasibility_reason
 from makespan.models.rcpsp.instance import (
@@ -51,18 +51,10 @@ def warm_start(
     return WarmStart(found.method, solution, solution.makespan)
 
 
-def _best_known(instance: RcpspInstance) -> float | None:
-    return None if instance.bounds is None else instance.bounds.best_known
-
-
 def _lower_bound(instance: RcpspInstance) -> float | None:
     # Only what is proven here (critical path, resource energy); published bounds carried in
     # a file are claims for gap reports, never for the status.
     return bounds.lower_bound(instance)
-
-
-def _read_text(text: str, format: str | None, source: str) -> RcpspInstance:
-    return formats.read_text(text, format, source)
 
 
 MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
@@ -71,14 +63,14 @@ MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
     instance_type=RcpspInstance,
     solution_type=RcpspSolution,
     formats=formats.FORMATS,
-    read_text=_read_text,
+    read_text=formats.read_text,
     warm_start=warm_start,
     compile=compile.compile_instance,
     decode=compile.decode,
     hint=compile.hint,
     check=check.check,
     lower_bound=_lower_bound,
-    best_known=_best_known,
+    best_known=published_best,
     size=lambda instance: instance.num_activities,
     size_unit="activities",
     file_extensions=(".sm", ".rcp"),
