@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from makespan.api.inputs import LoadedInstance, load_instance
+from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.models.errors import InstanceError
 from makespan.models.registry import MODELS
 from makespan.solvers.control import SolveControl
@@ -49,6 +49,10 @@ def solve(
         str | None, typer.Option(help="Problem kind; inferred when omitted.")
     ] = None,
     format: Annotated[str | None, typer.Option("--format", help="File format override.")] = None,
+    capacity: Annotated[
+        int | None,
+        typer.Option(help="memory_mapping: fit this capacity (default: from the file, if any)."),
+    ] = None,
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="Seconds, all included.")
     ] = 10.0,
@@ -68,7 +72,7 @@ def solve(
 ) -> None:
     """Solve one instance file (or named benchmark) and print the result."""
     try:
-        loaded = load_instance(target, problem=problem, format=format)
+        loaded = with_capacity(load_instance(target, problem=problem, format=format), capacity)
         options = make_options(
             time_limit_s=time_limit,
             backend=backend,
@@ -231,6 +235,32 @@ def generate_expert_placement(
         )
     except (InstanceError, ValueError) as error:
         raise _fail(str(error)) from None
+    text = instance.model_dump_json(exclude_none=True)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+
+
+@generate_app.command("memory_mapping")
+def generate_memory_mapping(
+    buffers: Annotated[int, typer.Option(min=1, help="Number of buffers.")] = 200,
+    two_level: Annotated[
+        bool, typer.Option("--two-level", help="Fast memory of --fast-share x max-live.")
+    ] = False,
+    fast_share: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Fast capacity / max-live bound.")
+    ] = 0.5,
+    alignment: Annotated[int, typer.Option(min=1, help="Alignment of every buffer.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """A synthetic buffer trace (activation-like lifetimes, log-uniform sizes), JSON."""
+    from makespan.models.memory_mapping.generate import generate
+
+    instance = generate(
+        buffers, two_level=two_level, fast_share=fast_share, alignment=alignment, seed=seed
+    )
     text = instance.model_dump_json(exclude_none=True)
     if out is None:
         typer.echo(text)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from makespan.models import memory_mapping
 from makespan.models.errors import InstanceError
 from makespan.models.registry import MODELS, get_model, infer_kind
 from makespan.models.spec import ProblemModel
@@ -57,6 +58,20 @@ def load_text(
         instance = model.read_text(text, format, source)
     name = getattr(instance, "name", None) or Path(source).stem
     return LoadedInstance(model, instance, name)
+
+
+def with_capacity(loaded: LoadedInstance, capacity: int | None) -> LoadedInstance:
+    """The instance under the capacity the user gave (``--capacity``), which only memory
+    mapping has."""
+    if capacity is None:
+        return loaded
+    if loaded.model.kind != "memory_mapping":
+        raise InstanceError(
+            f"--capacity applies to memory_mapping instances, not {loaded.model.kind}",
+            field="capacity",
+        )
+    instance = memory_mapping.with_capacity(loaded.instance, capacity)
+    return LoadedInstance(loaded.model, instance, loaded.name)
 
 
 def _json_envelope(text: str) -> dict[str, Any] | None:

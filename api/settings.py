@@ -14,11 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_INSTANCE_LIMITS = {
     "jssp": 250_000,
     "rcpsp": 100_000,
+    "memory_mapping": 200_000,
     "expert_placement": 2_000_000,
     "gpu_packing": 100_000,
 }
 """Largest instance accepted per kind, in the kind's size unit (jssp: operations; rcpsp:
-activities)."""
+activities; memory_mapping: buffers)."""
 
 
 def _cores() -> int:

@@ -10,11 +10,12 @@ from makespan.models.errors import InstanceError
 from makespan.models.expert_placement import MODEL as EXPERT_PLACEMENT
 from makespan.models.gpu_packing import MODEL as GPU_PACKING
 from makespan.models.jssp import MODEL as JSSP
+from makespan.models.memory_mapping import MODEL as MEMORY_MAPPING
 from makespan.models.rcpsp import MODEL as RCPSP
 from makespan.models.spec import ProblemModel
 
 MODELS: dict[str, ProblemModel[Any, Any]] = {
-    model.kind: model for model in (JSSP, RCPSP, GPU_PACKING, EXPERT_PLACEMENT)
+    model.kind: model for model in (JSSP, RCPSP, MEMORY_MAPPING, EXPERT_PLACEMENT, GPU_PACKING)
 }
 
 

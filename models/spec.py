@@ -38,6 +38,27 @@ class WarmStart(Generic[SolutionT]):
 
 
 @dataclass(frozen=True)
+class SearchAnswer(Generic[SolutionT]):
+    """What a model's own complete search concluded.
+
+    ``solution`` (with its ``objective``) when it found one; ``proven_infeasible`` when it
+    exhausted its space without one; ``proven_optimal`` when no better solution exists.
+    """
+
+    method: str
+    solution: SolutionT | None = None
+    objective: float | None = None
+    proven_infeasible: bool = False
+    proven_optimal: bool = False
+
+
+def no_goal(instance: Any) -> float | None:
+    """Models without a goal search until optimality is proven or time runs out."""
+    del instance
+    return None
+
+
+@dataclass(frozen=True)
 class ProblemModel(Generic[InstanceT, SolutionT]):
     """One problem kind: its types, file formats, heuristics, compile/decode and checker.
 
@@ -62,6 +83,12 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         sniff: whether text looks like one of the kind's non-JSON formats.
         infeasibility_reason: a short reason when a cheap test proves that the instance has
             no solution, else None; ``solve`` then answers ``infeasible`` without searching.
+        goal: an objective value that settles the instance's question (a capacity to fit
+            under); the first solution at or below it ends the solve, status ``optimal`` only
+            if it also meets the bound.
+        search: ``(instance, time budget s, should_stop, best objective or None) ->
+            SearchAnswer``: a problem-specific complete search that ``backend="auto"`` runs
+            between the warm start and the generic backend.
     """
 
     kind: str
@@ -84,6 +111,11 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     file_extensions: tuple[str, ...] = ()
     sniff: Callable[[str], bool] | None = None
     infeasibility_reason: Callable[[InstanceT], str | None] | None = None
+    goal: Callable[[InstanceT], float | None] = no_goal
+    search: (
+        Callable[[InstanceT, float, Callable[[], bool], float | None], SearchAnswer[SolutionT]]
+        | None
+    ) = None
 
     def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
         """Accept the typed instance or its JSON form (a dict); errors name the field."""

@@ -26,12 +26,18 @@ class SolveControl:
         self._started = time.monotonic()
         self._listener = on_incumbent
         self._stop = stop_event if stop_event is not None else threading.Event()
+        self._halt = threading.Event()
+        """Set by a stop request and by reaching the goal: what backends watch."""
         self._lock = threading.Lock()
         self._incumbents: list[Incumbent] = []
         self._best_objective: float | None = None
         self._best_bound: float | None = None
         self.objective_scale = 1
         """Backends report in IR units; values are divided by this before anyone hears them."""
+        self.goal: float | None = None
+        """An objective value that settles the question asked (a placement that fits the
+        capacity): the first incumbent at or below it ends the solve."""
+        self.goal_reached = False
 
     def elapsed(self) -> float:
         """Seconds since the solve started."""
@@ -40,15 +46,30 @@ class SolveControl:
     def request_stop(self) -> None:
         """Ask the solve to stop soon and return its best incumbent."""
         self._stop.set()
+        self._halt.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the caller asked the solve to stop."""
+        return self._stop.is_set()
 
     @property
     def stop_requested(self) -> bool:
-        """True once a stop was requested."""
-        return self._stop.is_set()
+        """True once the search should end: the caller asked, or the goal was reached."""
+        return self._halt.is_set() or self._stop.is_set()
 
     def wait_for_stop(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds for a stop request; True when one came."""
-        return self._stop.wait(timeout)
+        """Block up to ``timeout`` seconds for a reason to stop; True when there is one.
+
+        A caller's ``stop_event`` set from outside is seen at the end of the wait, so callers
+        poll with short timeouts.
+        """
+        return self._halt.wait(timeout) or self._stop.is_set()
+
+    def settle(self) -> None:
+        """Record that the goal is reached and stop the search."""
+        self.goal_reached = True
+        self._halt.set()
 
     @property
     def incumbents(self) -> tuple[Incumbent, ...]:
@@ -72,6 +93,9 @@ class SolveControl:
                 return
             if better_obj:
                 self._best_objective = objective
+                if self.goal is not None and objective is not None and objective <= self.goal:
+                    self.goal_reached = True
+                    self._halt.set()
             if better_bound:
                 self._best_bound = bound
             incumbent = Incumbent(

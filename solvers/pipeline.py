@@ -8,6 +8,7 @@ returned, and only after the model's checker accepted it.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import math
 import threading
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from makespan.solvers.result import (
 
 HEURISTIC_SHARE = 0.15
 """Share of the time limit the warm-start heuristic may use before the exact backend starts."""
+
+SEARCH_SHARE = 0.75
+"""Share of the remaining time a model's own search may use before the generic backend."""
 
 _MIN_BACKEND_TIME_S = 0.01
 
@@ -105,6 +109,9 @@ class _Run:
     lower: float | None
     warm: WarmStartInfo | None = None
     best: _Candidate | None = None
+    found_by: str | None = None
+    """The model search that found ``best``, when it did."""
+    infeasible: bool = False
     outcome: BackendOutcome | None = None
     messages: list[str] = field(default_factory=list)
 
@@ -120,6 +127,7 @@ def solve_instance(
     reason = model.infeasibility_reason(instance) if model.infeasibility_reason else None
     if reason is not None:
         return _proven_infeasible(model, control, run, reason)
+    control.goal = model.goal(instance)
     warm_started = control.elapsed()
     warm = _run_warm_start(model, instance, options, control, run.lower)
     if warm is not None:
@@ -129,7 +137,9 @@ def solve_instance(
             objective=as_number(warm.objective),
             time_s=round(control.elapsed() - warm_started, 4),
         )
-    if not (_proven(run.best, run.lower) or control.stop_requested):
+    if model.search is not None and options.backend == "auto" and not _settled(run, control):
+        _run_search(model, instance, options, control, run)
+    if not _settled(run, control):
         outcome, from_backend, note = _run_backend(
             model, instance, options, control, run.backend, run.best
         )
@@ -141,6 +151,39 @@ def solve_instance(
         ):
             run.best = from_backend
     return _result(model, control, run)
+
+
+def _settled(run: _Run, control: SolveControl) -> bool:
+    """Nothing is left to search for: proven, answered, infeasible, or asked to stop."""
+    return _proven(run.best, run.lower) or run.infeasible or control.stop_requested
+
+
+def _run_search(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    options: SolveOptions,
+    control: SolveControl,
+    run: _Run,
+) -> None:
+    """The model's own search, with most of the remaining time; its answer is checked."""
+    assert model.search is not None
+    budget = SEARCH_SHARE * (options.time_limit_s - control.elapsed())
+    best = run.best.objective if run.best else None
+    answer = model.search(instance, budget, lambda: control.stop_requested, best)
+    if answer.solution is not None and answer.objective is not None:
+        report = _checked(model, instance, answer.solution, answer.objective)
+        if not report.feasible:
+            note = f"{answer.method} solution rejected by the checker"
+            run.messages.append(f"{note}: {'; '.join(report.violations)}")
+        elif best is None or answer.objective < best:
+            run.best = _Candidate(answer.solution, answer.objective)
+            run.found_by = answer.method
+            control.report(answer.objective, None)
+    if answer.proven_optimal and run.best is not None and run.found_by == answer.method:
+        run.lower = run.best.objective
+    if answer.proven_infeasible and run.best is None:
+        run.infeasible = True
+        run.messages.append(f"{answer.method} exhausted every placement: none fits")
 
 
 def _proven_infeasible(
@@ -241,7 +284,7 @@ def _result(model: ProblemModel[Any, Any], control: SolveControl, run: _Run) -> 
     best, outcome = run.best, run.outcome
     bound = _best_bound(outcome, run.lower, best)
     objective = best.objective if best else None
-    status = _status(best, bound, outcome)
+    status = Status.INFEASIBLE if run.infeasible else _status(best, bound, outcome)
     if status is Status.INFEASIBLE:
         bound = None
     return Result(
@@ -252,8 +295,8 @@ def _result(model: ProblemModel[Any, Any], control: SolveControl, run: _Run) -> 
         bound=as_number(bound),
         gap=relative_gap(objective, bound),
         wall_time_s=round(control.elapsed(), 4),
-        backend=outcome.backend if outcome else run.backend.name,
-        backend_version=outcome.version if outcome else run.backend.version,
+        backend=outcome.backend if outcome else run.found_by or run.backend.name,
+        backend_version=outcome.version if outcome else _version(run),
         warm_start=run.warm,
         incumbents=control.incumbents,
         solution=_dump(best.solution) if best else None,
@@ -290,13 +333,26 @@ def _status(best: _Candidate | None, bound: float | None, outcome: BackendOutcom
 def _termination(
     status: Status, outcome: BackendOutcome | None, control: SolveControl
 ) -> Termination:
-    if status in (Status.OPTIMAL, Status.INFEASIBLE):
+    if status in (Status.OPTIMAL, Status.INFEASIBLE) or control.goal_reached:
         return Termination.SOLVED
-    if control.stop_requested:
+    if control.cancelled:
         return Termination.CANCELLED
     if outcome is not None:
         return outcome.termination
     return Termination.TIME_LIMIT
+
+
+def _version(run: _Run) -> str | None:
+    if run.found_by is not None:
+        return _makespan_version()
+    return run.backend.version
+
+
+def _makespan_version() -> str | None:
+    try:
+        return importlib.metadata.version("makespan")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _dump(solution: Any) -> dict[str, Any]:
