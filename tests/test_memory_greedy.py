@@ -13,11 +13,11 @@ from makespan.models.memory_mapping.greedy import (
     OrderFn,
     best_fit,
     decreasing_size_order,
-    max_live,
     overlap_violations,
     peak,
     place,
 )
+from makespan.models.memory_mapping.instance import max_live
 
 IREE = (
     Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "memory" / "idealloc" / "iree"
@@ -166,7 +166,12 @@ def test_orderings_give_valid_placements(name: str, ordering: OrderFn) -> None:
 # ----------------------------------------------------------------------------------- place
 
 # decreasing size gives 9 here, but max_live is 7 and some order reaches it
-HARD = arrays([1, 0, 2, 0, 2], [3, 1, 5, 2, 3], [2, 4, 3, 3, 2])
+Int64s = np.ndarray[tuple[int], np.dtype[np.int64]]
+HARD: tuple[Int64s, Int64s, Int64s] = (
+    np.array([1, 0, 2, 0, 2], dtype=np.int64),
+    np.array([3, 1, 5, 2, 3], dtype=np.int64),
+    np.array([2, 4, 3, 3, 2], dtype=np.int64),
+)
 
 
 def test_place_stops_when_told() -> None:
