@@ -6,6 +6,7 @@ Exit codes: 0 a solution was found; 1 none was (infeasible or unknown); 2 bad in
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -25,7 +26,7 @@ from makespan.solvers.options import OptionsError
 from makespan.solvers.pipeline import make_options, solve_instance
 from makespan.solvers.result import Incumbent, Result
 
-EXIT_SOLVED, EXIT_NO_SOLUTION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_SOLVED, EXIT_NO_SOLUTION, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 app = typer.Typer(
     name="makespan",
@@ -175,6 +176,141 @@ def _print_summary(loaded: LoadedInstance, result: Result) -> None:
 
 
 @app.command()
+def batch(
+    paths: Annotated[list[Path], typer.Argument(help="Instance files or folders (recursive).")],
+    problem: Annotated[
+        str | None, typer.Option(help="Problem kind of every file; inferred when omitted.")
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="Seconds per instance, all included.")
+    ] = 10.0,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Instances solved at once (default: cores/workers).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Solver threads per instance.")] = 1,
+    backend: Annotated[str, typer.Option(help="auto|cpsat|highs|pyomo[:SOLVER]")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    capacity: Annotated[int | None, typer.Option(help="memory_mapping: fit this capacity.")] = None,
+    executor: Annotated[
+        str, typer.Option(help="local | ray (a local Ray) | ray:ADDRESS (a cluster).")
+    ] = "local",
+    out: Annotated[
+        Path | None, typer.Option(help="Write a row per instance (.csv or .jsonl) as it ends.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip the instances already in --out.")
+    ] = False,
+    bounds: Annotated[
+        Path | None, typer.Option(help="JSON file of best known values by instance name.")
+    ] = None,
+) -> None:
+    """Solve every instance under PATHS in parallel; a row per instance and a summary per set."""
+    from makespan.api import batch as batching
+    from makespan.api.executor import make_executor
+
+    try:
+        options = make_options(time_limit_s=time_limit, backend=backend, workers=workers, seed=seed)
+        known = batching.load_bounds(bounds) if bounds is not None else {}
+        chosen = make_executor(executor, kill_grace_s=10.0, num_cpus=os.cpu_count())
+    except (InstanceError, OptionsError, ValueError) as error:
+        raise _fail(str(error)) from None
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}")
+    if resume and out is None:
+        raise _fail("--resume needs --out, the output of the run to resume")
+    items = batching.discover(paths)
+    if resume and out is not None:
+        done = batching.finished_files(out)
+        items = [item for item in items if str(item.path) not in done]
+    run = batching.BatchRun(
+        items,
+        problem=problem,
+        options=options,
+        capacity=capacity,
+        bounds=known,
+        executor=chosen,
+        jobs=jobs or max(1, (os.cpu_count() or 1) // workers),
+    )
+    writer = batching.RowWriter(out) if out is not None else None
+    rows: list[dict[str, Any]] = []
+    interrupted = False
+    try:
+        _run_batch(run, len(items), rows, writer)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if writer is not None:
+            writer.close()
+    _print_batch_summary(rows, interrupted, out)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    solved = any(r["status"] in ("optimal", "feasible") for r in rows)
+    raise typer.Exit(EXIT_SOLVED if solved or not rows else EXIT_NO_SOLUTION)
+
+
+def _run_batch(run: Any, total: int, rows: list[dict[str, Any]], writer: Any) -> None:
+    """Drive the batch under a progress bar with ETA and the running mean gap."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[gap]}"),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("solving", total=total, gap="")
+        gaps: list[float] = []
+        for row in run.rows():
+            rows.append(row)
+            if writer is not None:
+                writer.write(row)
+            gap = row["gap_to_best"] if row["gap_to_best"] is not None else row["gap"]
+            if gap is not None:
+                gaps.append(float(gap))
+            label = f"mean gap {100 * sum(gaps) / len(gaps):.2f}%" if gaps else ""
+            progress.update(task, advance=1, gap=label)
+
+
+def _print_batch_summary(rows: list[dict[str, Any]], interrupted: bool, out: Path | None) -> None:
+    from makespan.api.batch import summarise
+
+    table = Table(title="batch summary" + (" (interrupted)" if interrupted else ""))
+    for header in ("set", "n", "optimal", "feasible", "none", "gap to best", "gap", "time"):
+        table.add_column(header, justify="left" if header == "set" else "right")
+    for name, summary in summarise(rows).items():
+        table.add_row(
+            name,
+            str(summary.instances),
+            str(summary.optimal),
+            str(summary.feasible),
+            str(summary.no_solution),
+            _pct(summary.mean(summary.gaps_to_best)),
+            _pct(summary.mean(summary.gaps)),
+            f"{summary.time_s:.1f}s",
+        )
+    console = Console()
+    console.print(table)
+    if out is not None:
+        console.print(f"rows in {out}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+@app.command()
 def export(
     target: Annotated[str, typer.Argument(help="Instance file, or a benchmark name.")],
     out: Annotated[Path, typer.Option(help="Output file (.mps or .lp).")],
@@ -309,6 +445,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     db: Annotated[Path | None, typer.Option(help="SQLite job store file.")] = None,
     workers: Annotated[int | None, typer.Option(help="CPU slots (default: all cores).")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local | ray (a local Ray) | ray:ADDRESS (a cluster).")
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(help="Require 'Authorization: Bearer KEY'.", envvar="MAKESPAN_API_KEY"),
@@ -325,7 +464,12 @@ def serve(
     from makespan.api.settings import Settings
 
     overrides: dict[str, Any] = {"host": host, "port": port}
-    for name, value in (("db", db), ("workers", workers), ("api_key", api_key)):
+    for name, value in (
+        ("db", db),
+        ("workers", workers),
+        ("api_key", api_key),
+        ("executor", executor),
+    ):
         if value is not None:
             overrides[name] = value
     if allow_unauthenticated:

@@ -193,3 +193,25 @@ class LocalProcessExecutor(Executor):
             )
             kind = "killed" if job.killed_reason else "crashed"
             self._events.on_error(job.task.job_id, {"type": kind, "message": message})
+
+
+EXECUTOR_PATTERN = r"^(local|ray(:.+)?)$"
+"""``local`` (a process per job here), ``ray`` (a local Ray) or ``ray:ADDRESS`` (a cluster)."""
+
+
+def make_executor(spec: str, kill_grace_s: float, num_cpus: int | None = None) -> Executor:
+    """The executor ``spec`` names; Ray is imported only when asked for.
+
+    Raises:
+        ValueError: an unknown spec, or ``ray`` without the ``makespan[ray]`` extra installed.
+    """
+    kind, _, address = spec.partition(":")
+    if kind == "local" and not address:
+        return LocalProcessExecutor(kill_grace_s)
+    if kind != "ray":
+        raise ValueError(f"unknown executor {spec!r}; expected local, ray or ray:ADDRESS")
+    try:
+        from makespan.api.ray_executor import RayExecutor
+    except ImportError:
+        raise ValueError("the ray executor needs Ray: pip install 'makespan[ray]'") from None
+    return RayExecutor(address or None, kill_grace_s, num_cpus)

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from makespan.api.executor import Executor, LocalProcessExecutor
+from makespan.api.executor import Executor, make_executor
 from makespan.api.jobs import JobEvent, JobManager, QueueFullError
 from makespan.api.settings import Settings
 from makespan.api.store import JobRecord, JobStatus, JobStore
@@ -129,9 +129,10 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         store = JobStore(settings.db)
-        manager = JobManager(
-            settings, store, executor or LocalProcessExecutor(settings.kill_grace_s)
+        chosen = executor or make_executor(
+            settings.executor, settings.kill_grace_s, num_cpus=settings.workers
         )
+        manager = JobManager(settings, store, chosen)
         requeued, failed = manager.start()
         log.info("job store %s: %d jobs requeued, %d failed", settings.db, requeued, failed)
         state["manager"] = manager

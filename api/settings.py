@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from makespan.api.executor import EXECUTOR_PATTERN
+
 DEFAULT_INSTANCE_LIMITS = {
     "jssp": 250_000,
     "rcpsp": 100_000,
@@ -48,6 +50,9 @@ class Settings(BaseSettings):
     """Jobs queued (not yet running) beyond which submissions get 429."""
     kill_grace_s: Annotated[float, Field(ge=0)] = 10.0
     """A solve still running this long after its time limit is killed."""
+    executor: Annotated[str, Field(pattern=EXECUTOR_PATTERN)] = "local"
+    """Where solves run: ``local`` (a process per job), ``ray`` (a local Ray) or
+    ``ray:ADDRESS`` (a Ray cluster; the slots then count the cluster's CPUs given to jobs)."""
     api_key: str | None = None
     allow_unauthenticated: bool = False
     instance_limits: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_INSTANCE_LIMITS))

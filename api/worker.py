@@ -47,16 +47,31 @@ def run_job(
         stop.set()
 
     threading.Thread(target=relay_cancel, daemon=True).start()
+    solve_job(job_id, problem, instance_json, options, events, stop)
+
+
+def solve_job(
+    job_id: str,
+    problem: str,
+    instance_json: str,
+    options: dict[str, Any],
+    events: EventQueue,
+    stop: threading.Event,
+) -> dict[str, Any]:
+    """The job's solve, stopping when ``stop`` is set; its final event is also returned."""
 
     def on_incumbent(incumbent: Incumbent) -> None:
         events.put(("incumbent", job_id, incumbent.model_dump(mode="json")))
 
+    final: tuple[str, str, dict[str, Any]]
     try:
         model = get_model(problem)
         instance = model.instance_type.model_validate_json(instance_json)
         result = solve_instance(
             model, instance, SolveOptions.model_validate(options), SolveControl(on_incumbent, stop)
         )
-        events.put(("result", job_id, result.model_dump(mode="json")))
+        final = ("result", job_id, result.model_dump(mode="json"))
     except Exception as error:  # reported as the job's error, never lost
-        events.put(("error", job_id, {"type": type(error).__name__, "message": str(error)}))
+        final = ("error", job_id, {"type": type(error).__name__, "message": str(error)})
+    events.put(final)
+    return {"kind": final[0], "payload": final[2]}

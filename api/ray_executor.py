@@ -1,0 +1,216 @@
+"""Jobs as Ray tasks: the same solves on a local Ray or a cluster (`pip install makespan[ray]`).
+
+Each job is one task reserving ``num_cpus = workers`` on whichever node has them, so API servers
+and solver nodes scale separately. Progress comes back through a Ray queue, cancellation through
+a small actor the task polls, and the time limit is backed by ``ray.cancel(force=True)`` at
+``time limit + grace``. Every node needs makespan installed in the same version.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.util.queue import Empty, Queue
+
+from makespan.api.executor import Executor, ExecutorEvents, JobTask
+
+_POLL_S = 0.2
+
+_START_ALLOWANCE_S = 600.0
+"""A task not started this long after its submission (no free CPU, a worker that will not
+start) is force-cancelled; once started it gets its time limit plus the grace."""
+
+
+@ray.remote(num_cpus=0)
+class _CancelBoard:
+    """Which jobs were asked to stop; tasks poll it (an actor outlives any one task)."""
+
+    def __init__(self) -> None:
+        self.cancelled: set[str] = set()
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.add(job_id)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return job_id in self.cancelled
+
+    def forget(self, job_id: str) -> None:
+        self.cancelled.discard(job_id)
+
+
+class _Incumbents:
+    """The worker's event sink inside a task: incumbents to the Ray queue, the final event
+    is the task's return value instead."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def put(self, obj: Any) -> None:
+        if obj[0] == "incumbent":
+            self.queue.put_nowait(obj)
+
+
+@ray.remote
+def _run_task(
+    job_id: str,
+    problem: str,
+    instance_json: str,
+    options: dict[str, Any],
+    queue: Queue,
+    board: Any,
+) -> dict[str, Any]:
+    from makespan.api.worker import solve_job  # imported on the worker node
+
+    queue.put_nowait(("started", job_id, {}))  # the kill deadline counts from here
+    stop = threading.Event()
+    done = threading.Event()
+
+    def poll_board() -> None:
+        while not done.wait(_POLL_S):
+            if ray.get(board.is_cancelled.remote(job_id)):
+                stop.set()
+                return
+
+    threading.Thread(target=poll_board, daemon=True).start()
+    try:
+        return solve_job(job_id, problem, instance_json, options, _Incumbents(queue), stop)
+    finally:
+        done.set()
+
+
+@dataclass
+class _Running:
+    task: JobTask
+    ref: Any
+    deadline: float
+    killed: bool = False
+
+
+class RayExecutor(Executor):
+    """Runs each job as a Ray task on the cluster at ``address`` (None: a local Ray)."""
+
+    def __init__(
+        self, address: str | None = None, kill_grace_s: float = 10.0, num_cpus: int | None = None
+    ) -> None:
+        self.address = address
+        self.kill_grace_s = kill_grace_s
+        self.num_cpus = num_cpus
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._events: ExecutorEvents | None = None
+        self._started_ray = False
+        self._queue: Queue | None = None
+        self._board: Any = None
+
+    def start(self, events: ExecutorEvents) -> None:
+        """Connect to (or start) Ray, then start the result and progress readers."""
+        self._events = events
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+            self._started_ray = True
+        self._queue = Queue(actor_options={"num_cpus": 0})
+        self._board = _CancelBoard.remote()  # type: ignore[attr-defined]
+        for target in (self._read_incumbents, self._collect):
+            thread = threading.Thread(target=target, daemon=True, name=f"ray-{target.__name__}")
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, task: JobTask) -> None:
+        """Start the job as a task reserving ``task.slots`` CPUs."""
+        assert self._queue is not None, "start() first"
+        ref = _run_task.options(num_cpus=task.slots, name=f"makespan-job-{task.job_id[:8]}").remote(
+            task.job_id, task.problem, task.instance_json, task.options, self._queue, self._board
+        )
+        deadline = time.monotonic() + _START_ALLOWANCE_S + task.time_limit_s + self.kill_grace_s
+        with self._lock:
+            self._running[task.job_id] = _Running(task, ref, deadline)
+
+    def cancel(self, job_id: str) -> None:
+        """Ask the task to stop; it returns its best incumbent."""
+        self._board.cancel.remote(job_id)
+
+    def shutdown(self) -> None:
+        """Stop the readers and force-cancel every task; a Ray we started is shut down."""
+        self._stopping.set()
+        with self._lock:
+            running = list(self._running.values())
+            self._running.clear()
+        for job in running:
+            ray.cancel(job.ref, force=True)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._started_ray:
+            ray.shutdown()
+
+    def _read_incumbents(self) -> None:
+        assert self._events is not None and self._queue is not None
+        while not self._stopping.is_set():
+            try:
+                kind, job_id, payload = self._queue.get(timeout=_POLL_S)
+            except Empty:
+                continue
+            except Exception:  # the queue actor died with the cluster; results still arrive
+                if self._stopping.wait(1.0):
+                    return
+                continue
+            if kind == "started":
+                self._started(job_id)
+            else:
+                self._events.on_incumbent(job_id, payload)
+
+    def _started(self, job_id: str) -> None:
+        with self._lock:
+            job = self._running.get(job_id)
+            if job is not None:
+                job.deadline = time.monotonic() + job.task.time_limit_s + self.kill_grace_s
+
+    def _collect(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                jobs = {job.ref: job for job in self._running.values()}
+            if not jobs:
+                self._stopping.wait(_POLL_S)
+                continue
+            ready, _ = ray.wait(list(jobs), num_returns=1, timeout=_POLL_S)
+            for ref in ready:
+                self._finish(jobs[ref])
+            self._enforce_deadlines(jobs.values())
+
+    def _finish(self, job: _Running) -> None:
+        assert self._events is not None
+        with self._lock:
+            if self._running.pop(job.task.job_id, None) is None:
+                return
+        self._board.forget.remote(job.task.job_id)
+        try:
+            final = ray.get(job.ref)
+        except Exception as error:  # cancelled by force, or the node died
+            reason = (
+                f"killed: not finished {self.kill_grace_s:g} s after its "
+                f"{job.task.time_limit_s:g} s time limit"
+                if job.killed
+                else f"the Ray task failed: {type(error).__name__}: {error}"
+            )
+            kind = "killed" if job.killed else "crashed"
+            self._events.on_error(job.task.job_id, {"type": kind, "message": reason})
+            return
+        if final["kind"] == "result":
+            self._events.on_result(job.task.job_id, final["payload"])
+        else:
+            self._events.on_error(job.task.job_id, final["payload"])
+
+    def _enforce_deadlines(self, jobs: Any) -> None:
+        now = time.monotonic()
+        for job in jobs:
+            if not job.killed and now > job.deadline:
+                job.killed = True
+                ray.cancel(job.ref, force=True)
