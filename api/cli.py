@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -235,6 +236,7 @@ def batch(
     writer = batching.RowWriter(out) if out is not None else None
     rows: list[dict[str, Any]] = []
     interrupted = False
+    started = time.monotonic()
     try:
         _run_batch(run, len(items), rows, writer)
     except KeyboardInterrupt:
@@ -242,7 +244,7 @@ def batch(
     finally:
         if writer is not None:
             writer.close()
-    _print_batch_summary(rows, interrupted, out)
+    _print_batch_summary(rows, interrupted, out, time.monotonic() - started)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     solved = any(r["status"] in ("optimal", "feasible") for r in rows)
@@ -283,10 +285,13 @@ def _run_batch(run: Any, total: int, rows: list[dict[str, Any]], writer: Any) ->
             progress.update(task, advance=1, gap=label)
 
 
-def _print_batch_summary(rows: list[dict[str, Any]], interrupted: bool, out: Path | None) -> None:
+def _print_batch_summary(
+    rows: list[dict[str, Any]], interrupted: bool, out: Path | None, elapsed_s: float
+) -> None:
     from makespan.api.batch import summarise
 
     table = Table(title="batch summary" + (" (interrupted)" if interrupted else ""))
+    # time: the sum of the solves' wall times (the run's elapsed time is printed below)
     for header in ("set", "n", "optimal", "feasible", "none", "gap to best", "gap", "time"):
         table.add_column(header, justify="left" if header == "set" else "right")
     for name, summary in summarise(rows).items():
@@ -302,8 +307,9 @@ def _print_batch_summary(rows: list[dict[str, Any]], interrupted: bool, out: Pat
         )
     console = Console()
     console.print(table)
-    if out is not None:
-        console.print(f"rows in {out}")
+    console.print(
+        f"{len(rows)} instances in {elapsed_s:.1f} s" + (f"; rows in {out}" if out else "")
+    )
 
 
 def _pct(value: float | None) -> str:

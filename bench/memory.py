@@ -73,7 +73,8 @@ def describe(run: dict[str, Any], instance: MemoryInstance) -> str:
         return "no solution"
     if instance.capacity is not None:
         return "fits" if run["peak"] <= instance.capacity else "no"
-    return f"{run['peak'] / instance.max_live:.4f}"
+    excess = run["peak"] - instance.max_live
+    return "= max-live" if excess == 0 else f"+{excess} ({run['peak'] / instance.max_live:.6f})"
 
 
 def instances(only: list[str]) -> list[Path]:

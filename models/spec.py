@@ -89,6 +89,9 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         search: ``(instance, time budget s, should_stop, best objective or None) ->
             SearchAnswer``: a problem-specific complete search that ``backend="auto"`` runs
             between the warm start and the generic backend.
+        auto_backend_limit: above this size ``backend="auto"`` leaves the generic backend out
+            (its model would not load within a time limit) and gives the heuristics its time;
+            a backend named explicitly still runs.
     """
 
     kind: str
@@ -116,6 +119,7 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         Callable[[InstanceT, float, Callable[[], bool], float | None], SearchAnswer[SolutionT]]
         | None
     ) = None
+    auto_backend_limit: int | None = None
 
     def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
         """Accept the typed instance or its JSON form (a dict); errors name the field."""

@@ -37,6 +37,9 @@ HEURISTIC_SHARE = 0.15
 SEARCH_SHARE = 0.75
 """Share of the remaining time a model's own search may use before the generic backend."""
 
+HEURISTIC_SHARE_ALONE = 0.6
+"""The warm start's share when ``backend="auto"`` leaves the generic backend out (too large)."""
+
 _MIN_BACKEND_TIME_S = 0.01
 
 
@@ -128,8 +131,13 @@ def solve_instance(
     if reason is not None:
         return _proven_infeasible(model, control, run, reason)
     control.goal = model.goal(instance)
+    limit = model.auto_backend_limit
+    backend_left_out = (
+        options.backend == "auto" and limit is not None and model.size(instance) > limit
+    )
+    share = HEURISTIC_SHARE_ALONE if backend_left_out else HEURISTIC_SHARE
     warm_started = control.elapsed()
-    warm = _run_warm_start(model, instance, options, control, run.lower)
+    warm = _run_warm_start(model, instance, options, control, run.lower, share)
     if warm is not None:
         run.best = _Candidate(warm.solution, warm.objective)
         run.warm = WarmStartInfo(
@@ -139,7 +147,12 @@ def solve_instance(
         )
     if model.search is not None and options.backend == "auto" and not _settled(run, control):
         _run_search(model, instance, options, control, run)
-    if not _settled(run, control):
+    if backend_left_out and not _settled(run, control):
+        run.messages.append(
+            f"{run.backend.name} left out: {model.size(instance)} {model.size_unit} exceed the "
+            f"{limit} its model loads in time (name a backend to run it anyway)"
+        )
+    elif not _settled(run, control):
         outcome, from_backend, note = _run_backend(
             model, instance, options, control, run.backend, run.best
         )
@@ -208,10 +221,11 @@ def _run_warm_start(
     options: SolveOptions,
     control: SolveControl,
     lower: float | None,
+    share: float,
 ) -> WarmStart[Any] | None:
     if not options.warm_start:
         return None
-    budget = HEURISTIC_SHARE * options.time_limit_s
+    budget = share * options.time_limit_s
     warm = model.warm_start(instance, budget, options.seed, lambda: control.stop_requested)
     if warm is None or not _checked(model, instance, warm.solution, warm.objective).feasible:
         return None

@@ -99,4 +99,5 @@ MODEL: ProblemModel[MemoryInstance, MemorySolution] = ProblemModel(
     infeasibility_reason=_infeasibility_reason,
     goal=_goal,
     search=heuristics.capacity_search,
+    auto_backend_limit=heuristics.SEARCHABLE_BUFFERS,
 )
