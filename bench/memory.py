@@ -82,7 +82,7 @@ def instances(only: list[str]) -> list[Path]:
     files = sorted((SHARED / "minimalloc").rglob("*.csv")) + sorted(
         (SHARED / "idealloc").rglob("*.csv")
     )
-    return [f for f in files if not only or any(o in f.name for o in only)]
+    return [f for f in files if not only or any(o in str(f.relative_to(SHARED)) for o in only)]
 
 
 def main() -> None:

@@ -47,8 +47,9 @@ spent, or (inside the kernel only) a node whose unplaced buffers fell apart into
 PREORDERS = ("WAT", "TAW", "TWA")
 """Static tie-break orders tried round-robin: W lifetime width, A area, T section total (desc)."""
 
-_SLICE_NODES = 100_000
-"""Nodes between two looks at the clock and the stop request (well under 0.1 s of search)."""
+_SLICE_WORK = 20_000_000
+"""Work between two looks at the clock and the stop request, in buffer+section visits (a node
+visits each once or twice): some 50 ms of search whatever the segment's size."""
 MAX_STACK_ENTRIES = 40_000_000
 """Above this many undo entries a segment is too large for the exact search's memory."""
 
@@ -169,6 +170,7 @@ def _fit_segment(
     """
     spent = 0
     limit = 2 * segment.n
+    slice_nodes = max(100, _SLICE_WORK // (segment.n + segment.sections))
     while True:
         for name in preorders:
             search = _Search(problem, segment, name, _zeros(segment.n))
@@ -176,7 +178,7 @@ def _fit_segment(
             while True:
                 if time.monotonic() >= deadline or should_stop():
                     return PAUSED, spent + limit - int(budget[0]), None
-                slice_budget = min(int(budget[0]), _SLICE_NODES)
+                slice_budget = min(int(budget[0]), slice_nodes)
                 box = np.array([slice_budget], dtype=np.int64)
                 status = search.step(box)
                 budget[0] -= slice_budget - int(box[0])
