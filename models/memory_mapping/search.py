@@ -440,6 +440,10 @@ def _dfs(
     sections = total.shape[0]
     big = np.int64(2**62)
     depth = boxes[0]
+    undo = (
+        size, s_lo, s_hi, ov_ptr, ov_idx, offset, min_off, floor, total, free_neighbours, cuts,
+        boxes, placed, mo_mark, fl_mark, mo_buf, mo_val, fl_sec, fl_val,
+    )  # fmt: skip
     while True:
         if depth == n and boxes[1] == 0:
             boxes[0] = depth
@@ -487,21 +491,7 @@ def _dfs(
                 boxes[0] = depth
                 return 0
             depth -= 1
-            b = placed[depth]
-            while boxes[3] > fl_mark[depth]:
-                boxes[3] -= 1
-                floor[fl_sec[boxes[3]]] = fl_val[boxes[3]]
-            while boxes[2] > mo_mark[depth]:
-                boxes[2] -= 1
-                min_off[mo_buf[boxes[2]]] = mo_val[boxes[2]]
-            for s in range(s_lo[b], s_hi[b]):
-                total[s] += size[b]
-            for s in range(s_lo[b], s_hi[b] - 1):
-                cuts[s] += 1
-            for k in range(ov_ptr[b], ov_ptr[b + 1]):
-                free_neighbours[ov_idx[k]] += 1
-            offset[b] = -1
-            placed[depth] = -1
+            _unplace(placed[depth], depth, *undo)
             continue
         if budget[0] <= 0:
             boxes[0] = depth
@@ -582,17 +572,46 @@ def _dfs(
                         return 3
             continue
         # Infeasible child: undo at once and try the next candidate at this depth.
-        while boxes[3] > fl_mark[depth]:
-            boxes[3] -= 1
-            floor[fl_sec[boxes[3]]] = fl_val[boxes[3]]
-        while boxes[2] > mo_mark[depth]:
-            boxes[2] -= 1
-            min_off[mo_buf[boxes[2]]] = mo_val[boxes[2]]
-        for s in range(s_lo[b], s_hi[b]):
-            total[s] += size[b]
-        for s in range(s_lo[b], s_hi[b] - 1):
-            cuts[s] += 1
-        for k in range(ov_ptr[b], ov_ptr[b + 1]):
-            free_neighbours[ov_idx[k]] += 1
-        offset[b] = -1
-        placed[depth] = -1
+        _unplace(b, depth, *undo)
+
+
+@njit
+def _unplace(
+    b: int,
+    depth: int,
+    size: Ints,
+    s_lo: Ints,
+    s_hi: Ints,
+    ov_ptr: Ints,
+    ov_idx: Ints,
+    offset: Ints,
+    min_off: Ints,
+    floor: Ints,
+    total: Ints,
+    free_neighbours: Ints,
+    cuts: Ints,
+    boxes: Ints,
+    placed: Ints,
+    mo_mark: Ints,
+    fl_mark: Ints,
+    mo_buf: Ints,
+    mo_val: Ints,
+    fl_sec: Ints,
+    fl_val: Ints,
+) -> None:
+    """Take back the placement of buffer ``b`` made at ``depth``: floors and minimum offsets
+    from the undo stacks, section totals, cut counts and free-neighbour counts directly."""
+    while boxes[3] > fl_mark[depth]:
+        boxes[3] -= 1
+        floor[fl_sec[boxes[3]]] = fl_val[boxes[3]]
+    while boxes[2] > mo_mark[depth]:
+        boxes[2] -= 1
+        min_off[mo_buf[boxes[2]]] = mo_val[boxes[2]]
+    for s in range(s_lo[b], s_hi[b]):
+        total[s] += size[b]
+    for s in range(s_lo[b], s_hi[b] - 1):
+        cuts[s] += 1
+    for k in range(ov_ptr[b], ov_ptr[b + 1]):
+        free_neighbours[ov_idx[k]] += 1
+    offset[b] = -1
+    placed[depth] = -1
