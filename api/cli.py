@@ -207,12 +207,12 @@ def batch(
 ) -> None:
     """Solve every instance under PATHS in parallel; a row per instance and a summary per set."""
     from makespan.api import batch as batching
-    from makespan.api.executor import make_executor
+    from makespan.api.executor import DEFAULT_KILL_GRACE_S, make_executor
 
     try:
         options = make_options(time_limit_s=time_limit, backend=backend, workers=workers, seed=seed)
         known = batching.load_bounds(bounds) if bounds is not None else {}
-        chosen = make_executor(executor, kill_grace_s=10.0, num_cpus=os.cpu_count())
+        chosen = make_executor(executor, DEFAULT_KILL_GRACE_S, num_cpus=os.cpu_count())
     except (InstanceError, OptionsError, ValueError) as error:
         raise _fail(str(error)) from None
     missing = [str(p) for p in paths if not p.exists()]

@@ -16,6 +16,9 @@ from typing import Any, Protocol
 
 from makespan.api import worker
 
+DEFAULT_KILL_GRACE_S = 10.0
+"""How long a solve may run past its time limit before its executor kills it."""
+
 _FINAL_EVENT_GRACE_S = 3.0
 """How long after a job process exits its final event may still be on its way."""
 
@@ -79,7 +82,7 @@ class _Running:
 class LocalProcessExecutor(Executor):
     """One process per job on this machine, started from a preloaded fork server."""
 
-    def __init__(self, kill_grace_s: float = 10.0) -> None:
+    def __init__(self, kill_grace_s: float = DEFAULT_KILL_GRACE_S) -> None:
         self.kill_grace_s = kill_grace_s
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["makespan.api.worker"])

@@ -16,7 +16,7 @@ from typing import Any
 import ray
 from ray.util.queue import Empty, Queue
 
-from makespan.api.executor import Executor, ExecutorEvents, JobTask
+from makespan.api.executor import DEFAULT_KILL_GRACE_S, Executor, ExecutorEvents, JobTask
 
 _POLL_S = 0.2
 
@@ -94,7 +94,10 @@ class RayExecutor(Executor):
     """Runs each job as a Ray task on the cluster at ``address`` (None: a local Ray)."""
 
     def __init__(
-        self, address: str | None = None, kill_grace_s: float = 10.0, num_cpus: int | None = None
+        self,
+        address: str | None = None,
+        kill_grace_s: float = DEFAULT_KILL_GRACE_S,
+        num_cpus: int | None = None,
     ) -> None:
         self.address = address
         self.kill_grace_s = kill_grace_s

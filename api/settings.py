@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from makespan.api.executor import EXECUTOR_PATTERN
+from makespan.api.executor import DEFAULT_KILL_GRACE_S, EXECUTOR_PATTERN
 
 DEFAULT_INSTANCE_LIMITS = {
     "jssp": 250_000,
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     default_time_limit_s: Annotated[float, Field(gt=0)] = 10.0
     max_queue: Annotated[int, Field(ge=1)] = 1000
     """Jobs queued (not yet running) beyond which submissions get 429."""
-    kill_grace_s: Annotated[float, Field(ge=0)] = 10.0
+    kill_grace_s: Annotated[float, Field(ge=0)] = DEFAULT_KILL_GRACE_S
     """A solve still running this long after its time limit is killed."""
     executor: Annotated[str, Field(pattern=EXECUTOR_PATTERN)] = "local"
     """Where solves run: ``local`` (a process per job), ``ray`` (a local Ray) or

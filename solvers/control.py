@@ -66,7 +66,7 @@ class SolveControl:
         """
         return self._halt.wait(timeout) or self._stop.is_set()
 
-    def settle(self) -> None:
+    def _settle(self) -> None:
         """Record that the goal is reached and stop the search."""
         self.goal_reached = True
         self._halt.set()
@@ -94,8 +94,7 @@ class SolveControl:
             if better_obj:
                 self._best_objective = objective
                 if self.goal is not None and objective is not None and objective <= self.goal:
-                    self.goal_reached = True
-                    self._halt.set()
+                    self._settle()
             if better_bound:
                 self._best_bound = bound
             incumbent = Incumbent(

@@ -99,5 +99,5 @@ MODEL: ProblemModel[MemoryInstance, MemorySolution] = ProblemModel(
     infeasibility_reason=_infeasibility_reason,
     goal=_goal,
     search=heuristics.capacity_search,
-    auto_backend_limit=heuristics.SEARCHABLE_BUFFERS,
+    auto_backend_limit=heuristics.LARGE_INSTANCE_BUFFERS,
 )

@@ -24,8 +24,9 @@ SEARCH_METHOD = "canonical_search"
 CAPACITY_GREEDY_S = 1.0
 """Greedy time at a capacity: on hard capacities it never fits, and the search needs the time."""
 
-SEARCHABLE_BUFFERS = 5000
-"""Instances up to this size leave capacities to the search (larger ones exceed its memory)."""
+LARGE_INSTANCE_BUFFERS = 5000
+"""Above this many buffers the heuristics carry the solve: the search's undo stack no longer
+fits in memory and CP-SAT's 2-D no-overlap model no longer loads within a time limit."""
 
 
 def warm_start(
@@ -38,7 +39,7 @@ def warm_start(
     from makespan.models.memory_mapping import greedy  # numba: loaded when first needed
 
     a = instance.arrays
-    if instance.capacity is not None and len(instance.buffers) <= SEARCHABLE_BUFFERS:
+    if instance.capacity is not None and len(instance.buffers) <= LARGE_INSTANCE_BUFFERS:
         budget_s = min(budget_s, CAPACITY_GREEDY_S)
     offsets, method = greedy.place(
         a.lower,
