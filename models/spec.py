@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -14,6 +14,9 @@ from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.textfile import validate_document
 from makespan.solvers.ir import Model
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 InstanceT = TypeVar("InstanceT", bound=BaseModel)
 SolutionT = TypeVar("SolutionT", bound=BaseModel)
@@ -89,6 +92,8 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         search: ``(instance, time budget s, should_stop, best objective or None) ->
             SearchAnswer``: a problem-specific complete search that ``backend="auto"`` runs
             between the warm start and the generic backend.
+        plot: ``(instance, solution) -> matplotlib Figure``: the kind's picture of a solution
+            (see :mod:`makespan.models.plotting`), or None.
         auto_backend_limit: above this size ``backend="auto"`` leaves the generic backend out
             (its model would not load within a time limit) and gives the heuristics its time;
             a backend named explicitly still runs.
@@ -120,6 +125,7 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         | None
     ) = None
     auto_backend_limit: int | None = None
+    plot: Callable[[InstanceT, SolutionT], Figure] | None = None
 
     def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
         """Accept the typed instance or its JSON form (a dict); errors name the field."""

@@ -18,6 +18,7 @@ from makespan.models.expert_placement.instance import (
     ExpertPlacementSolution,
     Route,
 )
+from makespan.models.plotting import lazy_draw
 from makespan.models.spec import ProblemModel, WarmStart
 from makespan.models.textfile import load_json_document, validate_document
 
@@ -70,4 +71,5 @@ MODEL: ProblemModel[ExpertPlacementInstance, ExpertPlacementSolution] = ProblemM
     size=lambda instance: instance.num_layers * instance.num_experts,
     size_unit="experts",
     sniff=looks_like_expert_placement,
+    plot=lazy_draw("makespan.models.expert_placement.plot"),
 )

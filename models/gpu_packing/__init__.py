@@ -17,6 +17,7 @@ from makespan.models.gpu_packing.instance import (
     GpuPackingSolution,
     GpuType,
 )
+from makespan.models.plotting import lazy_draw
 from makespan.models.spec import ProblemModel, WarmStart
 from makespan.models.textfile import load_json_document, validate_document
 
@@ -118,4 +119,5 @@ MODEL: ProblemModel[GpuPackingInstance, GpuPackingSolution] = ProblemModel(
     default_backend="highs",
     sniff=_sniff,
     infeasibility_reason=_infeasibility_reason,
+    plot=lazy_draw("makespan.models.gpu_packing.plot"),
 )

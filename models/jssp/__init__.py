@@ -13,6 +13,7 @@ from makespan.models.jssp.instance import (
     Operation,
     ScheduledOperation,
 )
+from makespan.models.plotting import lazy_draw
 from makespan.models.spec import ProblemModel, WarmStart
 
 __all__ = [
@@ -63,4 +64,5 @@ MODEL: ProblemModel[JobShopInstance, JobShopSolution] = ProblemModel(
     load_named=benchmarks.load_named,
     file_extensions=(".jss", ".jsp"),
     sniff=formats.looks_like_jssp,
+    plot=lazy_draw("makespan.models.jssp.plot"),
 )

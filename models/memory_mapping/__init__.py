@@ -18,6 +18,7 @@ from makespan.models.memory_mapping.instance import (
     Placement,
     max_live,
 )
+from makespan.models.plotting import lazy_draw
 from makespan.models.spec import ProblemModel
 from makespan.models.textfile import read_in_format
 
@@ -100,4 +101,5 @@ MODEL: ProblemModel[MemoryInstance, MemorySolution] = ProblemModel(
     goal=_goal,
     search=heuristics.capacity_search,
     auto_backend_limit=heuristics.LARGE_INSTANCE_BUFFERS,
+    plot=lazy_draw("makespan.models.memory_mapping.plot"),
 )

@@ -18,6 +18,7 @@ from makespan.models.rcpsp.instance import (
     Resource,
     ScheduledActivity,
 )
+from makespan.models.plotting import lazy_draw
 from makespan.models.spec import ProblemModel, WarmStart
 
 __all__ = [
@@ -76,4 +77,5 @@ MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
     file_extensions=(".sm", ".rcp"),
     sniff=formats.looks_like_rcpsp,
     infeasibility_reason=infeasibility_reason,
+    plot=lazy_draw("makespan.models.rcpsp.plot"),
 )
