@@ -40,6 +40,17 @@ def shared_benchmarks() -> Path:
     return SHARED_BENCHMARKS
 
 
+ARTIFACTS = REPO / "test-artifacts"
+"""Pictures and screenshots the tests make, kept for people to look at (git ignores them)."""
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """test-artifacts/ in the repository, created when first asked for."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
 @pytest.fixture(scope="session")
 def makespan_command() -> list[str]:
     """The installed ``makespan`` console script."""
