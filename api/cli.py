@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -21,6 +22,7 @@ from rich.text import Text
 
 from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.models.errors import InstanceError
+from makespan.models.plotting import plot_format, plot_result
 from makespan.models.registry import MODELS
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import OptionsError
@@ -71,9 +73,15 @@ def solve(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the Result JSON.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the Result JSON here.")] = None,
+    plot_file: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also draw the solution here (.svg, .png or .pdf)."),
+    ] = None,
 ) -> None:
     """Solve one instance file (or named benchmark) and print the result."""
     try:
+        if plot_file is not None:
+            plot_format(plot_file)  # a bad suffix fails before the solve, not after
         loaded = with_capacity(load_instance(target, problem=problem, format=format), capacity)
         options = make_options(
             time_limit_s=time_limit,
@@ -96,7 +104,71 @@ def solve(
         typer.echo(result.to_json(indent=2))
     else:
         _print_summary(loaded, result)
+    if plot_file is not None:
+        _write_plot(loaded, result, plot_file, quiet=as_json)
     raise typer.Exit(EXIT_SOLVED if result.has_solution else EXIT_NO_SOLUTION)
+
+
+def _write_plot(loaded: LoadedInstance, result: Result, path: Path, *, quiet: bool) -> None:
+    if not result.has_solution:
+        typer.echo(f"makespan: no solution to draw ({result.status.value})", err=True)
+        return
+    picture = plot_result(loaded.model, loaded.instance, result, plot_format(path), loaded.name)
+    path.write_bytes(picture)
+    if not quiet:
+        typer.echo(f"picture written to {path}")
+
+
+@app.command()
+def plot(
+    result_file: Annotated[
+        Path, typer.Argument(help="A Result JSON (solve --out) or a job from GET /v1/jobs/{id}.")
+    ],
+    target: Annotated[
+        str, typer.Argument(help="The instance file (or benchmark name) that was solved.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Picture file: .svg, .png or .pdf (default: RESULT_FILE with .svg)."),
+    ] = None,
+    problem: Annotated[
+        str | None, typer.Option(help="Problem kind; inferred when omitted.")
+    ] = None,
+    format: Annotated[str | None, typer.Option("--format", help="File format override.")] = None,
+) -> None:
+    """Draw a saved result: Gantt chart, memory map, expert placement or GPU fleet.
+
+    The solution is checked against the instance before it is drawn."""
+    path = out or result_file.with_suffix(".svg")
+    try:
+        fmt = plot_format(path)
+        result = _read_result(result_file)
+        loaded = load_instance(target, problem=problem or result.problem, format=format)
+        picture = plot_result(loaded.model, loaded.instance, result, fmt, loaded.name)
+    except InstanceError as error:
+        raise _fail(str(error)) from None
+    path.write_bytes(picture)
+    typer.echo(f"picture written to {path}")
+
+
+def _read_result(path: Path) -> Result:
+    """A Result from a file holding a Result or a job document with one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise InstanceError(f"cannot read file: {error}", source=str(path)) from None
+    except json.JSONDecodeError as error:
+        raise InstanceError(
+            f"invalid JSON: {error.msg}", source=str(path), line=error.lineno
+        ) from None
+    if isinstance(document, dict) and isinstance(document.get("result"), dict):
+        document = document["result"]  # a job from GET /v1/jobs/{id}
+    try:
+        return Result.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "result"
+        raise InstanceError(f"not a Result: {field}: {first['msg']}", source=str(path)) from None
 
 
 def _solve_with_progress(loaded: LoadedInstance, options: Any, *, live: bool) -> Result:

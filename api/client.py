@@ -64,6 +64,10 @@ class QueueFullError(MakespanError):
         return None if value is None else float(value)
 
 
+class ConflictError(MakespanError):
+    """409: the job is not in a state that allows the request (no solution to draw yet)."""
+
+
 class ServerError(MakespanError):
     """5xx: the service failed."""
 
@@ -81,6 +85,7 @@ _ERRORS: dict[int, type[MakespanError]] = {
     400: BadRequestError,
     401: AuthenticationError,
     404: NotFoundError,
+    409: ConflictError,
     413: PayloadTooLargeError,
     422: BadRequestError,
     429: QueueFullError,
@@ -169,6 +174,16 @@ class Client:
         schema: dict[str, Any] = self._request("GET", f"/v1/problems/{kind}/schema")
         return schema
 
+    def examples(self) -> list[dict[str, Any]]:
+        """The bundled example instances (name, problem, format, description)."""
+        examples: list[dict[str, Any]] = self._request("GET", "/v1/examples")
+        return examples
+
+    def example(self, name: str) -> dict[str, Any]:
+        """One bundled example with its file ``text``, ready to pass as ``instance_text``."""
+        example: dict[str, Any] = self._request("GET", f"/v1/examples/{name}")
+        return example
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)
         _raise_for_error(response)
@@ -225,6 +240,16 @@ class Job:
             yield event
             if event.kind == "done":
                 return
+
+    def plot(self, format: str = "svg") -> bytes:
+        """The picture of the finished job's solution: ``svg``, ``png`` or ``pdf`` bytes.
+
+        Raises:
+            ConflictError: the job has no solution (yet).
+        """
+        response = self.client._http.get(f"/v1/jobs/{self.id}/plot.{format}")
+        _raise_for_error(response)
+        return response.content
 
     def cancel(self) -> dict[str, Any]:
         """Cancel the job; a running job stops and keeps its best incumbent."""

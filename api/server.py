@@ -27,8 +27,10 @@ from makespan.api.executor import Executor, make_executor
 from makespan.api.jobs import JobEvent, JobManager, QueueFullError
 from makespan.api.settings import Settings
 from makespan.api.store import JobRecord, JobStatus, JobStore
+from makespan.api.web import add_web_routes
 from makespan.models.errors import InstanceError
 from makespan.models.registry import MODELS, get_model
+from makespan.models.textfile import REQUEST_TEXT_SOURCE
 from makespan.solvers.backend import available_backends
 from makespan.solvers.options import OptionsError, SolveOptions
 from makespan.solvers.pipeline import resolve_backend
@@ -263,6 +265,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
         _record_or_404(jobs, job_id)
         return EventSourceResponse(_event_stream(jobs, job_id), ping=15)
 
+    add_web_routes(app, manager, guarded)
     return app
 
 
@@ -281,7 +284,7 @@ def _submit(manager: JobManager, body: JobRequestBase) -> JobRecord:
     instance = getattr(body, "instance", None)
     if instance is None:
         assert body.instance_text is not None
-        instance = model.read_text(body.instance_text, body.format, "instance_text")
+        instance = model.read_text(body.instance_text, body.format, REQUEST_TEXT_SOURCE)
     resolve_backend(model, body.options)  # unknown backend or parameter: 422 before queuing
     limit = manager.settings.instance_limits.get(problem)
     size = model.size(instance)

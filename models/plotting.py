@@ -97,13 +97,22 @@ def draw_result(
 ) -> Figure:
     """The picture of a result's solution, titled with its status, objective, bound and gap.
 
-    Raises :class:`InstanceError` when the result carries no solution or the kind has no plot.
+    The solution is checked against the instance first, so a result paired with the wrong
+    instance is an error naming the first violation, not a misleading picture. Raises
+    :class:`InstanceError` when the result carries no solution, does not fit the instance, or
+    the kind has no picture.
     """
     if model.plot is None:
         raise InstanceError(f"problem {model.kind!r} has no picture")
+    if result.problem != model.kind:
+        raise InstanceError(f"the result is of problem {result.problem!r}, not {model.kind!r}")
     if result.solution is None:
         raise InstanceError(f"the result has no solution to draw (status {result.status.value})")
     solution = model.parse_solution(result.solution)
+    report = model.check(instance, solution)
+    if not report.feasible:
+        reason = "; ".join(report.violations[:3])
+        raise InstanceError(f"the result's solution does not fit this instance: {reason}")
     figure = model.plot(instance, solution)
     figure.suptitle(title(result, name), fontsize=10)
     return figure

@@ -94,6 +94,12 @@ class TokenRows:
 Reader = Callable[[str, str, str | None], T]
 """Parses ``(text, source, name)`` into an instance."""
 
+REQUEST_TEXT_SOURCE = "instance_text"
+"""The source name of instance text posted to the REST API: errors read ``instance_text:3: ...``."""
+
+NOT_FILES = ("<instance>", "", REQUEST_TEXT_SOURCE)
+"""Sources that are not file names, so an instance read from them is not named after them."""
+
 
 def read_in_format(
     kind: str,
@@ -110,7 +116,7 @@ def read_in_format(
         raise InstanceError(
             f"unknown {kind} format {format!r}; expected one of {expected}", source=source
         )
-    if name is None and source not in ("<instance>", ""):
+    if name is None and source not in NOT_FILES:
         name = Path(source).stem
     return readers[format](text, source, name)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from makespan.models.bounds import KnownBounds, published_best
+from makespan.models.plotting import lazy_draw
 from makespan.models.rcpsp import bounds, check, compile, formats
 from makespan.models.rcpsp.bounds import infeasibility_reason
 from makespan.models.rcpsp.instance import (
@@ -18,7 +19,6 @@ from makespan.models.rcpsp.instance import (
     Resource,
     ScheduledActivity,
 )
-from makespan.models.plotting import lazy_draw
 from makespan.models.spec import ProblemModel, WarmStart
 
 __all__ = [

@@ -1,0 +1,253 @@
+"""The job-shop picture: a machine Gantt chart, operations coloured by job, critical path marked.
+
+SVG group ids (``<g id="...">``) for tests and for styling: ``gantt`` (the axes), ``job-{j}``
+(every operation of job ``j``, one collection per job), ``critical-path`` (the line linking the
+critical operations), ``critical-operations`` (their outlines) and ``makespan`` (its line).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from matplotlib.collections import PolyCollection
+from matplotlib.lines import Line2D
+
+from makespan.models import plotting
+from makespan.models.jssp.instance import JobShopInstance, JobShopSolution, ScheduledOperation
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+OpKey = tuple[int, int]
+"""An operation: (job, index of the operation within its job)."""
+
+_WIDTH_IN = 10.0
+_ROW_IN = 0.32
+"""Height of one machine row; the figure is capped at ``_MAX_HEIGHT_IN``."""
+_MAX_HEIGHT_IN = 10.0
+_MAX_LABELLED_JOBS = 20
+"""Up to this many jobs get a legend and job numbers inside wide enough bars."""
+_MAX_TICK_LABELS = 40
+_BAR = 0.8
+"""Bar height as a share of a machine row."""
+_PATH_OFFSET = 0.24
+"""The critical-path line runs this far below the middle of a row, clear of the job numbers."""
+_MANY_CRITICAL = 60
+"""Longer critical paths get thinner outlines and no dots at operation starts."""
+
+
+def critical_path(instance: JobShopInstance, solution: JobShopSolution) -> list[OpKey]:
+    """A critical path of the schedule as ``(job, index)`` pairs, first operation first.
+
+    Computed from the solution's own start and end times. The last operation ends at the
+    latest end (the makespan); each earlier one ends exactly when the next starts and is either
+    its job predecessor or an operation on the same machine (its machine predecessor). The
+    path is traced backwards from the end, preferring steps that lead back to time 0, then the
+    machine predecessor, then the job predecessor; among operations ending at the makespan the
+    lowest ``(job, index)`` with such a chain wins. In a semi-active schedule (every solution
+    our solvers prove optimal, and every heuristic one) the first operation starts at 0; in a
+    schedule with idle time the path stops where no predecessor is tight.
+    """
+    ops = {(o.job, o.index): o for o in solution.operations}
+    if not ops:
+        return []
+
+    def order(key: OpKey) -> tuple[int, int, int, int]:
+        op = ops[key]
+        return op.start, op.end, key[0], key[1]
+
+    ending: dict[tuple[int, int], list[OpKey]] = defaultdict(list)  # (machine, end) -> ops
+    for key, op in ops.items():
+        ending[(_machine(instance, op), op.end)].append(key)
+
+    def tight(key: OpKey) -> list[OpKey]:
+        """Tight predecessors of ``key``: machine first (nearest in order), then job."""
+        op = ops[key]
+        here = order(key)
+        on_machine = [
+            other
+            for other in ending.get((_machine(instance, op), op.start), ())
+            if order(other) < here
+        ]
+        found = sorted(on_machine, key=order, reverse=True)[:1]
+        before = (key[0], key[1] - 1)
+        if before in ops and ops[before].end == op.start and before not in found:
+            found.append(before)
+        return found
+
+    # Every step goes to a strictly smaller (start, end, job, index), so this order settles
+    # each operation after all of its tight predecessors, and the walk below cannot loop.
+    grounded: dict[OpKey, bool] = {}
+    for key in sorted(ops, key=order):
+        grounded[key] = ops[key].start == 0 or any(grounded[p] for p in tight(key))
+
+    makespan = max(op.end for op in ops.values())
+    last = min(
+        (key for key, op in ops.items() if op.end == makespan),
+        key=lambda key: (not grounded[key], key),
+    )
+    path = [last]
+    while True:
+        candidates = tight(path[-1])
+        if not candidates:
+            break
+        path.append(next((p for p in candidates if grounded[p]), candidates[0]))
+    path.reverse()
+    return path
+
+
+def draw(instance: JobShopInstance, solution: JobShopSolution) -> Figure:
+    """The schedule as a Gantt chart: one row per machine (machine 0 on top), each operation a
+    bar coloured by its job, the critical path outlined and linked by a black line, the makespan
+    a dashed line. Up to 20 jobs get a legend and job numbers in the bars wide enough for them.
+    """
+    num_machines = instance.num_machines
+    num_jobs = instance.num_jobs
+    labelled = num_jobs <= _MAX_LABELLED_JOBS
+    height = min(_MAX_HEIGHT_IN, 1.5 + _ROW_IN * num_machines)
+    figure = plotting.new_figure(_WIDTH_IN, height)
+    ax = figure.add_subplot()
+    ax.set_gid("gantt")
+
+    by_job: list[list[ScheduledOperation]] = [[] for _ in range(num_jobs)]
+    for op in solution.operations:
+        if op.job < num_jobs:
+            by_job[op.job].append(op)
+    span = max(solution.makespan, max((op.end for op in solution.operations), default=0), 1)
+    palette = plotting.colours(num_jobs)
+    for j, ops in enumerate(by_job):
+        bars = PolyCollection(
+            [_box(op.start, op.end, _machine(instance, op)) for op in ops],
+            facecolors=[palette[j]],
+            edgecolors="white",
+            linewidths=0.4,
+            label=f"job {j}",
+            gid=f"job-{j}",
+            zorder=2,
+        )
+        ax.add_collection(bars, autolim=False)
+    if labelled:
+        _job_numbers(ax, instance, by_job, span, palette)
+
+    path = critical_path(instance, solution)
+    _critical_path(ax, instance, solution, path)
+    ax.axvline(solution.makespan, color="0.25", linestyle="--", linewidth=1, gid="makespan")
+
+    ax.set_xlim(0, span * 1.01)
+    ax.set_ylim(num_machines - 0.5, -0.5)
+    ticks = list(plotting.label_every(num_machines, _MAX_TICK_LABELS))
+    ax.set_yticks(ticks, [f"M{m}" for m in ticks])
+    ax.set_ylabel("machine")
+    ax.set_xlabel("time")
+    ax.grid(axis="x", color="0.88", linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+    ax.tick_params(labelsize=8)
+    _legend(ax, num_jobs, labelled, bool(path))
+    return figure
+
+
+def _machine(instance: JobShopInstance, op: ScheduledOperation) -> int:
+    """The machine the instance names for ``op`` (the solution's own field when unknown)."""
+    if op.job < instance.num_jobs and op.index < len(instance.jobs[op.job]):
+        return instance.jobs[op.job][op.index].machine
+    return op.machine
+
+
+def _box(start: float, end: float, row: int) -> list[tuple[float, float]]:
+    """The corners of a bar from ``start`` to ``end`` in machine row ``row``."""
+    low, high = row - _BAR / 2, row + _BAR / 2
+    return [(start, low), (end, low), (end, high), (start, high)]
+
+
+def _job_numbers(
+    ax: Axes,
+    instance: JobShopInstance,
+    by_job: Sequence[Sequence[ScheduledOperation]],
+    span: int,
+    palette: Sequence[tuple[float, float, float, float]],
+) -> None:
+    """The job number inside every bar wide enough to hold it."""
+    inches_per_unit = 0.85 * _WIDTH_IN / span
+    for j, ops in enumerate(by_job):
+        text = str(j)
+        red, green, blue, _ = palette[j]
+        ink = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+        for op in ops:
+            if (op.end - op.start) * inches_per_unit < 0.08 + 0.07 * len(text):
+                continue
+            ax.text(
+                (op.start + op.end) / 2,
+                _machine(instance, op),
+                text,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=ink,
+                zorder=4,
+                clip_on=True,
+            )
+
+
+def _critical_path(
+    ax: Axes, instance: JobShopInstance, solution: JobShopSolution, path: Sequence[OpKey]
+) -> None:
+    """Thick outlines on the critical operations and a line through them in path order."""
+    if not path:
+        return
+    ops = {(o.job, o.index): o for o in solution.operations}
+    chain = [ops[key] for key in path]
+    few = len(chain) <= _MANY_CRITICAL
+    outlines = PolyCollection(
+        [_box(op.start, op.end, _machine(instance, op)) for op in chain],
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1.6 if few else 0.9,
+        gid="critical-operations",
+        zorder=3,
+    )
+    ax.add_collection(outlines, autolim=False)
+    xs: list[float] = []
+    ys: list[float] = []
+    for op in chain:
+        row = _machine(instance, op) + _PATH_OFFSET
+        xs += [op.start, op.end]
+        ys += [row, row]
+    line = Line2D(
+        xs,
+        ys,
+        color="black",
+        linewidth=1.2,
+        alpha=0.85,
+        marker="o" if few else "",
+        markersize=2.5,
+        markevery=list(range(0, len(xs), 2)),
+        label="critical path",
+        gid="critical-path",
+        zorder=5,
+    )
+    ax.add_line(line)
+
+
+def _legend(ax: Axes, num_jobs: int, labelled: bool, has_path: bool) -> None:
+    """Jobs (when few) and the critical path, outside the plot on the right."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not labelled:
+        keep = [k for k, label in enumerate(labels) if not label.startswith("job ")]
+        handles = [handles[k] for k in keep]
+        labels = [labels[k] for k in keep]
+    if not handles or (not labelled and not has_path):
+        return
+    ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        ncols=2 if labelled and num_jobs > 12 else 1,
+        frameon=False,
+        borderaxespad=0.0,
+        handlelength=1.4,
+    )
