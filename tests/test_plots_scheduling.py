@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def assert_critical(
     assert len(set(path)) == len(path)
     assert ops[path[0]].start == 0
     assert ops[path[-1]].end == solution.makespan
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in pairwise(path):
         assert ops[a].end == ops[b].start, (a, b)
         same_job = a[0] == b[0] and b[1] == a[1] + 1
         same_machine = instance.jobs[a[0]][a[1]].machine == instance.jobs[b[0]][b[1]].machine
@@ -121,9 +122,9 @@ def test_a_100_by_20_job_shop_is_drawn_quickly(artifacts: Path) -> None:
     assert_critical(instance, solution, critical_path(instance, solution))
 
     began = time.perf_counter()
-    svg = plotting.render(JSSP.plot(instance, solution), "svg")  # type: ignore[misc]
+    svg = plotting.render(draw_job_shop(instance, solution), "svg")
     elapsed = time.perf_counter() - began
-    png = plotting.render(JSSP.plot(instance, solution), "png")  # type: ignore[misc]
+    png = plotting.render(draw_job_shop(instance, solution), "png")
     (artifacts / "plot-jssp-ta71.png").write_bytes(png)
     ids = svg_ids(svg)
     assert sum(i.startswith("job-") for i in ids) == 100 and "critical-path" in ids
@@ -208,9 +209,9 @@ def test_a_120_activity_project_is_packed_and_drawn_quickly(artifacts: Path) -> 
     found = RCPSP.warm_start(instance, 0.2, 0, lambda: False)
     assert found is not None
     began = time.perf_counter()
-    svg = plotting.render(RCPSP.plot(instance, found.solution), "svg")  # type: ignore[misc]
+    svg = plotting.render(draw_project(instance, found.solution), "svg")
     elapsed = time.perf_counter() - began
-    png = plotting.render(RCPSP.plot(instance, found.solution), "png")  # type: ignore[misc]
+    png = plotting.render(draw_project(instance, found.solution), "png")
     (artifacts / "plot-rcpsp-120.png").write_bytes(png)
     ids = set(svg_ids(svg))
     assert {"gantt", "activities", "profile-R4", "capacity-R4"} <= ids

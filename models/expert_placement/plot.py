@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from numpy.typing import NDArray
 
 from makespan.models.expert_placement.instance import (
@@ -115,10 +116,11 @@ def _draw_traffic(
     local = np.eye(n, dtype=bool)
     crossing = np.ma.masked_array(traffic, mask=local)
     cmap = _with_grey_bad("Blues")
-    image = ax.imshow(crossing, cmap=cmap, interpolation="nearest")
+    image = ax.imshow(crossing, cmap=cmap, aspect="auto", interpolation="nearest")
     image.set_norm(Normalize(vmin=0, vmax=max(1, int(traffic[~local].max(initial=0)))))
     bar = figure.colorbar(image, ax=ax, pad=0.02, aspect=30)
     bar.set_label("tokens crossing GPUs", fontsize=9)
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     bar.ax.tick_params(labelsize=8)
     _ticks(ax, n, n)
     ax.set_xlabel("receiving GPU (layer l + 1)")

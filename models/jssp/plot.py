@@ -47,9 +47,9 @@ def critical_path(instance: JobShopInstance, solution: JobShopSolution) -> list[
     its job predecessor or an operation on the same machine (its machine predecessor). The
     path is traced backwards from the end, preferring steps that lead back to time 0, then the
     machine predecessor, then the job predecessor; among operations ending at the makespan the
-    lowest ``(job, index)`` with such a chain wins. In a semi-active schedule (every solution
-    our solvers prove optimal, and every heuristic one) the first operation starts at 0; in a
-    schedule with idle time the path stops where no predecessor is tight.
+    lowest ``(job, index)`` with such a chain wins. In a semi-active schedule (as the heuristics
+    give) and in an optimal one such a chain exists, so the first operation starts at 0; in a
+    schedule that could be shifted left the path may stop where no predecessor is tight.
     """
     ops = {(o.job, o.index): o for o in solution.operations}
     if not ops:

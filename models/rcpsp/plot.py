@@ -124,9 +124,10 @@ def draw(instance: RcpspInstance, solution: RcpspSolution) -> Figure:
     span = max(solution.makespan, max((s.end for s in scheduled), default=0), 1)
 
     _bars(gantt, shown, rows, one_row_each, span)
-    _windows(gantt, [activities[s.id] for s in shown], rows)
+    end = _time_limit(instance, span)
+    _windows(gantt, [activities[s.id] for s in shown], rows, end)
     gantt.axvline(solution.makespan, color="0.25", linestyle="--", linewidth=1, gid="makespan")
-    gantt.set_xlim(-0.01 * span, _time_limit(instance, span))
+    gantt.set_xlim(-0.01 * span, end)
     gantt.set_ylim(num_rows - 0.5, -0.5)
     if one_row_each:
         ticks = list(plotting.label_every(len(shown), _MAX_TICK_LABELS))
@@ -220,11 +221,15 @@ def _bars(
         )
 
 
-def _windows(ax: Axes, activities: Sequence[Activity], rows: Sequence[int]) -> None:
+def _windows(ax: Axes, activities: Sequence[Activity], rows: Sequence[int], end: float) -> None:
     """A right-pointing triangle at each positive release, a left-pointing one at each deadline,
-    on the activity's row."""
-    releases = [(a.release, rows[k]) for k, a in enumerate(activities) if a.release > 0]
-    deadlines = [(a.deadline, rows[k]) for k, a in enumerate(activities) if a.deadline is not None]
+    on the activity's row (those after ``end``, the right end of the time axis, left out)."""
+    releases = [(a.release, rows[k]) for k, a in enumerate(activities) if 0 < a.release <= end]
+    deadlines = [
+        (a.deadline, rows[k])
+        for k, a in enumerate(activities)
+        if a.deadline is not None and a.deadline <= end
+    ]
     for points, marker, colour, label, gid in (
         (releases, ">", "#2ca02c", "release", "releases"),
         (deadlines, "<", _DOWNTIME, "deadline", "deadlines"),
@@ -291,11 +296,13 @@ def _profile(
         ax.add_collection(shade, autolim=False)
     top = max(resource.capacity, max(levels), 1)
     ax.set_ylim(0, top * 1.2)
-    ax.set_ylabel(resource.name, rotation=0, ha="right", va="center", fontsize=8)
+    label = resource.name if len(resource.name) <= 14 else resource.name[:13] + "…"
+    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     ax.grid(axis="x", color="0.88", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.tick_params(labelsize=7)
-    ax.set_yticks(sorted({0, resource.capacity, max(levels)}))
+    peak = max(levels)  # above the capacity only in an infeasible schedule
+    ax.set_yticks(sorted({0, resource.capacity, peak if peak > resource.capacity else 0}))
     _legend(ax)
 
 
