@@ -160,13 +160,14 @@ def _annotate(
     """Each cell's value, black on light and white on dark cells; the diagonal in grey."""
     rows, columns = values.shape
     size = 8 if max(rows, columns) <= 8 else 6.5
+    fills = image.to_rgba(values.astype(float))
     for r in range(rows):
         for c in range(columns):
             value = int(values[r, c])
             if local and r == c:
                 ink = "dimgrey"
             else:
-                red, green, blue, _ = image.to_rgba(value)
+                red, green, blue, _ = fills[r, c]
                 ink = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
             ax.text(
                 c,

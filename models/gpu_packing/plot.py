@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from matplotlib.ticker import MaxNLocator
+
 from makespan.models.gpu_packing.heuristics import cheapest_single_type, fleet_cost, greedy
 from makespan.models.gpu_packing.instance import (
     CheapestSingleType,
@@ -103,7 +105,7 @@ def _draw_fleet(
     ax.set_xticks(list(positions), names, fontsize=8, rotation=30 if len(names) > 6 else 0)
     ax.set_ylim(0, top * 1.25)
     ax.set_ylabel("GPUs")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     total = sum(counts)
     pooling = "pooled per type" if instance.pooling == "type" else "packed per GPU"
     ax.set_title(
@@ -189,6 +191,11 @@ def _cost_title(mix: float, cheapest: CheapestSingleType | None) -> str:
     if cheapest is None:
         return f"hourly cost {_money(mix)}; no single GPU type can serve every slice"
     saving = 1 - mix / cheapest.cost_per_hour if cheapest.cost_per_hour > 0 else 0.0
+    if saving < 0.005:
+        return (
+            f"hourly cost {_money(mix)}, as much as the cheapest single type "
+            f"({cheapest.count} × {cheapest.gpu_type})"
+        )
     return (
         f"hourly cost {_money(mix)} vs {_money(cheapest.cost_per_hour)} for the cheapest "
         f"single type ({cheapest.gpu_type}): {saving:.0%} saved"

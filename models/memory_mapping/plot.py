@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.collections import PolyCollection
@@ -162,7 +162,8 @@ def draw(instance: MemoryInstance, solution: MemorySolution) -> Figure:
     else:
         ax.set_xlabel("time")
     if isinstance(norm, LogNorm):
-        _colour_bar(figure, rectangles, [ax] if slow_ax is None else [ax, slow_ax])
+        sizes = (int(a.size.min()), int(a.size.max()))
+        _colour_bar(figure, rectangles, [ax] if slow_ax is None else [ax, slow_ax], sizes)
     return figure
 
 
@@ -174,7 +175,7 @@ def _size_norm(sizes: Ints) -> Normalize:
 
 
 def _rectangles(
-    lower: Ints, upper: Ints, bottom: Ints, top: Ints, sizes: Ints, norm: Normalize
+    lower: Ints, upper: Ints, bottom: NDArray[Any], top: NDArray[Any], sizes: Ints, norm: Normalize
 ) -> PolyCollection:
     """One collection of rectangles ``[lower, upper) x [bottom, top)`` coloured by size."""
     x0, x1 = lower.astype(float), upper.astype(float)
@@ -238,7 +239,7 @@ def _label_buffers(
 ) -> None:
     """Buffer ids inside rectangles wide and tall enough to hold them."""
     width, height = extent
-    fills = rectangles.to_rgba(rectangles.get_array())
+    fills = rectangles.to_rgba(instance.arrays.size[placed].astype(float))
     for k, offset, fill in zip(placed.tolist(), offsets.tolist(), fills, strict=True):
         b = instance.buffers[k]
         chars = max(2, len(b.id))
@@ -282,7 +283,7 @@ def _draw_slow(ax: Axes, instance: MemoryInstance, slow: Ints, norm: Normalize) 
     if slow.shape[0] == 0:
         ax.text(0.5, 0.5, "none", transform=ax.transAxes, ha="center", va="center")
     elif slow.shape[0] <= LABELLED_BUFFERS:
-        fills = bars.to_rgba(bars.get_array())
+        fills = bars.to_rgba(a.size[slow].astype(float))
         for k, lane, fill in zip(slow.tolist(), lanes.tolist(), fills, strict=True):
             b = instance.buffers[k]
             ax.text(b.lower, lane + 0.4, f" {b.id}", va="center", fontsize=7, color=_ink(fill))
@@ -302,11 +303,11 @@ def _lanes(lower: Ints, upper: Ints) -> Ints:
     return lanes
 
 
-def _colour_bar(figure: Figure, mappable: PolyCollection, axes: list[Axes]) -> None:
+def _colour_bar(
+    figure: Figure, mappable: PolyCollection, axes: list[Axes], sizes: tuple[int, int]
+) -> None:
     """A size colour bar with ticks at powers of two, in binary units."""
-    norm = mappable.norm
-    assert norm.vmin is not None and norm.vmax is not None
-    low, high = math.ceil(math.log2(norm.vmin)), math.floor(math.log2(norm.vmax))
+    low, high = math.ceil(math.log2(sizes[0])), math.floor(math.log2(sizes[1]))
     step = max(1, math.ceil((high - low + 1) / 7))
     bar = figure.colorbar(mappable, ax=axes, pad=0.01, aspect=30)
     bar.set_label("buffer size", fontsize=9)
