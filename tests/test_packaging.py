@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,24 @@ def test_bundled_examples_are_installed() -> None:
     from makespan.instances import example_path
 
     assert example_path("jssp/ft06.txt").read_text().count("\n") >= 13
+
+
+def test_the_wheel_carries_the_page_and_the_examples(tmp_path: Path) -> None:
+    """``pip install .`` installs from a wheel: the page's files and every bundled example must
+    be in it, not only in the source tree that an editable install reads."""
+    from makespan.instances import EXAMPLES
+
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(repo)],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("makespan-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    expected = {f"makespan/api/static/{name}" for name in ("index.html", "app.js", "style.css")}
+    expected |= {f"makespan/instances/{example.file}" for example in EXAMPLES}
+    expected |= {f"makespan/{package}/py.typed" for package in ("models", "solvers", "api")}
+    assert expected <= names, sorted(expected - names)

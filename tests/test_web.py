@@ -178,6 +178,31 @@ def test_cancel_keeps_the_incumbent_and_draws_it(
     driver.save_screenshot(str(artifacts / "web-cancelled.png"))
 
 
+def test_uploaded_file_solves_and_reopens_from_the_recent_list(
+    page: Callable[..., tuple[WebDriver, Service]], data: Path
+) -> None:
+    driver, _ = page()
+    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
+    driver.find_element(By.ID, "file").send_keys(str(data / "la01.txt"))
+    _until(
+        driver,
+        lambda: "la01" in str(driver.find_element(By.ID, "instance-text").get_attribute("value")),
+        "the uploaded text",
+    )
+    assert Select(driver.find_element(By.ID, "format")).first_selected_option.text == "auto"
+    driver.find_element(By.ID, "submit").click()
+    _until(driver, lambda: _text(driver, "status") == "done", "the job to finish")
+    assert _text(driver, "objective") == "666"
+    job_id = _text(driver, "job-id")
+
+    driver.refresh()  # a new visit: the job is found again in the recent list
+    _until(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#recent tbody tr"), "the list")
+    driver.find_element(By.CSS_SELECTOR, f"#recent tbody tr[data-id='{job_id}']").click()
+    _until(driver, lambda: _text(driver, "job-id") == job_id, "the job to open")
+    _until(driver, lambda: _text(driver, "objective") == "666", "its result")
+    _until(driver, lambda: _plot_loaded(driver), "its picture")
+
+
 def test_bad_instance_text_shows_the_line_at_fault(
     page: Callable[..., tuple[WebDriver, Service]],
 ) -> None:
