@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Union
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -144,7 +145,8 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             manager.shutdown()
             store.close()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc from packaged files, not a CDN, so they work offline.
+    app = FastAPIOffline(
         title="makespan",
         version=_version(),
         summary="Constraint-programming and MILP solver service for scheduling and allocation.",

@@ -259,6 +259,7 @@ def test_the_page_and_its_files_are_served(service: Service) -> None:
         response = httpx.get(service.url + asset)
         assert response.status_code == 200 and len(response.content) > 1000
     # Offline: the page loads nothing from another host.
-    for text in (page.text, httpx.get(service.url + "/static/app.js").text):
+    docs = httpx.get(service.url + "/docs").text
+    for text in (page.text, httpx.get(service.url + "/static/app.js").text, docs):
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text

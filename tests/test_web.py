@@ -203,6 +203,17 @@ def test_uploaded_file_solves_and_reopens_from_the_recent_list(
     _until(driver, lambda: _plot_loaded(driver), "its picture")
 
 
+def test_api_docs_render_offline(page: Callable[..., tuple[WebDriver, Service]]) -> None:
+    driver, service = page()
+    driver.get(service.url + "/docs")
+    _until(
+        driver,
+        lambda: len(driver.find_elements(By.CSS_SELECTOR, ".opblock")) >= 8,
+        "Swagger UI to list the routes",
+    )
+    assert "/v1/jobs/{job_id}/plot.{fmt}" in driver.page_source
+
+
 def test_bad_instance_text_shows_the_line_at_fault(
     page: Callable[..., tuple[WebDriver, Service]],
 ) -> None:
