@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from conftest import DATA, REPO
+from test_gpu_packing import small
 
 from makespan.models.expert_placement import MODEL as EXPERTS
 from makespan.models.expert_placement.plot import gpu_loads, gpu_traffic
@@ -173,30 +174,11 @@ def test_expert_traffic_by_hand() -> None:
 # --- GPU packing ---------------------------------------------------------------------------
 
 
-def small_fleet(pooling: str = "type", **changes: Any) -> dict[str, Any]:
-    """Three types over a 2x2 workload (as in test_gpu_packing); L4 cannot serve bucket (1, 1).
-
-    Type pooling, 12 requests/s, loads per bucket rate / throughput:
-    A10G 6/6 + 2.4/3 + 2.4/2 + 1.2/1 = 4.2 -> 5 GPUs = 5.05 per hour;
-    A100 6/25 + 2.4/14 + 2.4/9 + 1.2/5 = 0.918 -> 1 GPU = 3.67 per hour.
-    """
-    document: dict[str, Any] = {
-        "gpu_types": [
-            {"name": "L4", "cost_per_hour": 0.5, "throughput": [[4.1, 2.0], [1.2, 0.0]]},
-            {"name": "A10G", "cost_per_hour": 1.01, "throughput": [[6.0, 3.0], [2.0, 1.0]]},
-            {"name": "A100", "cost_per_hour": 3.67, "throughput": [[25.0, 14.0], [9.0, 5.0]]},
-        ],
-        "workload": [[0.5, 0.2], [0.2, 0.1]],
-        "total_request_rate": 12.0,
-        "slice_factor": 2,
-        "pooling": pooling,
-    }
-    document.update(changes)
-    return document
-
-
 def test_single_type_fleets_by_hand() -> None:
-    instance = GPUS.parse_instance(small_fleet())
+    # small(): type pooling, 12 requests/s, L4 cannot serve bucket (1, 1); loads per bucket
+    # rate / throughput: A10G 6/6 + 2.4/3 + 2.4/2 + 1.2/1 = 4.2 -> 5 GPUs = 5.05 per hour;
+    # A100 6/25 + 2.4/14 + 2.4/9 + 1.2/5 = 0.918 -> 1 GPU = 3.67 per hour.
+    instance = GPUS.parse_instance(small())
     fleets = single_type_fleets(instance)
     assert fleets[0] == SingleTypeFleet("L4", None, None)
     assert fleets[1] == SingleTypeFleet("A10G", 5, 5.05)
@@ -205,7 +187,7 @@ def test_single_type_fleets_by_hand() -> None:
     assert cheapest is not None and (cheapest.gpu_type, cheapest.count) == ("A100", 1)
 
     # capped at 2 A100s, twice the rate needs 2: still fine; three times the rate needs 3
-    capped = small_fleet(total_request_rate=36.0)
+    capped = small(total_request_rate=36.0)
     capped["gpu_types"][2]["max_count"] = 2
     fleets = single_type_fleets(GPUS.parse_instance(capped))
     assert fleets[2] == SingleTypeFleet("A100", None, None)
@@ -228,14 +210,14 @@ def test_gpu_packing_picture(artifacts: Path) -> None:
 
 
 def test_gpu_packing_picture_per_instance(artifacts: Path) -> None:
-    instance = GPUS.parse_instance(small_fleet("instance"))
+    instance = GPUS.parse_instance(small("instance"))
     result = solve("gpu_packing", instance, time_limit_s=5)
     svg = pictures(GPUS, instance, result, artifacts, "small-instance-pooling")
     assert {"fleet", "cheapest-single-type"} <= ids(svg)
 
 
 def test_gpu_packing_picture_without_a_single_type(artifacts: Path) -> None:
-    document = small_fleet()
+    document = small()
     document["gpu_types"] = document["gpu_types"][:2]
     document["gpu_types"][1]["max_count"] = 2
     instance = GPUS.parse_instance(document)
