@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from makespan.models.errors import InstanceError
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from makespan.models.spec import ProblemModel
@@ -127,6 +128,31 @@ def plot_result(
 ) -> bytes:
     """:func:`draw_result` rendered as ``fmt`` bytes."""
     return render(draw_result(model, instance, result, name), fmt)
+
+
+def legend_outside(
+    ax: Axes,
+    handles: Sequence[Any] | None = None,
+    labels: Sequence[str] | None = None,
+    ncols: int = 1,
+) -> None:
+    """The legend outside the axes on the right, so it never hides a bar; by default the axes'
+    own labelled artists, and nothing when there are none."""
+    if handles is None or labels is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        ncols=ncols,
+        frameon=False,
+        borderaxespad=0.0,
+        handlelength=1.4,
+    )
 
 
 def label_every(count: int, most: int) -> Sequence[int]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from conftest import DATA, REPO
+from test_expert_placement import SMALL
 from test_gpu_packing import small
 
 from makespan.models.expert_placement import MODEL as EXPERTS
@@ -147,17 +148,7 @@ def test_expert_placement_picture(artifacts: Path) -> None:
 
 
 def test_expert_traffic_by_hand() -> None:
-    instance = EXPERTS.parse_instance(
-        {
-            "num_gpus": 2,
-            "experts_per_gpu": 2,
-            "loads": [[120, 40, 75, 10], [60, 60, 90, 35]],
-            "routing": [
-                {"layer": 0, "src": 0, "dst": 2, "tokens": 80},
-                {"layer": 0, "src": 2, "dst": 1, "tokens": 50},
-            ],
-        }
-    )
+    instance = EXPERTS.parse_instance(SMALL)
     solution = EXPERTS.parse_solution(
         {
             "placement": [[0, 0, 1, 1], [1, 0, 0, 1]],

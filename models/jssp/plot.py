@@ -238,16 +238,6 @@ def _legend(ax: Axes, num_jobs: int, labelled: bool, has_path: bool) -> None:
         keep = [k for k, label in enumerate(labels) if not label.startswith("job ")]
         handles = [handles[k] for k in keep]
         labels = [labels[k] for k in keep]
-    if not handles or (not labelled and not has_path):
+    if not labelled and not has_path:
         return
-    ax.legend(
-        handles,
-        labels,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        fontsize=7,
-        ncols=2 if labelled and num_jobs > 12 else 1,
-        frameon=False,
-        borderaxespad=0.0,
-        handlelength=1.4,
-    )
+    plotting.legend_outside(ax, handles, labels, ncols=2 if labelled and num_jobs > 12 else 1)

@@ -139,7 +139,7 @@ def draw(instance: RcpspInstance, solution: RcpspSolution) -> Figure:
     gantt.grid(axis="x", color="0.88", linewidth=0.6)
     gantt.set_axisbelow(True)
     gantt.tick_params(labelsize=8)
-    _legend(gantt)
+    plotting.legend_outside(gantt)
 
     names = resource_ids(resources)
     for k, (resource, name) in enumerate(zip(resources, names, strict=True)):
@@ -303,20 +303,4 @@ def _profile(
     ax.tick_params(labelsize=7)
     peak = max(levels)  # above the capacity only in an infeasible schedule
     ax.set_yticks(sorted({0, resource.capacity, peak if peak > resource.capacity else 0}))
-    _legend(ax)
-
-
-def _legend(ax: Axes) -> None:
-    """The axes' labelled artists, outside on the right (nothing when there are none)."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(
-            handles,
-            labels,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=7,
-            frameon=False,
-            borderaxespad=0.0,
-            handlelength=1.4,
-        )
+    plotting.legend_outside(ax)
