@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from makespan.api.executor import Executor, JobTask
+from makespan.api.executor import Executor, JobStartError
 from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
+from makespan.api.worker import JobTask
 from makespan.models.errors import InstanceError
 from makespan.solvers.options import SolveOptions
 
@@ -209,6 +210,9 @@ class BatchRun:
     def on_incumbent(self, job_id: str, incumbent: dict[str, Any]) -> None:
         """Progress of one solve: not shown per instance in a batch."""
 
+    def on_checkpoint(self, job_id: str, result: dict[str, Any]) -> None:
+        """A solve's best answer so far: the executor falls back on it by itself."""
+
     def on_result(self, job_id: str, result: dict[str, Any]) -> None:
         """A finished solve (from an executor thread)."""
         self._events.put(("result", job_id, result))
@@ -229,6 +233,7 @@ class BatchRun:
                     continue
                 kind, job_id, payload = self._events.get()
                 item, loaded = self._running.pop(job_id)
+                self.executor.forget(job_id)
                 yield self._row(item, loaded, payload if kind == "result" else None, payload)
         finally:
             self.executor.shutdown()
@@ -244,17 +249,18 @@ class BatchRun:
                 yield _error_row(item, str(error))
                 continue
             job_id = uuid.uuid4().hex
-            self._running[job_id] = (item, loaded)
-            self.executor.submit(
-                JobTask(
-                    job_id=job_id,
-                    problem=loaded.model.kind,
-                    instance_json=loaded.instance.model_dump_json(),
-                    options=self.options.model_dump(mode="json"),
-                    slots=self.options.workers or 1,
-                    time_limit_s=self.options.time_limit_s,
-                )
+            task = JobTask(
+                job_id=job_id,
+                problem=loaded.model.kind,
+                instance_json=loaded.instance.model_dump_json(),
+                options=self.options,
             )
+            try:
+                self.executor.submit(task)
+            except JobStartError as error:
+                yield _error_row(item, str(error))
+                continue
+            self._running[job_id] = (item, loaded)
 
     def _row(
         self,

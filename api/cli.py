@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -279,12 +281,13 @@ def batch(
 ) -> None:
     """Solve every instance under PATHS in parallel; a row per instance and a summary per set."""
     from makespan.api import batch as batching
-    from makespan.api.executor import DEFAULT_KILL_GRACE_S, make_executor
+    from makespan.api.executor import make_executor
 
+    folders = Path(tempfile.mkdtemp(prefix="makespan-batch-"))
     try:
         options = make_options(time_limit_s=time_limit, backend=backend, workers=workers, seed=seed)
         known = batching.load_bounds(bounds) if bounds is not None else {}
-        chosen = make_executor(executor, DEFAULT_KILL_GRACE_S, num_cpus=os.cpu_count())
+        chosen = make_executor(executor, folders, num_cpus=os.cpu_count())
     except (InstanceError, OptionsError, ValueError) as error:
         raise _fail(str(error)) from None
     missing = [str(p) for p in paths if not p.exists()]
@@ -316,6 +319,7 @@ def batch(
     finally:
         if writer is not None:
             writer.close()
+        shutil.rmtree(folders, ignore_errors=True)
     _print_batch_summary(rows, interrupted, out, time.monotonic() - started)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -519,42 +523,53 @@ def main() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    db: Annotated[Path | None, typer.Option(help="SQLite job store file.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default 127.0.0.1, MAKESPAN_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to bind (default 8000, MAKESPAN_PORT).")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="Job store: a SQLite file or a postgresql:// URL.")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="CPU slots (default: all cores).")] = None,
     executor: Annotated[
         str | None, typer.Option(help="local | ray (a local Ray) | ray:ADDRESS (a cluster).")
     ] = None,
     api_key: Annotated[
         str | None,
-        typer.Option(help="Require 'Authorization: Bearer KEY'.", envvar="MAKESPAN_API_KEY"),
+        typer.Option(help="Require 'Authorization: Bearer KEY' (prefer --api-key-file)."),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(help="Read the API key from this file, so it never shows in ps."),
     ] = None,
     allow_unauthenticated: Annotated[
         bool, typer.Option(help="Serve a non-loopback address without an API key.")
     ] = False,
 ) -> None:
     """Run the REST service (settings also from MAKESPAN_* environment variables)."""
-    import uvicorn
     from pydantic import ValidationError
 
     from makespan.api.server import create_app
+    from makespan.api.server import serve as serve_app
     from makespan.api.settings import Settings
 
-    overrides: dict[str, Any] = {"host": host, "port": port}
-    for name, value in (
-        ("db", db),
-        ("workers", workers),
-        ("api_key", api_key),
-        ("executor", executor),
-    ):
-        if value is not None:
-            overrides[name] = value
-    if allow_unauthenticated:
-        overrides["allow_unauthenticated"] = True
+    given = {
+        "host": host,
+        "port": port,
+        "db": db,
+        "workers": workers,
+        "api_key": api_key,
+        "api_key_file": api_key_file,
+        "executor": executor,
+        "allow_unauthenticated": allow_unauthenticated or None,
+    }
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**{name: value for name, value in given.items() if value is not None})
     except ValidationError as error:
         first = error.errors()[0]
-        raise _fail(str(first["msg"]).removeprefix("Value error, ")) from None
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        field = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise _fail(f"{field}: {message}" if field else message) from None
+    serve_app(create_app(settings), settings.host, settings.port)

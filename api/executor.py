@@ -1,51 +1,59 @@
 """Executors run jobs somewhere and report back; the job manager never knows where.
 
-:class:`LocalProcessExecutor` runs each job in its own process (started from a fork server with
-the solver preloaded), so a crash or a kill never takes the server down. The time limit is
-enforced by the solver and backed by a hard kill at ``time limit + grace``.
+:class:`LocalProcessExecutor` runs each job in its own process, started from a fork server with
+the solver preloaded, so a crash or a kill never takes the server down. Each job has its own
+channel, so one killed or slow job cannot wedge or misreport another: incumbents come over the
+job's own pipe; its checkpoint and its final answer are files in the job's own folder, read
+after the process has exited. The time limit is enforced by the solver and backed by a kill at
+``time limit + grace``; a killed job (or one whose process died) still ends with its last
+checkpoint, and fails only when it had none.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
+import os
+import shutil
+import signal
 import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any, Protocol
 
 from makespan.api import worker
+from makespan.api.health import Health
+from makespan.api.worker import CHECKPOINT_FILE, PID_FILE, RESULT_FILE, JobTask, read_json_file
+from makespan.solvers.options import KILL_GRACE_S
 
-DEFAULT_KILL_GRACE_S = 10.0
-"""How long a solve may run past its time limit before its executor kills it."""
+log = logging.getLogger("makespan.executor")
 
-_FINAL_EVENT_GRACE_S = 3.0
-"""How long after a job process exits its final event may still be on its way."""
+_TICK_S = 0.2
+"""How often the monitor looks at deadlines when nothing else happens."""
 
 
 class ExecutorEvents(Protocol):
-    """Where an executor reports what its jobs do."""
+    """Where an executor reports what its jobs do (from its own threads; must not block)."""
 
     def on_incumbent(self, job_id: str, incumbent: dict[str, Any]) -> None:
         """An improving solution or bound."""
 
+    def on_checkpoint(self, job_id: str, result: dict[str, Any]) -> None:
+        """The job's best checked answer so far, as a Result."""
+
     def on_result(self, job_id: str, result: dict[str, Any]) -> None:
-        """The job's final Result."""
+        """The job's final Result (``termination: cancelled`` when it was stopped)."""
 
     def on_error(self, job_id: str, error: dict[str, Any]) -> None:
-        """The job ended without a Result (exception, crash, kill)."""
+        """The job ended without any Result (exception, crash, kill before a checkpoint)."""
 
 
-@dataclass(frozen=True)
-class JobTask:
-    """Everything a worker needs to run one job."""
-
-    job_id: str
-    problem: str
-    instance_json: str
-    options: dict[str, Any]
-    slots: int
-    time_limit_s: float
+class JobStartError(RuntimeError):
+    """A job's process (or task) could not be started; the job fails with this message."""
 
 
 class Executor(ABC):
@@ -57,152 +65,263 @@ class Executor(ABC):
 
     @abstractmethod
     def submit(self, task: JobTask) -> None:
-        """Start running a task now (the caller has reserved its slots)."""
+        """Start running a task now (the caller has reserved its slots).
+
+        Raises:
+            JobStartError: the task could not be started; nothing of it is left running.
+        """
 
     @abstractmethod
     def cancel(self, job_id: str) -> None:
-        """Ask a running task to stop and report its best incumbent."""
+        """Ask a running task to stop and report its best answer; after the grace it is
+        killed and ends with its last checkpoint."""
+
+    def forget(self, job_id: str) -> None:
+        """The job's final state is stored: whatever the executor kept for it can go."""
+        del job_id
 
     @abstractmethod
     def shutdown(self) -> None:
         """Stop everything; running jobs stay 'running' in the store and are recovered later."""
 
 
+def final_from_checkpoint(
+    checkpoint: dict[str, Any] | None, termination: str, reason: str
+) -> dict[str, Any] | None:
+    """The Result a stopped job ends with: its checkpoint, with why it ended."""
+    if checkpoint is None:
+        return None
+    final = dict(checkpoint)
+    final["termination"] = termination
+    final["message"] = "; ".join(filter(None, [checkpoint.get("message"), reason]))
+    return final
+
+
 @dataclass
 class _Running:
     task: JobTask
     process: Any
+    channel: Any
     cancel: Any
+    folder: Path
     deadline: float
-    exited_at: float | None = None
-    finished: bool = False
-    killed_reason: str | None = None
+    cancel_deadline: float | None = None
+    killed_for: str | None = None
+    channel_open: bool = True
+    final_message: dict[str, Any] | None = None
 
 
 class LocalProcessExecutor(Executor):
     """One process per job on this machine, started from a preloaded fork server."""
 
-    def __init__(self, kill_grace_s: float = DEFAULT_KILL_GRACE_S) -> None:
+    def __init__(
+        self, state_dir: Path, kill_grace_s: float = KILL_GRACE_S, health: Health | None = None
+    ) -> None:
+        self.state_dir = state_dir
         self.kill_grace_s = kill_grace_s
+        self.health = health or Health()
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["makespan.api.worker"])
-        self._queue: Any = self._ctx.Queue()
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._events: ExecutorEvents | None = None
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._monitor: threading.Thread | None = None
+        self._server = (os.getpid(), worker.process_start_time(os.getpid()) or "")
 
     def start(self, events: ExecutorEvents) -> None:
-        """Start the event reader and the watchdog."""
+        """Start the monitor thread (channels, exits, deadlines)."""
         self._events = events
-        for target in (self._read_events, self._watch):
-            thread = threading.Thread(
-                target=target, daemon=True, name=f"executor-{target.__name__}"
-            )
-            thread.start()
-            self._threads.append(thread)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._monitor = threading.Thread(target=self._monitor_loop, daemon=True, name="executor")
+        self._monitor.start()
 
     def submit(self, task: JobTask) -> None:
-        """Start the job's process."""
-        cancel = self._ctx.Event()
-        process = self._ctx.Process(
-            target=worker.run_job,
-            args=(task.job_id, task.problem, task.instance_json, task.options, self._queue, cancel),
-            name=f"makespan-job-{task.job_id[:8]}",
-            daemon=False,  # a job may start processes of its own (the Pyomo backend does)
-        )
-        deadline = time.monotonic() + task.time_limit_s + self.kill_grace_s
-        with self._lock:  # started under the lock: the watchdog never sees an unstarted process
-            self._running[task.job_id] = _Running(task, process, cancel, deadline)
-            process.start()
+        """Start the job's process; a failure to start leaves nothing behind."""
+        folder = self.state_dir / task.job_id
+        receiver = sender = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in (RESULT_FILE, CHECKPOINT_FILE, PID_FILE):
+                (folder / stale).unlink(missing_ok=True)  # from an earlier attempt
+            receiver, sender = self._ctx.Pipe(duplex=False)
+            cancel = self._ctx.Event()
+            process = self._ctx.Process(
+                target=worker.run_job,
+                args=(task, sender, cancel, str(folder), self._server),
+                name=f"makespan-job-{task.job_id[:8]}",
+                daemon=False,  # a job may start processes of its own (the Pyomo backend does)
+            )
+            deadline = time.monotonic() + task.options.time_limit_s + self.kill_grace_s
+            with self._lock:  # registered first: the monitor never sees a half-started job
+                process.start()
+                self._running[task.job_id] = _Running(
+                    task, process, receiver, cancel, folder, deadline
+                )
+        except (OSError, ValueError, RuntimeError) as error:
+            for end in (receiver, sender):
+                if end is not None:
+                    end.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise JobStartError(f"could not start the solver process: {error}") from None
+        finally:
+            if sender is not None:
+                with contextlib.suppress(OSError):
+                    sender.close()  # the child holds its own copy
 
     def cancel(self, job_id: str) -> None:
-        """Set the job's cancel event; the solver stops cooperatively."""
+        """Set the job's cancel event; kill it if it is still running after the grace."""
         with self._lock:
             running = self._running.get(job_id)
-        if running is not None:
-            running.cancel.set()
+            if running is None or running.cancel_deadline is not None:
+                return
+            running.cancel_deadline = time.monotonic() + self.kill_grace_s
+        running.cancel.set()
+
+    def forget(self, job_id: str) -> None:
+        """Remove the job's folder once its final state is stored."""
+        shutil.rmtree(self.state_dir / job_id, ignore_errors=True)
 
     def shutdown(self) -> None:
-        """Kill every job process and stop the threads."""
+        """Kill every job process and stop the monitor; their jobs are recovered later."""
         self._stopping.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
         with self._lock:
             running = list(self._running.values())
             self._running.clear()
         for job in running:
-            if job.process.is_alive():
+            with contextlib.suppress(OSError, ValueError):
                 job.process.kill()
-            job.process.join(timeout=5)
-        self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=5)
+                job.process.join(timeout=5)
+                job.channel.close()
 
-    def _read_events(self) -> None:
-        assert self._events is not None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            kind, job_id, payload = item
-            if kind == "incumbent":
-                self._events.on_incumbent(job_id, payload)
-                continue
-            if not self._mark_finished(job_id):
-                continue
-            if kind == "result":
-                self._events.on_result(job_id, payload)
-            else:
-                self._events.on_error(job_id, payload)
-
-    def _mark_finished(self, job_id: str) -> bool:
-        """Forget a job once its final event arrived; False when it was already reported."""
+    def running_jobs(self) -> list[str]:
+        """The ids of the jobs whose processes run now."""
         with self._lock:
-            running = self._running.pop(job_id, None)
-        if running is None or running.finished:
-            return False
-        running.finished = True
-        return True
+            return list(self._running)
 
-    def _watch(self) -> None:
-        assert self._events is not None
-        while not self._stopping.wait(0.2):
-            now = time.monotonic()
-            with self._lock:
-                jobs = list(self._running.values())
-            for job in jobs:
-                self._check(job, now)
+    # -- the monitor ---------------------------------------------------------------------
 
-    def _check(self, job: _Running, now: float) -> None:
-        assert self._events is not None
-        alive = job.process.is_alive()
-        if alive and now > job.deadline:
-            job.process.kill()
-            job.killed_reason = (
-                f"killed: still running {self.kill_grace_s:g} s after its "
-                f"{job.task.time_limit_s:g} s time limit"
-            )
-            alive = False
-        if alive:
+    def _monitor_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._monitor_once()
+                self.health.clear("executor")
+            except Exception as error:  # the monitor must outlive any one job's trouble
+                log.exception("executor monitor")
+                self.health.problem("executor", f"monitor error, carrying on: {error}")
+                self._stopping.wait(0.5)
+
+    def _monitor_once(self) -> None:
+        with self._lock:
+            jobs = list(self._running.values())
+        if not jobs:
+            self._stopping.wait(_TICK_S)
             return
-        if job.exited_at is None:
-            job.process.join(timeout=0)
-            job.exited_at = now
-        if job.killed_reason is None and now - job.exited_at < _FINAL_EVENT_GRACE_S:
-            return  # its result may still be in the queue
-        if self._mark_finished(job.task.job_id):
-            message = job.killed_reason or (
-                f"the solver process exited with code {job.process.exitcode} without a result"
+        handles: dict[Any, _Running] = {}
+        for job in jobs:
+            handles[job.process.sentinel] = job
+            if job.channel_open:
+                handles[job.channel] = job
+        for ready in wait(list(handles), timeout=_TICK_S):
+            job = handles[ready]
+            if ready is job.channel:
+                self._drain(job)
+        now = time.monotonic()
+        for job in jobs:
+            if not job.process.is_alive():
+                self._finish(job)
+            else:
+                self._enforce_deadlines(job, now)
+
+    def _drain(self, job: _Running) -> None:
+        """Read what the job sent; a broken channel is closed, the job goes on."""
+        assert self._events is not None
+        try:
+            while job.channel_open and job.channel.poll():
+                kind, _, payload = job.channel.recv()
+                if kind == "incumbent":
+                    self._events.on_incumbent(job.task.job_id, payload)
+                elif kind == "checkpoint":
+                    checkpoint = read_json_file(job.folder / CHECKPOINT_FILE)
+                    if checkpoint is not None:
+                        self._events.on_checkpoint(job.task.job_id, checkpoint)
+                elif kind == "final":
+                    job.final_message = payload
+        except (EOFError, OSError, ValueError, TypeError) as error:
+            # EOF is the normal end; anything else is a process killed mid-message.
+            if not isinstance(error, EOFError):
+                log.warning("job %s: channel broken (%s)", job.task.job_id, error)
+            job.channel_open = False
+            with contextlib.suppress(OSError):
+                job.channel.close()
+
+    def _enforce_deadlines(self, job: _Running, now: float) -> None:
+        if now > job.deadline and job.killed_for is None:
+            job.killed_for = "time_limit"
+            job.process.kill()
+        elif job.cancel_deadline is not None and now > job.cancel_deadline:
+            job.killed_for = job.killed_for or "cancelled"
+            job.process.kill()
+
+    def _finish(self, job: _Running) -> None:
+        """The process has exited: read its answer and report the job's end, once."""
+        assert self._events is not None
+        with self._lock:
+            if self._running.pop(job.task.job_id, None) is None:
+                return
+        job.process.join(timeout=1)
+        self._drain(job)
+        with contextlib.suppress(OSError):
+            job.channel.close()
+        final = read_json_file(job.folder / RESULT_FILE) or job.final_message
+        if final is not None and final.get("kind") == "result":
+            self._events.on_result(job.task.job_id, final["payload"])
+            return
+        if final is not None and final.get("kind") == "error":
+            self._events.on_error(job.task.job_id, final["payload"])
+            return
+        self._report_stopped(job)
+
+    def _report_stopped(self, job: _Running) -> None:
+        """A job that ended without a final answer: its checkpoint, or an error."""
+        assert self._events is not None
+        termination, reason = self._why_stopped(job)
+        checkpoint = read_json_file(job.folder / CHECKPOINT_FILE)
+        result = final_from_checkpoint(checkpoint, termination, reason)
+        if result is not None:
+            self._events.on_result(job.task.job_id, result)
+        else:
+            kind = "killed" if job.killed_for else "crashed"
+            self._events.on_error(job.task.job_id, {"type": kind, "message": reason})
+
+    def _why_stopped(self, job: _Running) -> tuple[str, str]:
+        limit = job.task.options.time_limit_s
+        if job.killed_for == "time_limit":
+            return "time_limit", (
+                f"killed: still running {self.kill_grace_s:g} s after its {limit:g} s time limit"
             )
-            kind = "killed" if job.killed_reason else "crashed"
-            self._events.on_error(job.task.job_id, {"type": kind, "message": message})
+        if job.killed_for == "cancelled":
+            return "cancelled", (
+                f"killed: still running {self.kill_grace_s:g} s after it was cancelled"
+            )
+        code = job.process.exitcode
+        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else code
+        return "error", f"the solver process exited ({how}) without a result"
 
 
 EXECUTOR_PATTERN = r"^(local|ray(:.+)?)$"
 """``local`` (a process per job here), ``ray`` (a local Ray) or ``ray:ADDRESS`` (a cluster)."""
 
 
-def make_executor(spec: str, kill_grace_s: float, num_cpus: int | None = None) -> Executor:
+def make_executor(
+    spec: str,
+    state_dir: Path,
+    kill_grace_s: float = KILL_GRACE_S,
+    num_cpus: int | None = None,
+    health: Health | None = None,
+) -> Executor:
     """The executor ``spec`` names; Ray is imported only when asked for.
 
     Raises:
@@ -210,7 +329,7 @@ def make_executor(spec: str, kill_grace_s: float, num_cpus: int | None = None) -
     """
     kind, _, address = spec.partition(":")
     if kind == "local" and not address:
-        return LocalProcessExecutor(kill_grace_s)
+        return LocalProcessExecutor(state_dir, kill_grace_s, health)
     if kind != "ray":
         raise ValueError(f"unknown executor {spec!r}; expected local, ray or ray:ADDRESS")
     try:
@@ -218,3 +337,18 @@ def make_executor(spec: str, kill_grace_s: float, num_cpus: int | None = None) -
     except ImportError:
         raise ValueError("the ray executor needs Ray: pip install 'makespan[ray]'") from None
     return RayExecutor(address or None, kill_grace_s, num_cpus)
+
+
+def kill_stale_job_process(folder: Path) -> None:
+    """Make sure the job process that last used ``folder`` (a previous server's) is gone."""
+    text = (folder / PID_FILE).read_text().strip() if (folder / PID_FILE).exists() else ""
+    if not text.isdigit():
+        return
+    pid = int(text)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"multiprocessing" in command or b"makespan" in command:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)

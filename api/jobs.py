@@ -1,23 +1,53 @@
 """The job manager: accepts jobs into the store, runs them on an executor within the CPU slots,
-records their progress, and tells subscribers (the SSE streams) what happens."""
+records their progress, and tells subscribers (the SSE streams) what happens.
+
+Its threads cannot die: the scheduler, the recorder (every store write the executor's events
+cause, in order, retried through locks, I/O errors and full disks until it lands) and the keeper
+(leases, cancels from other servers, recovery of jobs whose server died, retention) each catch
+and report their errors and carry on; ``/healthz`` says ``degraded`` with the reason meanwhile.
+Nothing a request does waits for them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import queue
+import shutil
+import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from makespan.api.executor import Executor, JobTask
+from makespan.api.errors import QueueFullError
+from makespan.api.executor import Executor, JobStartError, kill_stale_job_process
+from makespan.api.health import Health
+from makespan.api.requests import ParsedJob, ServiceLimits
 from makespan.api.settings import Settings
-from makespan.api.store import JobRecord, JobStatus, JobStore
+from makespan.api.store import LEASE_S, JobRecord, JobStatus, JobStore, Recovery, server_identity
+from makespan.api.worker import CHECKPOINT_FILE, RESULT_FILE, JobTask, read_json_file
 from makespan.solvers.options import OptionsError, SolveOptions
 
+log = logging.getLogger("makespan.jobs")
 
-class QueueFullError(RuntimeError):
-    """The queue holds ``max_queue`` jobs already; try again later."""
+SCHEDULE_EVERY_S = 1.0
+"""How often the queue is looked at even when nothing pokes the scheduler (other servers'
+submissions, retries after a database error)."""
+
+RECOVER_EVERY_S = 5.0
+"""How often jobs left by a dead server are looked for."""
+
+EXPIRE_EVERY_S = 3600.0
+"""How often finished jobs past their retention are deleted."""
+
+SUBSCRIBER_QUEUE = 256
+"""Events buffered per SSE stream; a stream that falls behind loses its oldest incumbents."""
 
 
 @dataclass(frozen=True)
@@ -36,41 +66,62 @@ class _Subscriber:
 
 
 class JobManager:
-    """Owns the store, the executor and the slot accounting of one service."""
+    """Owns the store, the executor and the slot accounting of one server."""
 
-    def __init__(self, settings: Settings, store: JobStore, executor: Executor) -> None:
+    def __init__(
+        self, settings: Settings, store: JobStore, executor: Executor, health: Health
+    ) -> None:
         self.settings = settings
         self.store = store
         self.executor = executor
+        self.health = health
+        self.owner = server_identity()
+        self.limits = ServiceLimits(
+            size_limits=settings.size_limits,
+            max_time_limit_s=settings.max_time_limit_s,
+            default_time_limit_s=settings.default_time_limit_s,
+        )
         self._lock = threading.RLock()
         self._used_slots = 0
-        self._running_slots: dict[str, int] = {}
+        self._here: dict[str, int] = {}
+        """Jobs running on this server, with the slots each holds."""
         self._subscribers: dict[str, list[_Subscriber]] = {}
+        self._records: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     # life cycle -------------------------------------------------------------------------
 
-    def start(self) -> tuple[int, int]:
-        """Recover jobs a previous run left behind and start the queue; (requeued, failed)."""
-        recovered = self.store.recover(self.settings.max_attempts)
+    def start(self) -> Recovery:
+        """Finish or requeue what a previous server left behind, then start the threads."""
+        self._adopt_job_folders()
+        recovery = self._recover()
         self.executor.start(self)
-        self._schedule()
-        return recovered
+        for target in (self._schedule_loop, self._record_loop, self._keep_loop):
+            thread = threading.Thread(target=target, daemon=True, name=target.__name__)
+            thread.start()
+            self._threads.append(thread)
+        self._wake.set()
+        return recovery
 
     def shutdown(self) -> None:
-        """Stop the executor; running jobs are re-run by the next start."""
+        """Stop the threads and the job processes; their jobs are re-run by the next start
+        (this server's leases are released so that it need not wait for them)."""
+        self._stopping.set()
+        self._wake.set()
+        self._records.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
         self.executor.shutdown()
+        with contextlib.suppress(Exception):
+            self.store.retrying(lambda: self.store.release(self.owner), "release", patience_s=3)
 
     # requests ---------------------------------------------------------------------------
 
-    def submit(self, problem: str, instance: BaseModel, options: SolveOptions) -> JobRecord:
-        """Validate the job against the service limits, store it queued, and schedule."""
-        if options.time_limit_s > self.settings.max_time_limit_s:
-            raise OptionsError(
-                "options.time_limit_s",
-                f"{options.time_limit_s:g} s exceeds this service's maximum of "
-                f"{self.settings.max_time_limit_s:g} s",
-            )
-        slots = options.workers or 1
+    def submit(self, job: ParsedJob) -> JobRecord:
+        """Check the job against the CPU slots and the queue, store it queued, and schedule."""
+        slots = job.options.workers or 1
         if slots > self.settings.workers:
             raise OptionsError(
                 "options.workers",
@@ -78,104 +129,266 @@ class JobManager:
             )
         if self.store.count(JobStatus.QUEUED) >= self.settings.max_queue:
             raise QueueFullError(f"the queue is full ({self.settings.max_queue} jobs waiting)")
-        stored_options = options.model_copy(update={"workers": slots}).model_dump(mode="json")
-        record = self.store.insert(problem, instance.model_dump_json(), stored_options, slots)
-        self._schedule()
+        stored_options = job.options.model_copy(update={"workers": slots}).model_dump(mode="json")
+        record = self.store.insert(
+            job.model.kind, job.instance.model_dump_json(), stored_options, slots
+        )
+        self._wake.set()
         return record
 
     def cancel(self, job_id: str) -> JobRecord | None:
-        """Cancel a queued job at once, or ask a running one to stop with its best incumbent."""
-        record = self.store.get(job_id)
-        if record is None or record.status.is_final:
-            return record
-        self.store.request_cancel(job_id)
-        if record.status is JobStatus.QUEUED:
-            self.store.finish(job_id, JobStatus.CANCELLED)
-            self._publish_final(job_id)
-        else:
+        """Cancel a queued job at once, or ask a running one to stop with its best answer."""
+        before = self.store.get(job_id)
+        if before is None or before.status.is_final:
+            return before
+        after = self.store.request_cancel(job_id)
+        if after is not None and after.status is JobStatus.CANCELLED:
+            self._publish_final(after)
+        elif job_id in self._here:
             self.executor.cancel(job_id)
-        return self.store.get(job_id)
+        return after
 
-    # scheduling -------------------------------------------------------------------------
+    def purge(self, job_id: str) -> bool | None:
+        """Delete a finished job now: True when deleted, False when it has not finished, None
+        when there is no such job."""
+        record = self.store.get(job_id)
+        if record is None:
+            return None
+        return self.store.purge(job_id)
 
-    def _schedule(self) -> None:
-        with self._lock:
-            for record in self.store.queued():
-                free = self.settings.workers - self._used_slots
-                if record.slots > free:
-                    return  # first come, first served: no job overtakes an older one
-                self._used_slots += record.slots
-                self._running_slots[record.id] = record.slots
-                self.store.mark_running(record.id)
-                self._publish(record.id, JobEvent("status", {"status": JobStatus.RUNNING.value}))
-                self.executor.submit(
-                    JobTask(
-                        job_id=record.id,
-                        problem=record.problem,
-                        instance_json=self.store.instance(record.id),
-                        options=record.options,
-                        slots=record.slots,
-                        time_limit_s=float(record.options["time_limit_s"]),
-                    )
-                )
-
-    def _release(self, job_id: str) -> None:
-        with self._lock:
-            self._used_slots -= self._running_slots.pop(job_id, 0)
-        self._schedule()
-
-    # executor events --------------------------------------------------------------------
+    # executor events (from the executor's threads: queued for the recorder) ---------------
 
     def on_incumbent(self, job_id: str, incumbent: dict[str, Any]) -> None:
-        """Store the progress point and pass it on."""
+        """Store the progress point, then pass it on."""
+        self._records.put(lambda: self._record_incumbent(job_id, incumbent))
+
+    def on_checkpoint(self, job_id: str, result: dict[str, Any]) -> None:
+        """Keep the job's best answer so far in the store (for a server that takes it over)."""
+        self._records.put(lambda: self.store.save_checkpoint(job_id, result))
+
+    def on_result(self, job_id: str, result: dict[str, Any]) -> None:
+        """A job ended with a Result: done, or cancelled when it was stopped."""
+        cancelled = result.get("termination") == "cancelled"
+        status = JobStatus.CANCELLED if cancelled else JobStatus.DONE
+        self._release(job_id)
+        self._records.put(lambda: self._record_final(job_id, status, result=result))
+
+    def on_error(self, job_id: str, error: dict[str, Any]) -> None:
+        """A job ended without a Result."""
+        self._release(job_id)
+        self._records.put(lambda: self._record_final(job_id, JobStatus.FAILED, error=error))
+
+    def _record_incumbent(self, job_id: str, incumbent: dict[str, Any]) -> None:
         seq = self.store.add_incumbent(
             job_id, incumbent["time_s"], incumbent["objective"], incumbent["bound"]
         )
         self._publish(job_id, JobEvent("incumbent", incumbent, seq))
 
-    def on_result(self, job_id: str, result: dict[str, Any]) -> None:
-        """A job ended with a Result: done, or cancelled when it was stopped."""
-        cancelled = result.get("termination") == "cancelled"
-        self.store.finish(job_id, JobStatus.CANCELLED if cancelled else JobStatus.DONE, result)
-        self._publish_final(job_id)
-        self._release(job_id)
+    def _record_final(
+        self,
+        job_id: str,
+        status: JobStatus,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        try:
+            self.store.finish(job_id, status, result, error)
+        except (ValueError, TypeError) as problem:  # a result the store cannot hold
+            failure = {
+                "type": "unstorable",
+                "message": f"the result could not be stored: {problem}",
+            }
+            self.store.finish(job_id, JobStatus.FAILED, error=failure)
+        self.executor.forget(job_id)
+        record = self.store.get(job_id)
+        if record is not None:
+            self._publish_final(record)
 
-    def on_error(self, job_id: str, error: dict[str, Any]) -> None:
-        """A job ended without a Result."""
-        self.store.finish(job_id, JobStatus.FAILED, error=error)
-        self._publish_final(job_id)
-        self._release(job_id)
+    # the threads --------------------------------------------------------------------------
+
+    def _schedule_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(SCHEDULE_EVERY_S)
+            self._wake.clear()
+            self._guarded("scheduler", self._schedule)
+
+    def _record_loop(self) -> None:
+        while True:
+            action = self._records.get()
+            if action is None:
+                return
+            self._guarded("recorder", lambda step=action: self.store.retrying(step, "record"))
+
+    def _keep_loop(self) -> None:
+        due = {"renew": 0.0, "recover": time.monotonic() + RECOVER_EVERY_S, "expire": 0.0}
+        while not self._stopping.wait(1.0):
+            now = time.monotonic()
+            if now >= due["renew"]:
+                due["renew"] = now + LEASE_S / 3
+                self._guarded("leases", self._renew_and_follow_cancels)
+            if now >= due["recover"]:
+                due["recover"] = now + RECOVER_EVERY_S
+                self._guarded("recovery", self._recover)
+            if now >= due["expire"]:
+                due["expire"] = now + EXPIRE_EVERY_S
+                self._guarded("retention", self._expire)
+
+    def _guarded(self, part: str, action: Callable[[], Any]) -> None:
+        """Run one step of a thread; an error is logged and reported, never fatal."""
+        try:
+            action()
+            self.health.clear(part)
+        except Exception as error:
+            log.exception("%s", part)
+            self.health.problem(part, f"{type(error).__name__}: {error}")
+            self._stopping.wait(0.5)
+
+    # scheduling ---------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        for record in self.store.retrying(self.store.queued, "read the queue"):
+            if self._stopping.is_set():
+                return
+            with self._lock:
+                if record.slots > self.settings.workers - self._used_slots:
+                    return  # first come, first served: no job overtakes an older one
+            if not self.store.retrying(
+                lambda r=record: self.store.claim(r.id, self.owner), "claim"
+            ):
+                continue  # cancelled meanwhile, or taken by another server
+            self._start(record)
+
+    def _start(self, record: JobRecord) -> None:
+        with self._lock:
+            self._used_slots += record.slots
+            self._here[record.id] = record.slots
+        self._publish(record.id, JobEvent("status", {"status": JobStatus.RUNNING.value}))
+        instance = self.store.retrying(lambda: self.store.instance(record.id), "read")
+        task = JobTask(
+            job_id=record.id,
+            problem=record.problem,
+            instance_json=instance,
+            options=SolveOptions.model_validate(record.options),
+        )
+        try:
+            self.executor.submit(task)
+        except JobStartError as error:
+            self.on_error(record.id, {"type": "start_failed", "message": str(error)})
+
+    def _release(self, job_id: str) -> None:
+        with self._lock:
+            self._used_slots -= self._here.pop(job_id, 0)
+        self._wake.set()
+
+    # leases, cancels, recovery, retention -----------------------------------------------
+
+    def _renew_and_follow_cancels(self) -> None:
+        with self._lock:
+            here = list(self._here)
+        self.store.retrying(lambda: self.store.renew(self.owner, here), "renew leases")
+        for job_id in self.store.retrying(lambda: self.store.cancel_requested(here), "read"):
+            self.executor.cancel(job_id)
+
+    def _recover(self) -> Recovery:
+        recovery = self.store.retrying(
+            lambda: self.store.recover(self.owner, self.settings.max_attempts, _owner_alive),
+            "recover",
+        )
+        for job_id in recovery.finished:
+            record = self.store.get(job_id)
+            if record is not None:
+                self._publish_final(record)
+        if recovery.requeued:
+            log.info("requeued %d jobs of a stopped server", len(recovery.requeued))
+            self._wake.set()
+        return recovery
+
+    def _adopt_job_folders(self) -> None:
+        """Finish the jobs whose final answer a previous server on this machine left in their
+        folders (it died while storing it), keep their checkpoints, and make sure their
+        processes are gone."""
+        folder_root = self.settings.job_folders
+        if not folder_root.is_dir():
+            return
+        for folder in folder_root.iterdir():
+            record = self.store.get(folder.name)
+            if record is not None and record.status is JobStatus.RUNNING:
+                if record.owner is not None and _owner_alive(record.owner):
+                    continue
+                kill_stale_job_process(folder)
+                self._adopt(record, folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _adopt(self, record: JobRecord, folder: Path) -> None:
+        final = read_json_file(folder / RESULT_FILE)
+        if final is not None and final.get("kind") == "result":
+            cancelled = final["payload"].get("termination") == "cancelled"
+            status = JobStatus.CANCELLED if cancelled else JobStatus.DONE
+            self.store.retrying(lambda: self.store.finish(record.id, status, final["payload"]), "")
+            return
+        checkpoint = read_json_file(folder / CHECKPOINT_FILE)
+        if checkpoint is not None:
+            self.store.retrying(lambda: self.store.save_checkpoint(record.id, checkpoint), "")
+
+    def _expire(self) -> None:
+        retention = timedelta(days=self.settings.retention_days)
+        deleted = self.store.retrying(lambda: self.store.expire(retention), "expire")
+        if deleted:
+            log.info("deleted %d jobs finished more than %s ago", deleted, retention)
 
     # subscribers ------------------------------------------------------------------------
 
     def subscribe(self, job_id: str) -> asyncio.Queue[JobEvent]:
         """A queue that receives the job's events from now on (call from the event loop)."""
-        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        events: asyncio.Queue[JobEvent] = asyncio.Queue(SUBSCRIBER_QUEUE)
         with self._lock:
             self._subscribers.setdefault(job_id, []).append(
-                _Subscriber(asyncio.get_running_loop(), queue)
+                _Subscriber(asyncio.get_running_loop(), events)
             )
-        return queue
+        return events
 
-    def unsubscribe(self, job_id: str, queue: asyncio.Queue[JobEvent]) -> None:
-        """Stop sending events to ``queue``."""
+    def unsubscribe(self, job_id: str, events: asyncio.Queue[JobEvent]) -> None:
+        """Stop sending events to ``events``."""
         with self._lock:
             subscribers = self._subscribers.get(job_id, [])
-            subscribers[:] = [s for s in subscribers if s.queue is not queue]
+            subscribers[:] = [s for s in subscribers if s.queue is not events]
             if not subscribers:
                 self._subscribers.pop(job_id, None)
 
-    def _publish_final(self, job_id: str) -> None:
-        record = self.store.get(job_id)
-        if record is None:
-            return
+    def _publish_final(self, record: JobRecord) -> None:
         self._publish(
-            job_id, JobEvent("status", {"status": record.status.value, "error": record.error})
+            record.id, JobEvent("status", {"status": record.status.value, "error": record.error})
         )
-        self._publish(job_id, JobEvent("done", record.result))
+        self._publish(record.id, JobEvent("done", record.result))
 
     def _publish(self, job_id: str, event: JobEvent) -> None:
         with self._lock:
             subscribers = list(self._subscribers.get(job_id, []))
         for subscriber in subscribers:
-            subscriber.loop.call_soon_threadsafe(subscriber.queue.put_nowait, event)
+            with contextlib.suppress(RuntimeError):  # its loop closed: the stream is gone
+                subscriber.loop.call_soon_threadsafe(_offer, subscriber.queue, event)
+
+
+def _offer(events: asyncio.Queue[JobEvent], event: JobEvent) -> None:
+    """Put ``event``, dropping the oldest waiting one when the stream has fallen behind."""
+    if events.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            events.get_nowait()
+    events.put_nowait(event)
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the server named ``owner`` (``host:pid:random``) may still be running: False
+    only when it ran on this machine and its process is gone."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # an earlier server with our pid: we are its successor
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"makespan" in command

@@ -16,7 +16,9 @@ from typing import Any
 import ray
 from ray.util.queue import Empty, Queue
 
-from makespan.api.executor import DEFAULT_KILL_GRACE_S, Executor, ExecutorEvents, JobTask
+from makespan.api.executor import Executor, ExecutorEvents, final_from_checkpoint
+from makespan.api.worker import JobTask
+from makespan.solvers.options import KILL_GRACE_S
 
 _POLL_S = 0.2
 
@@ -42,30 +44,25 @@ class _CancelBoard:
         self.cancelled.discard(job_id)
 
 
-class _Incumbents:
-    """The worker's event sink inside a task: incumbents to the Ray queue, the final event
-    is the task's return value instead."""
+class _Progress:
+    """The worker's event sink inside a task: incumbents and checkpoints to the Ray queue (the
+    final answer is the task's return value)."""
 
     def __init__(self, queue: Queue) -> None:
         self.queue = queue
 
     def put(self, obj: Any) -> None:
-        if obj[0] == "incumbent":
-            self.queue.put_nowait(obj)
+        self.queue.put_nowait(obj)
 
 
-@ray.remote
-def _run_task(
-    job_id: str,
-    problem: str,
-    instance_json: str,
-    options: dict[str, Any],
-    queue: Queue,
-    board: Any,
-) -> dict[str, Any]:
+# No retries: a task that dies (its node lost, its worker killed for memory) ends its job once,
+# with its last checkpoint or the reason, instead of starting over with a fresh deadline.
+@ray.remote(max_retries=0, retry_exceptions=False)
+def _run_task(task: JobTask, queue: Queue, board: Any) -> dict[str, Any]:
     from makespan.api.worker import solve_job  # imported on the worker node
 
-    queue.put_nowait(("started", job_id, {}))  # the kill deadline counts from here
+    job_id = task.job_id
+    queue.put_nowait(("started", job_id, {}))  # the kill deadline counts from the first start
     stop = threading.Event()
     done = threading.Event()
 
@@ -77,7 +74,7 @@ def _run_task(
 
     threading.Thread(target=poll_board, daemon=True).start()
     try:
-        return solve_job(job_id, problem, instance_json, options, _Incumbents(queue), stop)
+        return solve_job(task, _Progress(queue), stop)
     finally:
         done.set()
 
@@ -87,7 +84,9 @@ class _Running:
     task: JobTask
     ref: Any
     deadline: float
+    started: bool = False
     killed: bool = False
+    checkpoint: dict[str, Any] | None = None
 
 
 class RayExecutor(Executor):
@@ -96,7 +95,7 @@ class RayExecutor(Executor):
     def __init__(
         self,
         address: str | None = None,
-        kill_grace_s: float = DEFAULT_KILL_GRACE_S,
+        kill_grace_s: float = KILL_GRACE_S,
         num_cpus: int | None = None,
     ) -> None:
         self.address = address
@@ -131,9 +130,10 @@ class RayExecutor(Executor):
         """Start the job as a task reserving ``task.slots`` CPUs."""
         assert self._queue is not None, "start() first"
         ref = _run_task.options(num_cpus=task.slots, name=f"makespan-job-{task.job_id[:8]}").remote(
-            task.job_id, task.problem, task.instance_json, task.options, self._queue, self._board
+            task, self._queue, self._board
         )
-        deadline = time.monotonic() + _START_ALLOWANCE_S + task.time_limit_s + self.kill_grace_s
+        limit = task.options.time_limit_s
+        deadline = time.monotonic() + _START_ALLOWANCE_S + limit + self.kill_grace_s
         with self._lock:
             self._running[task.job_id] = _Running(task, ref, deadline)
 
@@ -167,14 +167,26 @@ class RayExecutor(Executor):
                 continue
             if kind == "started":
                 self._started(job_id)
+            elif kind == "checkpoint":
+                self._keep_checkpoint(job_id, payload)
             else:
                 self._events.on_incumbent(job_id, payload)
 
     def _started(self, job_id: str) -> None:
         with self._lock:
             job = self._running.get(job_id)
+            if job is not None and not job.started:  # the first start sets the deadline, once
+                job.started = True
+                limit = job.task.options.time_limit_s
+                job.deadline = time.monotonic() + limit + self.kill_grace_s
+
+    def _keep_checkpoint(self, job_id: str, checkpoint: dict[str, Any]) -> None:
+        assert self._events is not None
+        with self._lock:
+            job = self._running.get(job_id)
             if job is not None:
-                job.deadline = time.monotonic() + job.task.time_limit_s + self.kill_grace_s
+                job.checkpoint = checkpoint
+        self._events.on_checkpoint(job_id, checkpoint)
 
     def _collect(self) -> None:
         while not self._stopping.is_set():
@@ -196,20 +208,33 @@ class RayExecutor(Executor):
         self._board.forget.remote(job.task.job_id)
         try:
             final = ray.get(job.ref)
-        except Exception as error:  # cancelled by force, or the node died
-            reason = (
-                f"killed: not finished {self.kill_grace_s:g} s after its "
-                f"{job.task.time_limit_s:g} s time limit"
-                if job.killed
-                else f"the Ray task failed: {type(error).__name__}: {error}"
-            )
-            kind = "killed" if job.killed else "crashed"
-            self._events.on_error(job.task.job_id, {"type": kind, "message": reason})
+        except Exception as error:  # cancelled by force, killed for memory, or the node died
+            self._report_lost(job, error)
             return
         if final["kind"] == "result":
             self._events.on_result(job.task.job_id, final["payload"])
         else:
             self._events.on_error(job.task.job_id, final["payload"])
+
+    def _report_lost(self, job: _Running, error: Exception) -> None:
+        """A task that returned nothing: its last checkpoint, or the reason it ended."""
+        assert self._events is not None
+        limit = job.task.options.time_limit_s
+        if job.killed:
+            termination = "time_limit"
+            reason = (
+                f"killed: not finished {self.kill_grace_s:g} s after its {limit:g} s time limit"
+            )
+        else:
+            termination = "error"
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            reason = f"the Ray task failed ({type(error).__name__}: {first_line[:300]})"
+        result = final_from_checkpoint(job.checkpoint, termination, reason)
+        if result is not None:
+            self._events.on_result(job.task.job_id, result)
+        else:
+            kind = "killed" if job.killed else "crashed"
+            self._events.on_error(job.task.job_id, {"type": kind, "message": reason})
 
     def _enforce_deadlines(self, jobs: Any) -> None:
         now = time.monotonic()

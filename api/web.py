@@ -7,30 +7,23 @@ so it works on a machine with no internet. It talks to the same public REST API 
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from makespan.api.jobs import JobManager
+from makespan.api.errors import ErrorBody
+from makespan.api.job_routes import Manager, record_or_404
+from makespan.api.pictures import PictureRenderer
 from makespan.instances import EXAMPLES, get_example
-from makespan.models.plotting import MEDIA_TYPES, plot_result
-from makespan.models.registry import MODELS
-from makespan.solvers.result import Result
+from makespan.models.plotting import MEDIA_TYPES
 
 STATIC = Path(str(files("makespan.api").joinpath("static")))
 """The web page's files, installed with the package."""
-
-_RENDERING = threading.Lock()
-"""One picture at a time: rendering is CPU-bound under the GIL anyway, and matplotlib's font
-cache and text layout are shared by every figure."""
 
 
 class ExampleSummary(BaseModel):
@@ -48,7 +41,7 @@ class ExampleDocument(ExampleSummary):
     text: str
 
 
-def add_web_routes(app: FastAPI, manager: Callable[[], JobManager], guarded: list[Any]) -> None:
+def add_web_routes(app: FastAPI) -> None:
     """Add the page, the examples and the plot routes to ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -57,13 +50,18 @@ def add_web_routes(app: FastAPI, manager: Callable[[], JobManager], guarded: lis
         """The web page: submit an instance, watch it converge, see its picture."""
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    @app.get("/v1/examples", tags=["problems"], dependencies=guarded)
-    def examples() -> list[ExampleSummary]:
+    @app.get("/v1/examples", tags=["problems"], operation_id="list_examples")
+    def list_examples() -> list[ExampleSummary]:
         """The bundled example instances of every kind."""
         return [ExampleSummary.model_validate(e, from_attributes=True) for e in EXAMPLES]
 
-    @app.get("/v1/examples/{name}", tags=["problems"], dependencies=guarded)
-    def example(name: str) -> ExampleDocument:
+    @app.get(
+        "/v1/examples/{name}",
+        tags=["problems"],
+        operation_id="get_example",
+        responses={404: {"model": ErrorBody, "description": "No such example"}},
+    )
+    def example_document(name: str) -> ExampleDocument:
         """One bundled example with its file text."""
         found = get_example(name)
         if found is None:
@@ -80,39 +78,38 @@ def add_web_routes(app: FastAPI, manager: Callable[[], JobManager], guarded: lis
     @app.get(
         "/v1/jobs/{job_id}/plot.{fmt}",
         tags=["jobs"],
-        dependencies=guarded,
+        operation_id="get_job_plot",
         response_class=Response,
         responses={
             200: {
-                "content": {media: {} for media in MEDIA_TYPES.values()},
+                "content": {
+                    media: {"schema": {"type": "string", "format": "binary"}}
+                    for media in MEDIA_TYPES.values()
+                },
                 "description": "The picture of the job's solution",
             },
-            409: {"description": "The job has no solution to draw (yet)"},
+            404: {"model": ErrorBody, "description": "No job with this id"},
+            409: {"model": ErrorBody, "description": "The job has no solution to draw (yet)"},
+            503: {"model": ErrorBody, "description": "Pictures busy; see Retry-After"},
         },
     )
-    def job_plot(job_id: str, fmt: Literal["svg", "png", "pdf"]) -> Response:
+    def get_job_plot(
+        job_id: str, fmt: Literal["svg", "png", "pdf"], jobs: Manager, request: Request
+    ) -> Response:
         """The picture of a finished job's solution (Gantt chart, memory map, placement or
         fleet), titled with its status, objective, bound and gap."""
-        jobs = manager()
-        record = jobs.store.get(job_id)
-        if record is None:
-            raise HTTPException(404, f"no job {job_id!r}")
+        record = record_or_404(jobs, job_id)
         if record.result is None:
             raise HTTPException(409, f"job {job_id} is {record.status.value}: no result yet")
-        result = Result.model_validate(record.result)
-        if result.solution is None:
-            raise HTTPException(409, f"job {job_id} has no solution ({result.status.value})")
-        model = MODELS[record.problem]
-        instance = model.parse_instance(json.loads(jobs.store.instance(job_id)))
-        with _RENDERING:
-            picture = plot_result(model, instance, result, fmt, _name(instance))
+        if record.result.get("solution") is None:
+            status = record.result.get("status")
+            raise HTTPException(409, f"job {job_id} has no solution ({status})")
+        renderer: PictureRenderer = request.app.state.renderer
+        picture = renderer.picture(
+            job_id, record.problem, jobs.store.instance(job_id), record.result, fmt
+        )
         return Response(
             picture,
             media_type=MEDIA_TYPES[fmt],
             headers={"Cache-Control": "private, max-age=86400, immutable"},
         )
-
-
-def _name(instance: Any) -> str | None:
-    name = getattr(instance, "name", None)
-    return name if isinstance(name, str) else None

@@ -6,9 +6,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from makespan.solvers.result import Incumbent
+from makespan.solvers.result import Incumbent, Result
 
 IncumbentListener = Callable[[Incumbent], None]
+CheckpointListener = Callable[[Result], None]
 
 
 class SolveControl:
@@ -22,9 +23,12 @@ class SolveControl:
         self,
         on_incumbent: IncumbentListener | None = None,
         stop_event: threading.Event | None = None,
+        *,
+        on_checkpoint: CheckpointListener | None = None,
     ) -> None:
         self._started = time.monotonic()
         self._listener = on_incumbent
+        self._checkpoint_listener = on_checkpoint
         self._stop = stop_event if stop_event is not None else threading.Event()
         self._halt = threading.Event()
         """Set by a stop request and by reaching the goal: what backends watch."""
@@ -38,6 +42,12 @@ class SolveControl:
         """An objective value that settles the question asked (a placement that fits the
         capacity): the first incumbent at or below it ends the solve."""
         self.goal_reached = False
+
+    def checkpoint(self, result: Callable[[], Result]) -> None:
+        """Offer the Result the solve would give if it stopped now (its best checked answer);
+        built only when someone listens (a job process keeps it in case it is killed)."""
+        if self._checkpoint_listener is not None:
+            self._checkpoint_listener(result())
 
     def elapsed(self) -> float:
         """Seconds since the solve started."""

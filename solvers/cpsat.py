@@ -19,6 +19,7 @@ from ortools.sat.python import cp_model
 
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
 from makespan.solvers.control import SolveControl
+from makespan.solvers.deadline import BuildClock
 from makespan.solvers.ir import (
     ConstraintKind,
     Cumulative,
@@ -72,7 +73,9 @@ def compile_model(ir: Model) -> CompiledCpModel:
         ConstraintKind.NO_OVERLAP_2D: lambda c: builder.post_no_overlap_2d(c, intervals),
         ConstraintKind.MAX_EQUALITY: builder.post_max_equality,
     }
+    clock = BuildClock()
     for constraint in ir.constraints:
+        clock.tick()
         posters[constraint.kind](constraint)
     if ir.objective is not None:
         model.minimize(builder.expr(ir.objective))

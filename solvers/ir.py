@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
+from makespan.solvers.deadline import BuildClock
+
 
 class ConstraintKind(StrEnum):
     """Every constraint kind the IR knows; each backend handles them in this order."""
@@ -281,9 +283,11 @@ class ModelBuilder:
     _constraints: list[Constraint] = field(default_factory=list)
     _objective: LinearExpr | None = None
     _objective_scale: int = 1
+    _clock: BuildClock = field(default_factory=BuildClock)
 
     def int_var(self, lb: int, ub: int, name: str) -> Var:
         """A new integer variable with domain ``[lb, ub]``."""
+        self._clock.tick()
         if lb > ub:
             raise IRError(f"variable {name}: empty domain [{lb}, {ub}]")
         self._variables.append(Variable(name, int(lb), int(ub)))
@@ -291,6 +295,7 @@ class ModelBuilder:
 
     def bool_var(self, name: str) -> Var:
         """A new boolean variable."""
+        self._clock.tick()
         self._variables.append(Variable(name, 0, 1, is_bool=True))
         return Var(len(self._variables) - 1)
 
@@ -304,6 +309,7 @@ class ModelBuilder:
         presence: Literal | None = None,
     ) -> int:
         """A new interval; ``end`` defaults to ``start + size``. Returns its index."""
+        self._clock.tick()
         start_e, size_e = LinearExpr.of(start), LinearExpr.of(size)
         end_e = start_e + size_e if end is None else LinearExpr.of(end)
         for expr in (start_e, size_e, end_e):
@@ -324,6 +330,7 @@ class ModelBuilder:
         enforce: Sequence[Literal] = (),
     ) -> None:
         """``lb <= expr <= ub``, only when every literal of ``enforce`` is true."""
+        self._clock.tick()
         e = LinearExpr.of(expr)
         self._check_expr(e, "linear constraint")
         for lit in enforce:

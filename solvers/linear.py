@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from makespan.solvers.deadline import BuildClock
 from makespan.solvers.ir import (
     ConstraintKind,
     Cumulative,
@@ -108,9 +109,11 @@ class _Form:
     names: list[str] = field(default_factory=list)
     rows: list[tuple[dict[int, float], float, float]] = field(default_factory=list)
     derivations: list[tuple[int, Derivation]] = field(default_factory=list)
+    clock: BuildClock = field(default_factory=BuildClock)
 
     def column(self, lb: float, ub: float, integral: bool, name: str) -> int:
         """A new column; returns its index."""
+        self.clock.tick()
         self.col_lb.append(lb)
         self.col_ub.append(ub)
         self.integral.append(integral)
@@ -145,6 +148,7 @@ class _Form:
         ub: float | None,
     ) -> None:
         """``lb <= expr + scale * violation <= ub`` as one sparse row."""
+        self.clock.tick()
         coefs: dict[int, float] = {}
         shift = float(expr.constant)
         for var, coef in expr.terms:

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
+DEFAULT_TIME_LIMIT_S = 10.0
+"""The time limit of a solve that names none, everywhere (library, CLI, SDK, service)."""
+
+MAX_TIME_LIMIT_S = 24 * 3600.0
+"""The longest time limit anyone may ask for; a service may set a lower one of its own."""
+
+KILL_GRACE_S = 10.0
+"""How long a solve may run past its time limit (or a cancel) before it is killed; processes a
+solve starts itself (the Pyomo backend's) get half of it, so they end first."""
+
 BACKEND_PATTERN = r"^(auto|cpsat|highs|pyomo(:[A-Za-z0-9_.\-]+)?)$"
 
 
@@ -20,7 +29,9 @@ class SolveOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False)] = 10.0
+    time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False)] = (
+        DEFAULT_TIME_LIMIT_S
+    )
     backend: Annotated[str, Field(pattern=BACKEND_PATTERN)] = "auto"
     workers: Annotated[int | None, Field(ge=1, le=1024)] = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0

@@ -11,6 +11,7 @@ import dataclasses
 import importlib.metadata
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from makespan.models.registry import get_model
 from makespan.models.spec import ProblemModel, WarmStart
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, get_backend
 from makespan.solvers.control import IncumbentListener, SolveControl
+from makespan.solvers.deadline import BuildTimeoutError, build_deadline
 from makespan.solvers.options import OptionsError, SolveOptions
 from makespan.solvers.result import (
     Result,
@@ -145,6 +147,7 @@ def solve_instance(
             objective=as_number(warm.objective),
             time_s=round(control.elapsed() - warm_started, 4),
         )
+        control.checkpoint(lambda: _result(model, control, run))
     if model.search is not None and options.backend == "auto" and not _settled(run, control):
         _run_search(model, instance, options, control, run)
     if backend_left_out and not _settled(run, control):
@@ -153,7 +156,7 @@ def solve_instance(
             f"{limit} its model loads in time (name a backend to run it anyway)"
         )
     elif not _settled(run, control):
-        outcome, from_backend, note = _run_backend(
+        outcome, from_backend, note = _run_backend_in_time(
             model, instance, options, control, run.backend, run.best
         )
         run.outcome = outcome
@@ -192,6 +195,7 @@ def _run_search(
             run.best = _Candidate(answer.solution, answer.objective)
             run.found_by = answer.method
             control.report(answer.objective, None)
+            control.checkpoint(lambda: _result(model, control, run))
     if answer.proven_optimal and run.best is not None and run.found_by == answer.method:
         run.lower = run.best.objective
     if answer.proven_infeasible and run.best is None:
@@ -240,6 +244,24 @@ def _checked(
     if report.feasible and not _same(report.objective, objective):
         return CheckReport(False, None, (f"objective {objective} != checked {report.objective}",))
     return report
+
+
+def _run_backend_in_time(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    options: SolveOptions,
+    control: SolveControl,
+    backend: Backend,
+    best: _Candidate | None,
+) -> tuple[BackendOutcome | None, _Candidate | None, str | None]:
+    """:func:`_run_backend`, with model building held to the time limit: a build that runs
+    past it gives up, and the answer is what the solve had (the warm start)."""
+    deadline = time.monotonic() + options.time_limit_s - control.elapsed()
+    try:
+        with build_deadline(deadline):
+            return _run_backend(model, instance, options, control, backend, best)
+    except BuildTimeoutError:
+        return None, None, f"building the {backend.name} model took the whole time limit"
 
 
 def _run_backend(

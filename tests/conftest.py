@@ -83,6 +83,11 @@ class Service:
                 env=environment,
                 start_new_session=True,  # its own process group, so kill() takes the solvers too
             )
+        return self.wait_until_up()
+
+    def wait_until_up(self) -> Service:
+        """Wait until /healthz answers; an error with the log's tail if the server died."""
+        assert self.process is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -482,13 +482,12 @@ async function refreshRecent() {
   const rows = jobs.map((job) => {
     const row = document.createElement("tr");
     row.dataset.id = job.id;
-    const result = job.result || {};
     const cells = [
       job.id.slice(0, 8),
       job.problem,
       job.status,
-      formatNumber(result.objective),
-      formatGap(result.gap),
+      formatNumber(job.objective),
+      formatGap(job.gap),
       new Date(job.created_at).toLocaleString(),
     ];
     cells.forEach((text, i) => {

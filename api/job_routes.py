@@ -1,0 +1,306 @@
+"""The job routes: submit, solve synchronously, list, read, cancel, and follow a job's events.
+
+Bodies are read raw and parsed in a worker thread (:func:`~makespan.api.requests.parse_job_body`),
+and every store access runs off the event loop, so one large request or a slow database never
+stalls ``/healthz`` or the event streams.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from makespan.api.errors import RETRY_AFTER_S, ErrorBody
+from makespan.api.jobs import JobEvent, JobManager
+from makespan.api.requests import ParsedJob, is_json_media_type, parse_job_body
+from makespan.api.store import JobRecord, JobStatus
+from makespan.solvers.options import SolveOptions
+from makespan.solvers.result import Result
+
+router = APIRouter(tags=["jobs"])
+
+JOB_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}}},
+    }
+}
+"""The documented body of the routes that read a :data:`~makespan.api.requests.JobRequest`."""
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No job with this id"}
+}
+
+
+class JobAccepted(BaseModel):
+    """The answer to a job submission."""
+
+    id: str
+    status: JobStatus
+
+
+class JobSummary(BaseModel):
+    """A job as ``GET /v1/jobs`` lists it: its state and the headline of its result (read the
+    whole job, with its solution, from ``GET /v1/jobs/{id}``)."""
+
+    id: str
+    problem: str
+    status: JobStatus
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    options: SolveOptions
+    objective: float | int | None = None
+    bound: float | int | None = None
+    gap: float | None = None
+    termination: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class JobDocument(BaseModel):
+    """A job as ``GET /v1/jobs/{id}`` returns it."""
+
+    id: str
+    problem: str
+    status: JobStatus
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    options: SolveOptions
+    result: Result | None
+    error: dict[str, Any] | None
+
+
+def job_manager(request: Request) -> JobManager:
+    """The service's job manager."""
+    manager: JobManager = request.app.state.manager
+    return manager
+
+
+Manager = Annotated[JobManager, Depends(job_manager)]
+
+
+async def read_job_request(request: Request) -> ParsedJob:
+    """The request's body as a validated job, parsed in a worker thread (a few at a time)."""
+    if not is_json_media_type(request.headers.get("content-type", "")):
+        raise HTTPException(415, "expected a JSON body (Content-Type: application/json)")
+    body = await request.body()
+    manager = job_manager(request)
+    parsed: ParsedJob = await anyio.to_thread.run_sync(
+        parse_job_body, body, manager.limits, limiter=request.app.state.parse_limiter
+    )
+    return parsed
+
+
+@router.post(
+    "/v1/jobs",
+    status_code=202,
+    operation_id="submit_job",
+    openapi_extra=JOB_REQUEST_BODY,
+    responses={
+        415: {"model": ErrorBody, "description": "The body is not JSON"},
+        429: {"model": ErrorBody, "description": "Queue full; see Retry-After"},
+    },
+)
+async def submit_job(request: Request, response: Response, manager: Manager) -> JobAccepted:
+    """Queue a solve; answers at once with the job id (and a Location header)."""
+    parsed = await read_job_request(request)
+    record = await anyio.to_thread.run_sync(manager.submit, parsed)
+    response.headers["Location"] = f"/v1/jobs/{record.id}"
+    return JobAccepted(id=record.id, status=record.status)
+
+
+@router.post(
+    "/v1/solve",
+    operation_id="solve",
+    openapi_extra=JOB_REQUEST_BODY,
+    responses={
+        415: {"model": ErrorBody, "description": "The body is not JSON"},
+        429: {"model": ErrorBody, "description": "Queue full; see Retry-After"},
+    },
+)
+async def solve(request: Request, manager: Manager) -> Result:
+    """Solve and answer with the Result when the solve ends (the job is stored as well)."""
+    parsed = await read_job_request(request)
+    record = await anyio.to_thread.run_sync(manager.submit, parsed)
+    final = await _wait_final(manager, record.id, request.app.state.closing)
+    if final.result is None:
+        raise HTTPException(500, (final.error or {}).get("message", "the solve failed"))
+    return Result.model_validate(final.result)
+
+
+@router.get("/v1/jobs", operation_id="list_jobs")
+def list_jobs(
+    manager: Manager,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    status: JobStatus | None = None,
+) -> list[JobSummary]:
+    """Recent jobs, newest first, without their solutions."""
+    return [_summary(r) for r in manager.store.recent(limit, status)]
+
+
+@router.get("/v1/jobs/{job_id}", operation_id="get_job", responses=NOT_FOUND)
+def get_job(job_id: str, manager: Manager) -> JobDocument:
+    """A job: status, times, options, result or error."""
+    return _document(record_or_404(manager, job_id))
+
+
+@router.delete(
+    "/v1/jobs/{job_id}",
+    operation_id="cancel_job",
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorBody, "description": "purge=true on a job that has not finished"},
+    },
+)
+def cancel_job(
+    job_id: str,
+    manager: Manager,
+    purge: Annotated[bool, Query(description="Delete a finished job and its data now.")] = False,
+) -> JobDocument:
+    """Cancel: a queued job ends at once; a running one stops with its best incumbent.
+    With ``purge=true``, delete a finished job instead (answers with what was deleted)."""
+    if purge:
+        return _purge(manager, job_id)
+    record = manager.cancel(job_id)
+    if record is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return _document(record)
+
+
+def _purge(manager: JobManager, job_id: str) -> JobDocument:
+    record = record_or_404(manager, job_id)
+    deleted = manager.purge(job_id)
+    if deleted is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    if not deleted:
+        raise HTTPException(
+            409, f"job {job_id} is {record.status.value}: cancel it first, then purge it"
+        )
+    return _document(record)
+
+
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    operation_id="get_job_events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "status, incumbent and done events",
+        },
+        **NOT_FOUND,
+    },
+)
+async def get_job_events(job_id: str, manager: Manager) -> EventSourceResponse:
+    """Server-sent events: ``status``, ``incumbent`` as found, and a final ``done`` with the
+    Result."""
+    await anyio.to_thread.run_sync(record_or_404, manager, job_id)
+    return EventSourceResponse(_event_stream(manager, job_id), ping=15, send_timeout=30)
+
+
+def record_or_404(manager: JobManager, job_id: str) -> JobRecord:
+    """The job's record; a 404 naming the id when there is none."""
+    record = manager.store.get(job_id)
+    if record is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return record
+
+
+def _document(record: JobRecord) -> JobDocument:
+    return JobDocument.model_validate(record, from_attributes=True)
+
+
+def _summary(record: JobRecord) -> JobSummary:
+    result = record.result or {}
+    return JobSummary(
+        id=record.id,
+        problem=record.problem,
+        status=record.status,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        options=SolveOptions.model_validate(record.options),
+        objective=result.get("objective"),
+        bound=result.get("bound"),
+        gap=result.get("gap"),
+        termination=result.get("termination"),
+        error=record.error,
+    )
+
+
+async def _wait_final(manager: JobManager, job_id: str, closing: threading.Event) -> JobRecord:
+    """The job once it has ended; a 503 naming the job when the server shuts down first (the
+    job is stored and runs again when the server restarts)."""
+    queue = manager.subscribe(job_id)
+    try:
+        while True:
+            record = await anyio.to_thread.run_sync(record_or_404, manager, job_id)
+            if record.status.is_final:
+                return record
+            if closing.is_set():
+                raise HTTPException(
+                    503,
+                    f"the server is shutting down; job {job_id} is kept and runs again when it "
+                    f"restarts: GET /v1/jobs/{job_id}",
+                    headers={"Retry-After": str(RETRY_AFTER_S), "Location": f"/v1/jobs/{job_id}"},
+                )
+            with anyio.move_on_after(1.0):
+                await queue.get()
+    finally:
+        manager.unsubscribe(job_id, queue)
+
+
+async def _event_stream(manager: JobManager, job_id: str) -> AsyncIterator[ServerSentEvent]:
+    queue = manager.subscribe(job_id)  # before reading the store, so nothing falls between
+    try:
+        record = await anyio.to_thread.run_sync(record_or_404, manager, job_id)
+        yield _sse("status", {"status": record.status.value, "error": record.error})
+        replayed = await anyio.to_thread.run_sync(manager.store.incumbents, job_id)
+        for incumbent in replayed:
+            yield _sse("incumbent", _without_seq(incumbent))
+        if record.status.is_final:
+            yield _sse("done", record.result)
+            return
+        last_seq = replayed[-1]["seq"] if replayed else -1
+        while True:
+            event = await _next_event(queue, manager, job_id)
+            if event.kind == "incumbent" and event.seq is not None and event.seq <= last_seq:
+                continue
+            yield _sse(event.kind, event.data)
+            if event.kind == "done":
+                return
+    finally:
+        manager.unsubscribe(job_id, queue)
+
+
+STREAM_RECHECK_S = 5.0
+"""How long an event stream waits for news before it reads the job's state from the store
+(an event may have been missed while the store was unavailable)."""
+
+
+async def _next_event(queue: Any, manager: JobManager, job_id: str) -> JobEvent:
+    """The next event for a stream; when none comes for a while, the job's final state from the
+    store if it has ended."""
+    while True:
+        with anyio.move_on_after(STREAM_RECHECK_S):
+            event: JobEvent = await queue.get()
+            return event
+        record = await anyio.to_thread.run_sync(record_or_404, manager, job_id)
+        if record.status.is_final:
+            return JobEvent("done", record.result)
+
+
+def _without_seq(incumbent: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in incumbent.items() if key != "seq"}
+
+
+def _sse(kind: str, data: Any) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(data, allow_nan=False), event=kind)

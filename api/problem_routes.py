@@ -1,0 +1,98 @@
+"""The routes that describe the service: the problem kinds, their schemas, and its health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel
+
+from makespan.api.errors import ErrorBody
+from makespan.api.jobs import JobManager
+from makespan.api.store import JobStatus, StoreUnavailableError
+from makespan.models.registry import MODELS
+from makespan.solvers.backend import available_backends
+
+router = APIRouter()
+
+
+class ProblemSummary(BaseModel):
+    """One problem kind as ``GET /v1/problems`` lists it."""
+
+    kind: str
+    summary: str
+    formats: list[str]
+    default_backend: str
+
+
+class ProblemList(BaseModel):
+    """The problem kinds and the backends of this installation."""
+
+    problems: list[ProblemSummary]
+    backends: list[str]
+
+
+def problem_list() -> ProblemList:
+    """Every kind's summary row and the backends: what ``makespan problems`` prints too."""
+    return ProblemList(
+        problems=[
+            ProblemSummary(
+                kind=m.kind,
+                summary=m.summary,
+                formats=list(m.formats),
+                default_backend=m.default_backend,
+            )
+            for m in (MODELS[kind] for kind in sorted(MODELS))
+        ],
+        backends=available_backends(),
+    )
+
+
+class HealthReport(BaseModel):
+    """``ok``, or ``degraded`` with the parts in trouble and why; the queue and the slots."""
+
+    status: str
+    problems: dict[str, str]
+    queued: int | None
+    slots: int
+
+
+HEALTH_PATIENCE_S = 0.5
+"""How long ``/healthz`` waits for the store before it answers without the queue length."""
+
+
+@router.get("/healthz", tags=["service"], operation_id="health")
+def health(request: Request) -> HealthReport:
+    """Liveness and health: the service answers; ``degraded`` names what is struggling."""
+    manager: JobManager = request.app.state.manager
+    queued: int | None
+    try:
+        queued = manager.store.count(JobStatus.QUEUED, patience_s=HEALTH_PATIENCE_S)
+    except StoreUnavailableError:
+        queued = None
+    problems = manager.health.report()
+    return HealthReport(
+        status="degraded" if problems else "ok",
+        problems=problems,
+        queued=queued,
+        slots=manager.settings.workers,
+    )
+
+
+@router.get("/v1/problems", tags=["problems"], operation_id="list_problems")
+def list_problems() -> ProblemList:
+    """The problem kinds, their file formats and the backends."""
+    return problem_list()
+
+
+@router.get(
+    "/v1/problems/{kind}/schema",
+    tags=["problems"],
+    operation_id="get_problem_schema",
+    responses={404: {"model": ErrorBody, "description": "No such problem kind"}},
+)
+def get_problem_schema(kind: str) -> dict[str, Any]:
+    """The generated JSON schema of a kind's instance."""
+    if kind not in MODELS:
+        raise HTTPException(404, f"unknown problem kind {kind!r}")
+    return MODELS[kind].json_schema()

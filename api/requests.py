@@ -1,0 +1,178 @@
+"""Job requests: their documented schema, and how a raw body becomes a validated job.
+
+A body is parsed in stages, each cheap before the next costs anything: bounded JSON
+(:func:`~makespan.models.jsontext.parse_json`), the envelope and options, then the kind's own
+size rule on the raw instance (no instance is built before its size is known to fit), and only
+then the typed instance. Routes run :func:`parse_job_body` in a worker thread, so a large body
+never holds up the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
+
+from makespan.api.errors import TooLargeError
+from makespan.models.errors import InstanceError
+from makespan.models.jsontext import parse_json
+from makespan.models.registry import MODELS, get_model
+from makespan.models.spec import ProblemModel
+from makespan.models.textfile import REQUEST_TEXT_SOURCE
+from makespan.solvers.options import OptionsError, SolveOptions
+from makespan.solvers.pipeline import make_options, resolve_backend
+
+JSON_MEDIA_TYPES = ("application/json",)
+"""Bodies of these types (and ``application/*+json``) are read as JSON; others are a 415."""
+
+
+class JobRequestBase(BaseModel):
+    """Fields every job request has, whatever the problem kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance_text: str | None = Field(
+        default=None, description="The instance as file text, in `format` (inferred if absent)."
+    )
+    format: str | None = Field(default=None, description="File format of `instance_text`.")
+    options: SolveOptions = Field(default_factory=SolveOptions)
+
+    @model_validator(mode="after")
+    def _one_instance(self) -> JobRequestBase:
+        given = (getattr(self, "instance", None) is not None) + (self.instance_text is not None)
+        if given != 1:
+            raise ValueError("give exactly one of `instance` and `instance_text`")
+        return self
+
+
+def _request_model(kind: str) -> type[JobRequestBase]:
+    model = MODELS[kind]
+    examples = model.instance_type.model_json_schema().get("examples", [])
+    example = {"problem": kind, "instance": examples[0] if examples else {}}
+    fields: dict[str, Any] = {
+        "problem": (Literal[kind], Field(description="The problem kind.")),
+        "instance": (model.instance_type | None, None),
+    }
+    created: type[JobRequestBase] = create_model(
+        f"{kind.title().replace('_', '')}JobRequest", __base__=JobRequestBase, **fields
+    )
+    created.model_config["json_schema_extra"] = {"examples": [example]}
+    created.model_rebuild(force=True)
+    return created
+
+
+REQUEST_MODELS = tuple(_request_model(kind) for kind in sorted(MODELS))
+JobRequest: Any = Annotated[Union[REQUEST_MODELS], Field(discriminator="problem")]  # noqa: UP007
+"""The body of ``POST /v1/jobs`` and ``POST /v1/solve``, discriminated by ``problem``; used for
+the OpenAPI document (the routes parse bodies in stages, see :func:`parse_job_body`)."""
+
+
+def job_request_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON schema of :data:`JobRequest` with references into OpenAPI components, and the
+    component schemas it references."""
+    schema = TypeAdapter(JobRequest).json_schema(ref_template="#/components/schemas/{model}")
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+    return schema, definitions
+
+
+@dataclass(frozen=True)
+class ParsedJob:
+    """A validated job request: the kind, its typed instance, and complete options."""
+
+    model: ProblemModel[Any, Any]
+    instance: Any
+    options: SolveOptions
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """What a service accepts: instance size per kind, time limits, default time limit."""
+
+    size_limits: Mapping[str, int]
+    max_time_limit_s: float
+    default_time_limit_s: float
+
+
+_ENVELOPE = frozenset({"problem", "instance", "instance_text", "format", "options"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """True for ``application/json`` and ``application/*+json``, parameters ignored."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media in JSON_MEDIA_TYPES or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def parse_job_body(body: bytes, limits: ServiceLimits) -> ParsedJob:
+    """Validate a job request body in stages, cheapest first.
+
+    Raises:
+        InstanceError: malformed JSON, an unknown field or kind, or an invalid instance (422).
+        OptionsError: an invalid option or backend parameter (422).
+        TooLargeError: an instance over the service's size limit for its kind (413).
+    """
+    document = parse_json(body, "body")
+    if not isinstance(document, dict):
+        raise InstanceError("expected a JSON object", field="body")
+    unknown = sorted(set(document) - _ENVELOPE)
+    if unknown:
+        raise InstanceError(
+            f"unknown field; expected {', '.join(sorted(_ENVELOPE))}", field=unknown[0]
+        )
+    model = _kind(document.get("problem"))
+    options = _options(document.get("options"), limits)
+    instance = _instance(model, document, limits.size_limits.get(model.kind))
+    resolve_backend(model, options)  # an unknown backend or parameter: 422 before queuing
+    return ParsedJob(model, instance, options)
+
+
+def _kind(problem: Any) -> ProblemModel[Any, Any]:
+    if not isinstance(problem, str):
+        known = ", ".join(sorted(MODELS))
+        raise InstanceError(f"expected the problem kind, one of: {known}", field="problem")
+    return get_model(problem)
+
+
+def _options(raw: Any, limits: ServiceLimits) -> SolveOptions:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InstanceError("expected a JSON object of options", field="options")
+    options = make_options(**{"time_limit_s": limits.default_time_limit_s, **raw})
+    if options.time_limit_s > limits.max_time_limit_s:
+        raise OptionsError(
+            "options.time_limit_s",
+            f"{options.time_limit_s:g} s exceeds this service's maximum of "
+            f"{limits.max_time_limit_s:g} s",
+        )
+    return options
+
+
+def _instance(model: ProblemModel[Any, Any], document: dict[str, Any], limit: int | None) -> Any:
+    raw, text, fmt = document.get("instance"), document.get("instance_text"), document.get("format")
+    if (raw is None) == (text is None):
+        raise InstanceError("give exactly one of `instance` and `instance_text`", field="instance")
+    if fmt is not None and not isinstance(fmt, str):
+        raise InstanceError("expected a format name", field="format")
+    if text is not None and not isinstance(text, str):
+        raise InstanceError("expected the instance file text as a string", field="instance_text")
+    size = model.document_size(raw) if text is None else model.text_size(text, fmt)
+    _check_size(model, size, limit, "instance" if text is None else "instance_text")
+    if text is None:
+        instance = model.parse_instance(raw)
+    else:
+        instance = model.read_text(text, fmt, REQUEST_TEXT_SOURCE)
+    _check_size(model, model.size(instance), limit, "instance")
+    return instance
+
+
+def _check_size(model: ProblemModel[Any, Any], size: int, limit: int | None, field: str) -> None:
+    if limit is not None and size > limit:
+        raise TooLargeError(
+            f"{model.kind} instance of {size} {model.size_unit} exceeds this service's limit of "
+            f"{limit} {model.size_unit} (MAKESPAN_INSTANCE_LIMITS)",
+            field=field,
+        )

@@ -1,0 +1,62 @@
+"""The job store's tables, and the migrations that create and upgrade them (Alembic).
+
+The tables are declared once here; the migrations in ``api/migrations/versions`` build them step
+by step, and :func:`migrate` runs whatever a database is missing when a store opens it. A
+database made by an older makespan (before migrations) is upgraded in place.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("problem", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Text),
+    sa.Column("finished_at", sa.Text),
+    sa.Column("options", sa.Text, nullable=False),
+    sa.Column("instance", sa.Text, nullable=False),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cancel_requested", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("owner", sa.Text),
+    sa.Column("lease_expires", sa.Float),
+    sa.Column("checkpoint", sa.Text),
+)
+"""One row per job; ``owner``/``lease_expires`` hold the claim of the server running it."""
+
+incumbents = sa.Table(
+    "incumbents",
+    metadata,
+    sa.Column("job_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("time_s", sa.Float, nullable=False),
+    sa.Column("objective", sa.Float),
+    sa.Column("bound", sa.Float),
+)
+"""A job's progress points, in order of ``seq``."""
+
+MIGRATIONS = "makespan.api:migrations"
+"""Where Alembic finds the migration scripts (inside the installed package)."""
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database's schema up to date (creating it when it is empty)."""
+    config = Config()
+    config.set_main_option("script_location", str(files("makespan.api").joinpath("migrations")))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,323 @@
+"""Nothing lost: the job pipeline under injected faults, against real servers on loopback.
+
+Each test injects one fault for real (a database lock held by another process, a job process
+killed or frozen, the server SIGKILLed alone, a file-descriptor or file-size limit imposed on the
+running server, SIGTERM during a synchronous solve) and checks that every job answered with an
+id reaches a final state with its best answer, that nothing is left running, and that the
+server keeps serving. ``bench/reliability.py`` runs the same faults many times, with figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Service
+
+from makespan.api.client import Client
+from makespan.api.store import MAX_INCUMBENTS, JobStatus, JobStore
+from makespan.models.jssp import MODEL as JSSP
+from makespan.models.jssp.benchmarks import load_named
+
+TINY = {
+    "num_machines": 2,
+    "jobs": [
+        [{"machine": 0, "duration": 3}, {"machine": 1, "duration": 2}],
+        [{"machine": 1, "duration": 2}, {"machine": 0, "duration": 4}],
+    ],
+}
+
+
+def _ta41() -> Any:
+    instance = load_named("ta41")
+    assert instance is not None
+    return instance
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.1)
+
+
+def _assert_checked(document: dict[str, Any]) -> None:
+    result = document["result"]
+    assert result is not None and result["solution"] is not None, document
+    report = JSSP.check(_ta41(), JSSP.parse_solution(result["solution"]))
+    assert report.feasible and report.objective == result["objective"]
+
+
+def _folders(server: Service) -> Path:
+    return server.db.with_suffix(".jobs")
+
+
+def test_a_database_lock_held_by_another_process_loses_nothing(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="1")
+    with Client(server.url) as sdk:
+        job = sdk.submit("jssp", TINY, time_limit_s=5)
+        job.wait(timeout=60)
+        running = sdk.submit("jssp", _ta41(), time_limit_s=3)
+        _wait_for(lambda: running.status() == "running")
+        locker = sqlite3.connect(server.db, timeout=30)
+        locker.execute("BEGIN IMMEDIATE")  # the write lock, as a backup or a sqlite3 shell
+        try:
+            time.sleep(5)  # the job ends meanwhile; its result waits for the lock
+            health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+            assert health["status"] == "degraded" and any("store" in p for p in health["problems"])
+        finally:
+            locker.rollback()
+            locker.close()
+        result = running.wait(timeout=60)
+        assert result.objective is not None
+        _assert_checked(running.document())
+        after = sdk.solve("jssp", TINY, time_limit_s=5)
+        assert after.objective == 7
+        _wait_for(lambda: httpx.get(f"{server.url}/healthz").json()["status"] == "ok", 30)
+
+
+def test_a_process_that_cannot_start_fails_its_job_and_frees_the_slots(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="1")
+    assert server.process is not None
+    pid = server.process.pid
+    with Client(server.url) as sdk:
+        assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # fork server up
+        open_files = len(os.listdir(f"/proc/{pid}/fd"))
+        limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_files, limits[1]))
+        try:
+            job = sdk.submit("jssp", TINY, time_limit_s=5)
+            _wait_for(lambda: job.status() in ("failed", "done"))
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+        document = job.document()
+        if document["status"] == "failed":  # the pipe or the fork failed for want of fds
+            assert "could not start" in document["error"]["message"]
+        assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # its slot came back
+
+
+def test_a_killed_job_process_ends_with_its_checkpoint_or_fails(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="2")
+    with Client(server.url) as sdk:
+        victim = sdk.submit("jssp", _ta41(), time_limit_s=30)
+        bystander = sdk.submit("jssp", _ta41(), time_limit_s=4)
+        _wait_for(lambda: (_folders(server) / victim.id / "checkpoint.json").exists())
+        _wait_for(lambda: (_folders(server) / victim.id / "pid").exists())
+        os.kill(int(_pid_of(server, victim.id)), signal.SIGKILL)
+        _wait_for(lambda: victim.status() in ("done", "failed"))
+        document = victim.document()
+        assert document["status"] == "done", document
+        assert document["result"]["termination"] == "error"
+        assert "exited" in document["result"]["message"]
+        _assert_checked(document)
+        bystander.wait(timeout=60)  # the other job's channel was never disturbed
+        _assert_checked(bystander.document())
+
+
+def _pid_of(server: Service, job_id: str) -> str:
+    return (_folders(server) / job_id / "pid").read_text().strip()
+
+
+def test_a_frozen_job_is_killed_at_its_deadline_and_keeps_its_warm_start(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="1", kill_grace_s="1")
+    with Client(server.url) as sdk:
+        job = sdk.submit("jssp", _ta41(), time_limit_s=4)
+        _wait_for(lambda: (_folders(server) / job.id / "checkpoint.json").exists())
+        os.kill(int(_pid_of(server, job.id)), signal.SIGSTOP)  # stuck: never answers again
+        _wait_for(lambda: job.status() in ("done", "failed"), timeout=30)
+        document = job.document()
+        assert document["status"] == "done"
+        assert document["result"]["termination"] == "time_limit"
+        assert "killed" in document["result"]["message"]
+        _assert_checked(document)
+
+
+def test_a_job_cancelled_while_queued_never_starts(start_service: Callable[..., Service]) -> None:
+    server = start_service(workers="1")
+    with Client(server.url) as sdk:
+        blocker = sdk.submit("jssp", _ta41(), time_limit_s=3)
+        queued = sdk.submit("jssp", TINY, time_limit_s=3)
+        assert queued.cancel()["status"] == "cancelled"
+        blocker.wait(timeout=60)
+        time.sleep(1.5)  # the scheduler has looked at the queue again meanwhile
+        document = queued.document()
+        assert document["status"] == "cancelled" and document["started_at"] is None
+
+
+def test_cancelling_a_running_job_stops_its_process(start_service: Callable[..., Service]) -> None:
+    server = start_service(workers="1")
+    with Client(server.url) as sdk:
+        job = sdk.submit("jssp", _ta41(), time_limit_s=60)
+        _wait_for(lambda: (_folders(server) / job.id / "pid").exists())
+        pid = int(_pid_of(server, job.id))
+        job.cancel()
+        result = job.wait(timeout=30)
+        assert result.termination == "cancelled" and job.status() == "cancelled"
+        _wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 15)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_sigkill_of_the_server_alone_leaves_no_orphans_and_the_job_reruns(
+    start_service: Callable[..., Service], tmp_path: Path
+) -> None:
+    db = tmp_path / "kill.sqlite3"
+    server = start_service(db=db, workers="1")
+    assert server.process is not None
+    with Client(server.url) as sdk:
+        job = sdk.submit("jssp", _ta41(), time_limit_s=4)
+        _wait_for(lambda: (_folders(server) / job.id / "pid").exists())
+        pid = int(_pid_of(server, job.id))
+    os.kill(server.process.pid, signal.SIGKILL)  # the server only, as the OOM killer does
+    server.process.wait(timeout=30)
+    _wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 15)
+    restarted = start_service(db=db, workers="1")
+    with Client(restarted.url) as sdk:
+        sdk.job(job.id).wait(timeout=120)
+        document = sdk.job(job.id).document()
+    assert document["status"] == "done"
+    _assert_checked(document)
+    store = JobStore(db)
+    try:
+        assert store.get(job.id) is not None and store.get(job.id).attempts == 2  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def test_sigterm_during_a_synchronous_solve_answers_503_and_keeps_the_job(
+    start_service: Callable[..., Service], tmp_path: Path
+) -> None:
+    db = tmp_path / "term.sqlite3"
+    server = start_service(db=db, workers="1")
+    assert server.process is not None
+    answers: list[httpx.Response] = []
+    body = {"problem": "jssp", "instance": json.loads(_ta41().model_dump_json())}
+    body["options"] = {"time_limit_s": 20}
+
+    def solve() -> None:
+        answers.append(httpx.post(f"{server.url}/v1/solve", json=body, timeout=60))
+
+    thread = threading.Thread(target=solve)
+    thread.start()
+    _wait_for(lambda: any(_folders(server).glob("*/pid")))
+    os.kill(server.process.pid, signal.SIGTERM)
+    thread.join(timeout=60)
+    server.process.wait(timeout=60)
+    (answer,) = answers
+    assert answer.status_code == 503, answer.text
+    job_id = answer.headers["location"].rsplit("/", 1)[1]
+    restarted = start_service(db=db, workers="1")
+    with Client(restarted.url) as sdk:
+        sdk.job(job_id).wait(timeout=120)
+        _assert_checked(sdk.job(job_id).document())
+
+
+def test_full_disk_delays_the_result_but_loses_nothing(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="1")
+    assert server.process is not None
+    pid = server.process.pid
+    with Client(server.url) as sdk:
+        job = sdk.submit("jssp", _ta41(), time_limit_s=3)
+        _wait_for(lambda: job.status() == "running")
+        size = server.db.stat().st_size + Path(f"{server.db}-wal").stat().st_size
+        limits = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (max(size // 2, 4096), limits[1]))
+        try:
+            time.sleep(5)  # the job ends; its result cannot be written
+            refused = httpx.post(
+                f"{server.url}/v1/jobs", json={"problem": "jssp", "instance": TINY}, timeout=30
+            )
+            assert refused.status_code in (202, 503), refused.text
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, limits)
+        job.wait(timeout=60)
+        _assert_checked(job.document())
+
+
+def test_purge_and_retention(start_service: Callable[..., Service], tmp_path: Path) -> None:
+    db = tmp_path / "keep.sqlite3"
+    server = start_service(db=db, workers="1")
+    with Client(server.url) as sdk:
+        done = sdk.submit("jssp", TINY, time_limit_s=5)
+        done.wait(timeout=60)
+        running = sdk.submit("jssp", _ta41(), time_limit_s=20)
+        _wait_for(lambda: running.status() == "running")
+        refused = httpx.delete(f"{server.url}/v1/jobs/{running.id}", params={"purge": "true"})
+        assert refused.status_code == 409
+        running.cancel()
+        running.wait(timeout=60)
+        purged = httpx.delete(f"{server.url}/v1/jobs/{running.id}", params={"purge": "true"})
+        assert purged.status_code == 200
+        assert httpx.get(f"{server.url}/v1/jobs/{running.id}").status_code == 404
+        listed = httpx.get(f"{server.url}/v1/jobs").json()
+        assert [job["id"] for job in listed] == [done.id]
+        assert "result" not in listed[0] and listed[0]["objective"] == 7
+    server.stop()
+    restarted = start_service(db=db, workers="1", retention_days="0.00001")
+    assert httpx.get(f"{restarted.url}/v1/jobs/{done.id}").status_code == 404
+
+
+def test_incumbents_are_thinned_past_the_cap(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "thin.sqlite3")
+    try:
+        record = store.insert("jssp", "{}", {}, 1)
+        assert store.claim(record.id, "test")
+        for k in range(3 * MAX_INCUMBENTS):
+            store.add_incumbent(record.id, float(k), 10_000.0 - k, 1.0)
+        points = store.incumbents(record.id)
+        assert len(points) <= MAX_INCUMBENTS
+        assert points[0]["time_s"] == 0 and points[-1]["time_s"] == 3 * MAX_INCUMBENTS - 1
+        assert store.finish(record.id, JobStatus.DONE, {"objective": 1})
+        assert not store.finish(record.id, JobStatus.FAILED)  # final states are final
+    finally:
+        store.close()
+
+
+def test_plots_are_bounded_and_never_stall_the_service(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="1")
+    with Client(server.url) as sdk:
+        job = sdk.submit("jssp", _ta41(), time_limit_s=2)
+        job.wait(timeout=60)
+
+    def picture(fmt: str) -> httpx.Response:
+        return httpx.get(f"{server.url}/v1/jobs/{job.id}/plot.{fmt}", timeout=120)
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(picture, ["png", "svg", "pdf"] * 4))
+        health = httpx.get(f"{server.url}/healthz", timeout=10)
+    assert health.status_code == 200
+    for answer in answers:
+        assert answer.status_code in (200, 503), answer.text
+        if answer.status_code == 503:
+            assert answer.headers["retry-after"]
+    assert any(answer.status_code == 200 for answer in answers)
+    assert picture("svg").status_code == 200  # and from the cache
