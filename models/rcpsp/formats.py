@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from makespan.models.errors import InstanceError
-from makespan.models.rcpsp.instance import Activity, RcpspInstance, Resource
+from makespan.models.rcpsp.instance import Activity, RcpspInstance
 from makespan.models.textfile import (
     TokenRows,
     load_json_document,
@@ -151,7 +151,8 @@ class _Sections:
         """``(value, index)`` of a ``label ... : value`` header line, if the file has one."""
         for index, (_, line) in enumerate(self.lines):
             if line.startswith(label) and ":" in line:
-                match = re.match(r"\s*(-?\d+)", line.split(":", 1)[1])
+                # At most 18 digits: a longer count is no count (and int() refuses 4300+).
+                match = re.match(r"\s*(-?\d{1,18})(?!\d)", line.split(":", 1)[1], re.ASCII)
                 if match is None:
                     raise self.error(f"expected an integer after {label!r}", index)
                 return int(match.group(1)), index
@@ -241,14 +242,23 @@ def _parse_with_psplib(
         path.write_text(text, encoding="utf-8")
         try:
             project = parse(path)
-        except (ValueError, IndexError, StopIteration, TypeError) as error:
+        except (
+            ValueError,
+            IndexError,
+            KeyError,
+            StopIteration,
+            TypeError,
+            AttributeError,
+            OverflowError,
+        ) as error:
             # The text check above accepts only what psplib reads; name the header line.
             raise InstanceError(
                 f"psplib cannot read the file: {error}", source=source, line=1
             ) from None
     names = [f"R{k}" for k in range(1, len(layout.renewable) + 1)]
+    # Plain dicts, validated once below, so that an out-of-range number is an error with a line.
     resources = [
-        Resource(name=names[k], capacity=r.capacity)
+        {"name": names[k], "capacity": r.capacity}
         for k, r in enumerate(project.resources)
         if layout.renewable[k]
     ]
@@ -256,9 +266,9 @@ def _parse_with_psplib(
     for i, activity in enumerate(project.activities):
         mode = activity.modes[0]
         demands = {names[k]: d for k, d in enumerate(mode.demands) if d > 0 and layout.renewable[k]}
-        successors = tuple(s + 1 for s in activity.successors)
+        successors = [s + 1 for s in activity.successors]
         activities.append(
-            Activity(id=i + 1, duration=mode.duration, demands=demands, successors=successors)
+            {"id": i + 1, "duration": mode.duration, "demands": demands, "successors": successors}
         )
     document = {"name": name, "resources": resources, "activities": activities}
     return _validated(document, source, layout)
@@ -269,9 +279,14 @@ def _validated(document: dict[str, Any], source: str, layout: _Layout) -> RcpspI
     try:
         return RcpspInstance.model_validate(document)
     except ValidationError as error:
-        message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        path = ".".join(str(part) for part in first["loc"])
+        if path:
+            message = f"{path}: {message}"
         found = re.search(r"activities\.(\d+)", message)
-        line = layout.activity_lines[int(found.group(1))] if found else 1
+        index = int(found.group(1)) if found else -1
+        line = layout.activity_lines[index] if 0 <= index < len(layout.activity_lines) else 1
         raise InstanceError(message, source=source, line=line) from None
 
 
