@@ -46,7 +46,7 @@ def _sniff(text: str) -> bool:
         return formats.looks_like_csv(text)
     try:
         document = json.loads(stripped)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # invalid, too deep, or too long a number
         return False
     return isinstance(document, dict) and "buffers" in document
 
