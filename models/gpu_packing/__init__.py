@@ -65,13 +65,18 @@ def from_melange(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_melange(document: Any) -> bool:
+    """Whether a JSON document is Mélange's input (it has ``gpu_info``)."""
+    return isinstance(document, dict) and "gpu_info" in document
+
+
 def _read_text(text: str, format: str | None, source: str) -> GpuPackingInstance:
     if format not in (None, "json"):
         raise InstanceError(f"unknown gpu_packing format {format!r}; expected json", source=source)
     document = load_json_document(text, source)
     if isinstance(document, dict):
         document.pop("problem", None)
-        if "gpu_info" in document:
+        if is_melange(document):
             document = from_melange(document)
     return validate_document(GpuPackingInstance, document, source)
 
@@ -90,7 +95,7 @@ def _sniff(text: str) -> bool:
         return False
     try:
         document = json.loads(stripped)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # invalid, too deep, or too long a number
         return False
     return isinstance(document, dict) and ("gpu_types" in document or "gpu_info" in document)
 
