@@ -30,6 +30,10 @@ MAX_EXPERTS_PER_GPU = 4096
 """Most experts of one layer on one GPU: a layer holds at most ``MAX_GPUS`` x this experts, so
 its load sum stays below 2^55 and its per-expert rows stay countable."""
 
+DEFAULT_SIZE_LIMIT = 2_000_000
+"""Layer x expert x GPU choices (the compiled model's booleans) a service accepts by default:
+8 layers of 64 experts on 8 GPUs take 4,096."""
+
 DECIMALS = 4
 """Weights and link costs carry at most this many decimal places, so that the IR objective,
 scaled by a power of ten, has exact integer coefficients."""
@@ -161,6 +165,12 @@ class ExpertPlacementInstance(BaseModel):
         for g, row in enumerate(self.link_cost):
             if len(row) != self.num_gpus:
                 raise ValueError(f"link_cost.{g}: {len(row)} columns, expected {self.num_gpus}")
+
+    @property
+    def size(self) -> int:
+        """Layers x experts x GPUs: the compiled model's booleans, one per expert and GPU in
+        every layer."""
+        return self.num_layers * self.num_experts * self.num_gpus
 
     @property
     def num_layers(self) -> int:

@@ -62,6 +62,9 @@ MAX_COST_UNITS = FLOAT_EXACT
 """Largest hourly cost of the largest fleet the IR admits (every type at its GPU cap), in units
 of ``1 / COST_SCALE``: the objective stays exact as a double (HiGHS, the Result)."""
 
+DEFAULT_SIZE_LIMIT = 100_000
+"""Slices (buckets x ``slice_factor``) a service accepts by default."""
+
 
 def _zero_or_at_least(minimum: float) -> AfterValidator:
     """A validator refusing values strictly between 0 and ``minimum``."""

@@ -19,6 +19,15 @@ from makespan.models.bounds import KnownBounds
 from makespan.models.errors import InstanceError
 from makespan.models.jssp.instance import MAX_DURATION, MAX_MACHINES, JobShopInstance
 from makespan.models.limits import FLOAT_EXACT
+from makespan.models.sizing import (
+    content_tokens,
+    count_token,
+    json_text_size,
+    lengths_sum,
+    lines,
+    looks_like_json,
+    member,
+)
 from makespan.models.textfile import (
     Row,
     TokenRows,
@@ -234,6 +243,35 @@ def looks_like_jssp(text: str) -> bool:
     _skip_label(rows)
     first = rows.peek()
     return first is not None and len(first.tokens) in (m, 2 * m)
+
+
+def document_size(data: Any) -> int:
+    """The operations of a JSON document (ours or job-shop-lib's), from the job lengths alone;
+    an operation with alternative machines counts once."""
+    if is_job_shop_lib(data):
+        return max(lengths_sum(data["machines_matrix"]), lengths_sum(data["duration_matrix"]))
+    return lengths_sum(member(data, "jobs"))
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The operations of instance text before parsing it: ``n * m`` from the Taillard /
+    OR-Library header, or the JSON document's; 0 when unreadable (parsing says why)."""
+    if format == "json" or (format is None and looks_like_json(text)):
+        return json_text_size(text, document_size)
+    return _header_operations(text)
+
+
+def _header_operations(text: str) -> int:
+    """``n * m`` of the first all-integer line, as :func:`_read_header` finds it."""
+    for line in lines(text):
+        tokens = content_tokens(line)
+        if not tokens or not all(_is_int(t) for t in tokens):
+            continue  # blank, or a text line above the header
+        values = [count_token(t) for t in tokens]
+        if len(values) not in (2, 6) or values[0] is None or values[1] is None:
+            return 0
+        return values[0] * values[1]
+    return 0
 
 
 READERS = {"taillard": read_taillard, "orlib": read_orlib, "json": read_json}

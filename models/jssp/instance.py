@@ -17,6 +17,9 @@ compute are sums of at most :data:`MAX_HORIZON` / ``MAX_DURATION`` such terms.""
 MAX_MACHINES = 100_000
 """Most machines: the checker, the heuristics and the lower bound keep arrays per machine."""
 
+DEFAULT_SIZE_LIMIT = 250_000
+"""Operations a service accepts by default."""
+
 
 class Operation(BaseModel):
     """One step of a job: ``duration`` time units on ``machine`` (0-based)."""

@@ -12,6 +12,7 @@ import json
 from makespan.models.errors import InstanceError
 from makespan.models.memory_mapping import check, compile, formats, heuristics
 from makespan.models.memory_mapping.instance import (
+    DEFAULT_SIZE_LIMIT,
     Buffer,
     MemoryInstance,
     MemorySolution,
@@ -95,6 +96,9 @@ MODEL: ProblemModel[MemoryInstance, MemorySolution] = ProblemModel(
     lower_bound=_lower_bound,
     size=lambda instance: len(instance.buffers),
     size_unit="buffers",
+    default_size_limit=DEFAULT_SIZE_LIMIT,
+    document_size=formats.document_size,
+    text_size=formats.text_size,
     file_extensions=(".csv",),
     sniff=_sniff,
     infeasibility_reason=_infeasibility_reason,

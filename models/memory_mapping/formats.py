@@ -16,6 +16,13 @@ from typing import Any
 
 from makespan.models.errors import InstanceError
 from makespan.models.memory_mapping.instance import MAX_VALUE, MemoryInstance
+from makespan.models.sizing import (
+    json_text_size,
+    length,
+    looks_like_json,
+    member,
+    nonblank_line_count,
+)
 from makespan.models.textfile import load_json_document, validate_document
 
 REQUIRED_COLUMNS = ("id", "lower", "upper", "size")
@@ -147,6 +154,19 @@ def read_json(text: str, source: str, name: str | None) -> MemoryInstance:
         if name is not None:
             document.setdefault("name", name)
     return validate_document(MemoryInstance, document, source)
+
+
+def document_size(data: Any) -> int:
+    """The buffers of a JSON document, from its length alone."""
+    return length(member(data, "buffers"))
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The buffers of instance text before parsing it: the CSV's non-blank lines less the
+    header (counted, not split), or the JSON document's."""
+    if format == "json" or (format is None and looks_like_json(text)):
+        return json_text_size(text, document_size)
+    return max(0, nonblank_line_count(text) - 1)
 
 
 def write_csv(instance: MemoryInstance) -> str:

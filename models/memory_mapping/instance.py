@@ -41,6 +41,9 @@ MAX_BENEFIT = 2**40
 """Largest benefit of a buffer: the benefit left in slow memory, summed over all buffers, stays
 below 2^61."""
 
+DEFAULT_SIZE_LIMIT = 200_000
+"""Buffers a service accepts by default."""
+
 
 class Buffer(BaseModel):
     """One buffer: alive on ``[lower, upper)``, ``size`` bytes, offset a multiple of

@@ -26,6 +26,17 @@ from pydantic import ValidationError
 
 from makespan.models.errors import InstanceError
 from makespan.models.rcpsp.instance import Activity, RcpspInstance
+from makespan.models.sizing import (
+    LINE_BREAKS,
+    content_tokens,
+    count_token,
+    json_text_size,
+    length,
+    line_break_count,
+    lines,
+    looks_like_json,
+    member,
+)
 from makespan.models.textfile import (
     TokenRows,
     load_json_document,
@@ -38,6 +49,11 @@ FORMATS = ("psplib", "patterson", "json")
 
 EXTENSIONS = {".sm": "psplib", ".rcp": "patterson", ".json": "json"}
 """The format each file extension implies."""
+
+_JOBS_LINE = re.compile(
+    rf"(?:^|(?<=[{LINE_BREAKS}]))[ \t]*jobs[^:{LINE_BREAKS}]*:[ \t]*(\d+)", re.MULTILINE | re.ASCII
+)
+"""PSPLIB's ``jobs (incl. supersource/sink ):  32`` header line."""
 
 _PRECEDENCE = "PRECEDENCE RELATIONS"
 _REQUESTS = "REQUESTS/DURATIONS"
@@ -315,6 +331,42 @@ def read_json(text: str, source: str = "<instance>", name: str | None = None) ->
 # --------------------------------------------------------------------------------------------
 # Inference
 # --------------------------------------------------------------------------------------------
+
+
+def document_size(data: Any) -> int:
+    """The activities of a JSON document, from its length alone."""
+    return length(member(data, "activities"))
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The activities of instance text before parsing it: PSPLIB's ``jobs`` header line (else
+    its line count), the first number of a Patterson file, or the JSON document's."""
+    if format is None:
+        format = _format_by_content(text)
+    if format == "json":
+        return json_text_size(text, document_size)
+    if format == "psplib":
+        found = _JOBS_LINE.search(text)
+        jobs = count_token(found.group(1)) if found else None
+        return line_break_count(text) if jobs is None else jobs
+    if format == "patterson":
+        return _patterson_activities(text)
+    return 0
+
+
+def _format_by_content(text: str) -> str:
+    if looks_like_json(text):
+        return "json"
+    return "psplib" if _PRECEDENCE in text else "patterson"
+
+
+def _patterson_activities(text: str) -> int:
+    """The first number of the first line that holds any: Patterson's activity count."""
+    for line in lines(text):
+        tokens = content_tokens(line)
+        if tokens:
+            return count_token(tokens[0]) or 0
+    return 0
 
 
 def looks_like_rcpsp(text: str) -> bool:

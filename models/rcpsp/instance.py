@@ -19,6 +19,9 @@ MAX_VALUE = 10**9
 duration x demand) stays below 10^18, and the sum of all of them is bounded by
 :data:`MAX_HORIZON` (see :func:`horizon_of`)."""
 
+DEFAULT_SIZE_LIMIT = 100_000
+"""Activities a service accepts by default."""
+
 Time = Annotated[int, Field(ge=0, le=MAX_VALUE)]
 """A duration or a point in time."""
 
