@@ -19,6 +19,7 @@ from makespan.instances import example_path
 from makespan.models.errors import InstanceError
 from makespan.models.jssp.formats import write_text as write_jssp
 from makespan.models.jssp.instance import MAX_DURATION, Operation
+from makespan.models.memory_mapping import with_capacity
 from makespan.models.rcpsp.formats import write_text as write_rcpsp
 from makespan.models.rcpsp.instance import horizon_of
 from makespan.models.rcpsp.network import build_network
@@ -117,6 +118,14 @@ def test_a_memory_size_of_2_to_the_50_is_refused_naming_it() -> None:
     assert _refused("memory_mapping", {"buffers": buffers}).field == "buffers.0.size"
     with pytest.raises(InstanceError, match=r"x:2: size 1125899906842624 out of range"):
         get_model("memory_mapping").read_text(f"id,lower,upper,size\na,0,1,{2**50}\n", None, "x")
+
+
+def test_a_capacity_given_apart_from_the_instance_is_bounded_too() -> None:
+    instance = get_model("memory_mapping").read_file(example_path("memory_mapping/trace60.csv"))
+    with pytest.raises(InstanceError, match="capacity must be") as caught:
+        with_capacity(instance, 2**70)
+    assert caught.value.field == "capacity"
+    assert with_capacity(instance, 2**40).capacity == 2**40
 
 
 def _experts(**changes: Any) -> dict[str, Any]:

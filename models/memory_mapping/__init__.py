@@ -13,6 +13,7 @@ from makespan.models.errors import InstanceError
 from makespan.models.memory_mapping import check, compile, formats, heuristics
 from makespan.models.memory_mapping.instance import (
     DEFAULT_SIZE_LIMIT,
+    MAX_CAPACITY,
     Buffer,
     MemoryInstance,
     MemorySolution,
@@ -76,8 +77,10 @@ def with_capacity(instance: MemoryInstance, capacity: int | None) -> MemoryInsta
     """The instance with another capacity (the CLI's ``--capacity``); errors name the field."""
     if capacity is None:
         return instance
-    if capacity < 1:
-        raise InstanceError("capacity must be a positive integer", field="capacity")
+    if not 1 <= capacity <= MAX_CAPACITY:  # model_copy does not validate: check here
+        raise InstanceError(
+            f"capacity must be a positive integer up to {MAX_CAPACITY}", field="capacity"
+        )
     return instance.model_copy(update={"capacity": capacity})
 
 
