@@ -6,9 +6,15 @@ They are claims from the literature (or a file's header), never proofs: ``solve`
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from makespan.models.limits import FLOAT_EXACT
+
+PublishedValue = Annotated[int, Field(ge=0, le=FLOAT_EXACT)]
+"""A published objective value: reported as a JSON number and compared as a float, so exact
+as a double."""
 
 
 class KnownBounds(BaseModel):
@@ -16,9 +22,9 @@ class KnownBounds(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    lower: int | None = None
-    upper: int | None = None
-    optimum: int | None = None
+    lower: PublishedValue | None = None
+    upper: PublishedValue | None = None
+    optimum: PublishedValue | None = None
     reference: str | None = None
 
     @property

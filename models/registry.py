@@ -37,7 +37,7 @@ def infer_kind(text: str, source: str) -> str:
     if stripped.startswith("{"):
         try:
             document = json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # invalid, too deep, or too long a number
             document = None
         if isinstance(document, dict) and isinstance(document.get("problem"), str):
             return str(document["problem"])

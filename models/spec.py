@@ -80,6 +80,14 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         lower_bound: a cheap valid lower bound on the objective, or None.
         best_known: a published best value carried by the instance, or None.
         size / size_unit: how big an instance is, for service limits (``operations``).
+        default_size_limit: the largest ``size`` a service accepts by default, in ``size_unit``.
+        document_size: ``(parsed JSON value) -> int``: the ``size`` of an instance given as
+            JSON, read before validation from a few lengths and numbers (never building the
+            instance, never raising: what it cannot read counts as 0, and validation reports
+            it), so that an oversize instance is refused before any work proportional to it.
+        text_size: ``(file text, format or None) -> int``: the same for file text, counted
+            before parsing (header numbers, line counts); at least the size of a valid
+            instance's text, never raising.
         load_named: benchmark instances by name (``ta41``), or None when the kind has none.
         default_backend: what ``backend="auto"`` means for this kind.
         file_extensions: extensions that identify the kind (``.sm``), lower case.
@@ -113,6 +121,9 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     lower_bound: Callable[[InstanceT], float | None]
     size: Callable[[InstanceT], int]
     size_unit: str
+    default_size_limit: int
+    document_size: Callable[[Any], int]
+    text_size: Callable[[str, str | None], int]
     best_known: Callable[[InstanceT], float | None] = no_published_best
     load_named: Callable[[str], InstanceT | None] | None = None
     default_backend: str = "cpsat"

@@ -129,13 +129,19 @@ def load_json_document(text: str, source: str) -> Any:
         raise InstanceError(
             f"invalid JSON: {error.msg} (column {error.colno})", source=source, line=error.lineno
         ) from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise InstanceError("invalid JSON: a number has too many digits", source=source) from None
+    except RecursionError:
+        raise InstanceError(
+            "invalid JSON: arrays or objects nested too deeply", source=source
+        ) from None
 
 
 def validation_error(error: ValidationError, source: str | None) -> InstanceError:
     """The first pydantic validation error as an :class:`InstanceError` naming the field."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or None
-    message = str(first["msg"])
+    message = str(first["msg"]).removeprefix("Value error, ")
     count = error.error_count()
     if count > 1:
         message += f" (and {count - 1} more errors)"

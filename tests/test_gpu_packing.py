@@ -213,7 +213,9 @@ def test_melange_example_solves_and_reports_the_single_type_fleet() -> None:
 @pytest.mark.parametrize("backend", ["auto", "highs"])
 def test_120_slices_are_proven_optimal(backend: str) -> None:
     document = aibrix(4, 30)
-    assert MODEL.size(MODEL.parse_instance(document)) == 120
+    instance = MODEL.parse_instance(document)
+    assert len(instance.slices) == 120
+    assert MODEL.size(instance) == 8 * 5 * 4  # every bucket x slice_factor, served or not
     started = time.perf_counter()
     result = solve("gpu_packing", document, backend=backend, time_limit_s=60)
     elapsed = time.perf_counter() - started

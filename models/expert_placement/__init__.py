@@ -10,15 +10,18 @@ between consecutive layers."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from makespan.models.errors import InstanceError
 from makespan.models.expert_placement import check, compile, heuristics
 from makespan.models.expert_placement.instance import (
+    DEFAULT_SIZE_LIMIT,
     ExpertPlacementInstance,
     ExpertPlacementSolution,
     Route,
 )
 from makespan.models.plotting import lazy_draw
+from makespan.models.sizing import count, json_text_size, length, member
 from makespan.models.spec import ProblemModel, WarmStart
 from makespan.models.textfile import load_json_document, validate_document
 
@@ -46,6 +49,24 @@ def read_text(text: str, format: str | None, source: str) -> ExpertPlacementInst
     return validate_document(ExpertPlacementInstance, document, source)
 
 
+def document_size(data: Any) -> int:
+    """Layers x experts x GPUs of a JSON document, from the declared ``num_gpus`` and
+    ``experts_per_gpu`` (the first row's length when they cannot be read) and the number of
+    ``loads`` rows, never from the rows' contents."""
+    layers = length(member(data, "loads"))
+    gpus = count(member(data, "num_gpus"))
+    experts = gpus * count(member(data, "experts_per_gpu"))
+    if not experts and layers:
+        experts = length(data["loads"][0])
+    return layers * experts * gpus
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The size of JSON text: its document's (0 when it does not parse)."""
+    del format  # JSON is the only format
+    return json_text_size(text, document_size)
+
+
 def looks_like_expert_placement(text: str) -> bool:
     """JSON text that carries an ``experts_per_gpu`` field."""
     return text.lstrip().startswith("{") and '"experts_per_gpu"' in text
@@ -68,8 +89,11 @@ MODEL: ProblemModel[ExpertPlacementInstance, ExpertPlacementSolution] = ProblemM
     hint=compile.hint,
     check=check.check,
     lower_bound=_lower_bound,
-    size=lambda instance: instance.num_layers * instance.num_experts,
-    size_unit="experts",
+    size=lambda instance: instance.size,
+    size_unit="expert-GPU pairs",
+    default_size_limit=DEFAULT_SIZE_LIMIT,
+    document_size=document_size,
+    text_size=text_size,
     sniff=looks_like_expert_placement,
     plot=lazy_draw("makespan.models.expert_placement.plot"),
 )

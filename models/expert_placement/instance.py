@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
@@ -12,8 +13,26 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 from pydantic.config import JsonDict
 
+from makespan.models.limits import INT64_SAFE
+
 MAX_TOKENS = 10**9
-"""Largest load or routed token count: weighted sums stay far inside 64-bit integers."""
+"""Largest load or routed token count: a layer's load sum (the bound of its max-load variable)
+is at most ``MAX_GPUS * MAX_EXPERTS_PER_GPU * MAX_TOKENS`` < 2^55; weighted totals are checked
+per instance (:func:`objective_bound`)."""
+
+MAX_WEIGHT = 1e6
+"""Largest weight or link cost."""
+
+MAX_GPUS = 4096
+"""Most GPUs: link-cost matrices and per-GPU loads are ``MAX_GPUS``-sized."""
+
+MAX_EXPERTS_PER_GPU = 4096
+"""Most experts of one layer on one GPU: a layer holds at most ``MAX_GPUS`` x this experts, so
+its load sum stays below 2^55 and its per-expert rows stay countable."""
+
+DEFAULT_SIZE_LIMIT = 2_000_000
+"""Layer x expert x GPU choices (the compiled model's booleans) a service accepts by default:
+8 layers of 64 experts on 8 GPUs take 4,096."""
 
 DECIMALS = 4
 """Weights and link costs carry at most this many decimal places, so that the IR objective,
@@ -30,7 +49,7 @@ def _at_most_four_decimals(value: float) -> float:
     return value
 
 
-Coefficient = Annotated[float, Field(ge=0, le=1e6), AfterValidator(_at_most_four_decimals)]
+Coefficient = Annotated[float, Field(ge=0, le=MAX_WEIGHT), AfterValidator(_at_most_four_decimals)]
 """A non-negative weight or link cost with at most four decimal places."""
 
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
@@ -88,8 +107,8 @@ class ExpertPlacementInstance(BaseModel):
     )
 
     name: str | None = None
-    num_gpus: Annotated[int, Field(ge=1, le=4096)]
-    experts_per_gpu: Annotated[int, Field(ge=1)]
+    num_gpus: Annotated[int, Field(ge=1, le=MAX_GPUS)]
+    experts_per_gpu: Annotated[int, Field(ge=1, le=MAX_EXPERTS_PER_GPU)]
     loads: Annotated[tuple[tuple[Tokens, ...], ...], Field(min_length=1)]
     routing: tuple[Route, ...] = ()
     link_cost: tuple[tuple[Coefficient, ...], ...] | None = None
@@ -106,7 +125,23 @@ class ExpertPlacementInstance(BaseModel):
                 )
         self._check_routing(experts)
         self._check_link_cost()
+        self._check_objective_fits()
         return self
+
+    def _check_objective_fits(self) -> None:
+        balance, communication = objective_bound(self)
+        if balance + communication <= INT64_SAFE:
+            return
+        if balance >= communication:
+            raise ValueError(
+                f"balance_weight: balance_weight x total load, scaled to integers, reaches "
+                f"{balance}, above {INT64_SAFE}; lower the weight, its decimals or the loads"
+            )
+        raise ValueError(
+            f"communication_weight: communication_weight x link costs x routed tokens, scaled "
+            f"to integers, reaches {communication}, above {INT64_SAFE}; lower the weight, the "
+            "link costs, their decimals or the routed tokens"
+        )
 
     def _check_routing(self, experts: int) -> None:
         for i, route in enumerate(self.routing):
@@ -130,6 +165,12 @@ class ExpertPlacementInstance(BaseModel):
         for g, row in enumerate(self.link_cost):
             if len(row) != self.num_gpus:
                 raise ValueError(f"link_cost.{g}: {len(row)} columns, expected {self.num_gpus}")
+
+    @property
+    def size(self) -> int:
+        """Layers x experts x GPUs: the compiled model's booleans, one per expert and GPU in
+        every layer."""
+        return self.num_layers * self.num_experts * self.num_gpus
 
     @property
     def num_layers(self) -> int:
@@ -180,6 +221,47 @@ class ExpertPlacementInstance(BaseModel):
             exact(self.balance_weight) * balance
             + exact(self.communication_weight) * exact(cheapest) * routed
         )
+
+
+def objective_bound(instance: ExpertPlacementInstance) -> tuple[int, int]:
+    """The largest values the two parts of the compiled objective can take, as the backend's
+    overflow check sums them (every variable at its bound): ``scale * balance_weight * total
+    load`` and ``scale * communication_weight * link costs * routed tokens``, where the link
+    costs are the off-diagonal one (uniform matrix) or the sum of all (general, one product
+    variable per pair) and ``scale`` bounds the compiler's integer scale from above."""
+    beta, gamma = exact(instance.balance_weight), exact(instance.communication_weight)
+    costs = _distinct_costs(instance)
+    uniform = _uniform_costs(instance)
+    weights = [beta, *(gamma * exact(c) for c in costs)]
+    if uniform is not None:
+        diagonal, off = (exact(c) for c in uniform)
+        weights.append(gamma * (off - diagonal))
+        links = off
+    else:
+        links = sum((exact(c) * n for c, n in costs.items()), Fraction(0))
+    scale = _common_denominator(weights)
+    total_load = sum(sum(row) for row in instance.loads)
+    routed = sum(route.tokens for route in instance.routing)
+    return int(scale * beta * total_load), int(scale * gamma * links * routed)
+
+
+def _distinct_costs(instance: ExpertPlacementInstance) -> Counter[float]:
+    """How often each link cost occurs; the default matrix is counted without building it."""
+    if instance.link_cost is not None:
+        return Counter(c for row in instance.link_cost for c in row)
+    n = instance.num_gpus
+    return Counter({0.0: n, 1.0: n * n - n}) if n > 1 else Counter({0.0: 1})
+
+
+def _uniform_costs(instance: ExpertPlacementInstance) -> tuple[float, float] | None:
+    """:attr:`ExpertPlacementInstance.uniform_costs`, without building the default matrix."""
+    if instance.link_cost is not None:
+        return instance.uniform_costs
+    return (0.0, 1.0) if instance.num_gpus > 1 else (0.0, 0.0)
+
+
+def _common_denominator(weights: Iterable[Fraction]) -> int:
+    return math.lcm(1, *(w.denominator for w in weights))
 
 
 class ExpertPlacementSolution(BaseModel):

@@ -11,6 +11,7 @@ from typing import Any
 from makespan.models.errors import InstanceError
 from makespan.models.gpu_packing import check, compile, heuristics
 from makespan.models.gpu_packing.instance import (
+    DEFAULT_SIZE_LIMIT,
     Assignment,
     CheapestSingleType,
     GpuPackingInstance,
@@ -18,6 +19,7 @@ from makespan.models.gpu_packing.instance import (
     GpuType,
 )
 from makespan.models.plotting import lazy_draw
+from makespan.models.sizing import count, json_text_size, lengths_sum, member
 from makespan.models.spec import ProblemModel, WarmStart
 from makespan.models.textfile import load_json_document, validate_document
 
@@ -65,13 +67,31 @@ def from_melange(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_melange(document: Any) -> bool:
+    """Whether a JSON document is Mélange's input (it has ``gpu_info``)."""
+    return isinstance(document, dict) and "gpu_info" in document
+
+
+def document_size(data: Any) -> int:
+    """Workload buckets x ``slice_factor`` of a JSON document (ours or Mélange's), from the
+    workload's row lengths and the declared factor; no slice is built."""
+    workload = member(data, "workload_distribution" if is_melange(data) else "workload")
+    return lengths_sum(workload) * count(member(data, "slice_factor", 1))
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The size of JSON text: its document's (0 when it does not parse)."""
+    del format  # JSON is the only format
+    return json_text_size(text, document_size)
+
+
 def _read_text(text: str, format: str | None, source: str) -> GpuPackingInstance:
     if format not in (None, "json"):
         raise InstanceError(f"unknown gpu_packing format {format!r}; expected json", source=source)
     document = load_json_document(text, source)
     if isinstance(document, dict):
         document.pop("problem", None)
-        if "gpu_info" in document:
+        if is_melange(document):
             document = from_melange(document)
     return validate_document(GpuPackingInstance, document, source)
 
@@ -90,7 +110,7 @@ def _sniff(text: str) -> bool:
         return False
     try:
         document = json.loads(stripped)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # invalid, too deep, or too long a number
         return False
     return isinstance(document, dict) and ("gpu_types" in document or "gpu_info" in document)
 
@@ -114,8 +134,11 @@ MODEL: ProblemModel[GpuPackingInstance, GpuPackingSolution] = ProblemModel(
     hint=compile.hint,
     check=check.check,
     lower_bound=_lower_bound,
-    size=lambda instance: len(instance.slices),
+    size=lambda instance: instance.size,
     size_unit="slices",
+    default_size_limit=DEFAULT_SIZE_LIMIT,
+    document_size=document_size,
+    text_size=text_size,
     default_backend="highs",
     sniff=_sniff,
     infeasibility_reason=_infeasibility_reason,

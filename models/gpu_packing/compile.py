@@ -48,13 +48,9 @@ class GpuPackingIndex:
 
 
 def _cap(instance: GpuPackingInstance, k: int, upper_bound: float | None) -> int:
-    """Most GPUs of type k an optimal solution needs: all servable load pooled (type) or
-    packed with at most one GPU at most half full (instance), within max_count and the bound."""
+    """Most GPUs of type k an optimal solution needs (see ``gpu_caps``), within the bound."""
     gpu = instance.gpu_types[k]
-    total = sum(row[k] or 0 for row in instance.int_loads)
-    cap = math.ceil((1 if instance.pooling == "type" else 2) * total / LOAD_SCALE)
-    if gpu.max_count is not None:
-        cap = min(cap, gpu.max_count)
+    cap = instance.gpu_caps[k]
     if upper_bound is not None and gpu.cost_per_hour > 0:
         cap = min(cap, math.floor(upper_bound / gpu.cost_per_hour + 1e-9))
     return max(cap, 0)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+
+from makespan.models.limits import FLOAT_EXACT
 
 COST_SCALE = 10**4
 """Costs carry at most 4 decimals, so ``cost * COST_SCALE`` is an exact integer objective."""
@@ -24,11 +26,74 @@ LOAD_TOLERANCE = 1e-9
 
 
 MAX_COST_PER_HOUR = 1e6
+"""Largest hourly cost of a GPU type: at most 10^10 cost units."""
+
 MAX_RATE = 1e9
+"""Largest throughput or total request rate (requests/s)."""
+
+MIN_RATE = 1e-6
+"""Smallest positive throughput or total request rate: no denormals, so that a slice's load
+``rate / throughput`` and ``cost / throughput`` stay finite (see :data:`MAX_BUCKET_GPUS`)."""
+
+MIN_SHARE = 1e-9
+"""Smallest positive workload share: no denormals, whose products with the request rate
+underflow and lose the bucket."""
+
 MAX_COUNT = 1_000_000
+"""Largest ``max_count`` of a GPU type."""
+
 MAX_SLICE_FACTOR = 10_000
-"""Upper limits on the numbers of an instance: scaled to integer units they stay far inside the
-64-bit integers the solvers compute with (and slices stay countable)."""
+"""Largest ``slice_factor``."""
+
+MAX_SLICES = 1_000_000
+"""Most slices, counted as workload buckets x ``slice_factor``: the slices, their loads per type
+and the compiled rows are all built, so this bounds the memory an instance takes."""
+
+MAX_BUCKET_GPUS = 10**7
+"""Most GPUs of one type one bucket may need (its rate ``total_request_rate x share`` over the
+type's throughput): a slice's load in IR units (x ``LOAD_SCALE``) stays below 10^13."""
+
+MAX_TYPE_GPUS = 10**9
+"""Most GPUs of one type that serving every bucket it can serve may take (rounded-up IR
+loads): the IR's capacity row of a type, ``sum L z <= LOAD_SCALE n``, stays below 10^15, exact
+in a double."""
+
+MAX_COST_UNITS = FLOAT_EXACT
+"""Largest hourly cost of the largest fleet the IR admits (every type at its GPU cap), in units
+of ``1 / COST_SCALE``: the objective stays exact as a double (HiGHS, the Result)."""
+
+DEFAULT_SIZE_LIMIT = 100_000
+"""Slices (buckets x ``slice_factor``) a service accepts by default."""
+
+
+def _zero_or_at_least(minimum: float) -> AfterValidator:
+    """A validator refusing values strictly between 0 and ``minimum``."""
+
+    def check(value: float) -> float:
+        if 0 < value < minimum:
+            raise ValueError(f"{value!r} is neither 0 nor at least {minimum}")
+        return value
+
+    return AfterValidator(check)
+
+
+Throughput = Annotated[
+    float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False), _zero_or_at_least(MIN_RATE)
+]
+"""Requests/s one GPU serves for a bucket; 0 when it cannot serve it."""
+
+Share = Annotated[float, Field(ge=0, allow_inf_nan=False), _zero_or_at_least(MIN_SHARE)]
+"""A bucket's share of the total request rate."""
+
+
+def unit_load(rate: float, throughput: float, pooling: str) -> int | None:
+    """The load of a slice of ``rate`` on one GPU of ``throughput`` in units of ``1 /
+    LOAD_SCALE`` GPU, rounded up (at least 1); None when the GPU cannot serve it (throughput
+    0, or over one GPU with instance pooling)."""
+    if throughput <= 0:
+        return None
+    units = max(1, math.ceil(rate / throughput * LOAD_SCALE))
+    return None if pooling == "instance" and units > LOAD_SCALE else units
 
 
 class GpuType(BaseModel):
@@ -39,9 +104,7 @@ class GpuType(BaseModel):
     name: Annotated[str, Field(min_length=1)]
     cost_per_hour: Annotated[float, Field(ge=0, le=MAX_COST_PER_HOUR, allow_inf_nan=False)]
     max_count: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
-    throughput: tuple[
-        tuple[Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False)], ...], ...
-    ]
+    throughput: tuple[tuple[Throughput, ...], ...]
 
     @model_validator(mode="after")
     def _four_decimals(self) -> GpuType:
@@ -103,11 +166,8 @@ class GpuPackingInstance(BaseModel):
 
     name: str | None = None
     gpu_types: Annotated[tuple[GpuType, ...], Field(min_length=1)]
-    workload: Annotated[
-        tuple[tuple[Annotated[float, Field(ge=0, allow_inf_nan=False)], ...], ...],
-        Field(min_length=1),
-    ]
-    total_request_rate: Annotated[float, Field(gt=0, le=MAX_RATE, allow_inf_nan=False)]
+    workload: Annotated[tuple[tuple[Share, ...], ...], Field(min_length=1)]
+    total_request_rate: Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False)]
     slice_factor: Annotated[int, Field(ge=1, le=MAX_SLICE_FACTOR)] = 1
     pooling: Literal["type", "instance"] = "type"
 
@@ -116,6 +176,11 @@ class GpuPackingInstance(BaseModel):
         shape = [len(row) for row in self.workload]
         if not shape[0] or any(n != shape[0] for n in shape):
             raise ValueError("workload: rows must be non-empty and of equal length")
+        if self.size > MAX_SLICES:
+            raise ValueError(
+                f"slice_factor: {self.num_buckets} buckets x {self.slice_factor} is {self.size} "
+                f"slices, more than {MAX_SLICES}"
+            )
         total = sum(sum(row) for row in self.workload)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"workload: shares sum to {total}, not 1")
@@ -129,7 +194,83 @@ class GpuPackingInstance(BaseModel):
             for j, share in enumerate(row):
                 if share > 0 and all(t.throughput[i][j] == 0 for t in self.gpu_types):
                     raise ValueError(f"workload.{i}.{j}: no GPU type can serve this bucket")
+        self._check_bucket_gpus()
+        self._check_fleet_sums()
         return self
+
+    def _check_bucket_gpus(self) -> None:
+        for (i, j), share in self.served_buckets:
+            rate = self.total_request_rate * share
+            for k, gpu in enumerate(self.gpu_types):
+                throughput = gpu.throughput[i][j]
+                if throughput > 0 and rate / throughput > MAX_BUCKET_GPUS:
+                    raise ValueError(
+                        f"gpu_types.{k}.throughput.{i}.{j}: {gpu.name} needs "
+                        f"{rate / throughput:.4g} GPUs for bucket [{i}, {j}] "
+                        f"(total_request_rate x share / throughput), more than "
+                        f"{MAX_BUCKET_GPUS}; set the throughput to 0 if it cannot serve it"
+                    )
+
+    def _check_fleet_sums(self) -> None:
+        for k, units in enumerate(self.pooled_units):
+            if units > MAX_TYPE_GPUS * LOAD_SCALE:
+                name = self.gpu_types[k].name
+                raise ValueError(
+                    f"gpu_types.{k}.throughput: serving every bucket on {name} takes "
+                    f"{units / LOAD_SCALE:.4g} GPUs, more than {MAX_TYPE_GPUS}"
+                )
+        cost = sum(t.cost_units * n for t, n in zip(self.gpu_types, self.gpu_caps, strict=True))
+        if cost > MAX_COST_UNITS:
+            raise ValueError(
+                f"gpu_types: the largest fleet the model admits costs {cost / COST_SCALE:.6g} "
+                f"per hour, more than {MAX_COST_UNITS / COST_SCALE:.6g} (exact to 1e-4); "
+                "lower cost_per_hour, max_count or the request rate"
+            )
+
+    @property
+    def num_buckets(self) -> int:
+        """Workload buckets (input x output length classes), served or not."""
+        return len(self.workload) * len(self.workload[0])
+
+    @property
+    def size(self) -> int:
+        """Buckets x ``slice_factor``: at least the number of slices."""
+        return self.num_buckets * self.slice_factor
+
+    @cached_property
+    def served_buckets(self) -> tuple[tuple[tuple[int, int], float], ...]:
+        """Every bucket with a positive share, with its share."""
+        return tuple(
+            ((i, j), share)
+            for i, row in enumerate(self.workload)
+            for j, share in enumerate(row)
+            if share > 0
+        )
+
+    @cached_property
+    def pooled_units(self) -> tuple[int, ...]:
+        """Per type, the load in IR units of every slice it can serve: ``sum_s int_loads[s][k]``,
+        counted per bucket (the slices of a bucket are equal)."""
+        f = self.slice_factor
+        totals = [0] * len(self.gpu_types)
+        for (i, j), share in self.served_buckets:
+            rate = self.total_request_rate * share / f
+            for k, gpu in enumerate(self.gpu_types):
+                units = unit_load(rate, gpu.throughput[i][j], self.pooling)
+                totals[k] += f * (units or 0)
+        return tuple(totals)
+
+    @cached_property
+    def gpu_caps(self) -> tuple[int, ...]:
+        """Per type, the most GPUs an optimal solution needs: all the load it can serve pooled
+        (type pooling) or packed with at most one GPU at most half full (instance pooling),
+        within ``max_count``."""
+        factor = 1 if self.pooling == "type" else 2
+        caps = []
+        for gpu, units in zip(self.gpu_types, self.pooled_units, strict=True):
+            cap = -(-factor * units // LOAD_SCALE)  # exact ceiling of the pooled GPUs
+            caps.append(cap if gpu.max_count is None else min(cap, gpu.max_count))
+        return tuple(caps)
 
     @cached_property
     def slices(self) -> tuple[Slice, ...]:
@@ -153,17 +294,13 @@ class GpuPackingInstance(BaseModel):
     def int_loads(self) -> tuple[tuple[int | None, ...], ...]:
         """``int_loads[s][k]``: the load rounded up to ``1 / LOAD_SCALE`` GPU, None when type
         ``k`` cannot serve slice ``s`` (or, for instance pooling, when it exceeds one GPU)."""
-        rows = []
-        for slice_ in self.slices:
-            row: list[int | None] = []
-            for k in range(len(self.gpu_types)):
-                load = self.load(slice_, k)
-                units = None if load is None else max(1, math.ceil(load * LOAD_SCALE))
-                if units is not None and self.pooling == "instance" and units > LOAD_SCALE:
-                    units = None
-                row.append(units)
-            rows.append(tuple(row))
-        return tuple(rows)
+        return tuple(
+            tuple(
+                unit_load(slice_.rate, gpu.throughput[i][j], self.pooling) for gpu in self.gpu_types
+            )
+            for slice_ in self.slices
+            for i, j in (slice_.bucket,)
+        )
 
     @cached_property
     def fractional_lower_bound(self) -> float:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from makespan.models.bounds import KnownBounds, published_best
 from makespan.models.jssp import benchmarks, check, compile, formats
 from makespan.models.jssp.instance import (
+    DEFAULT_SIZE_LIMIT,
     JobShopInstance,
     JobShopSolution,
     Operation,
@@ -61,6 +62,9 @@ MODEL: ProblemModel[JobShopInstance, JobShopSolution] = ProblemModel(
     best_known=published_best,
     size=lambda instance: instance.num_operations,
     size_unit="operations",
+    default_size_limit=DEFAULT_SIZE_LIMIT,
+    document_size=formats.document_size,
+    text_size=formats.text_size,
     load_named=benchmarks.load_named,
     file_extensions=(".jss", ".jsp"),
     sniff=formats.looks_like_jssp,

@@ -13,15 +13,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from makespan.models.bounds import KnownBounds
 from makespan.models.errors import InstanceError
-from makespan.models.jssp.instance import JobShopInstance
+from makespan.models.jssp.instance import MAX_DURATION, MAX_MACHINES, JobShopInstance
+from makespan.models.limits import FLOAT_EXACT
+from makespan.models.sizing import (
+    content_tokens,
+    count_token,
+    json_text_size,
+    lengths_sum,
+    lines,
+    looks_like_json,
+    member,
+)
 from makespan.models.textfile import (
     Row,
     TokenRows,
     load_json_document,
     read_in_format,
     validate_document,
+    validation_error,
 )
 
 FORMATS = ("taillard", "orlib", "json")
@@ -44,8 +57,14 @@ def _read_header(rows: TokenRows) -> tuple[int, int, KnownBounds | None]:
     n, m = values[0], values[1]
     if n < 1 or m < 1:
         raise rows.error(f"jobs and machines must be >= 1, found {n} {m}", row.line)
-    bounds = KnownBounds(upper=values[4], lower=values[5]) if len(values) == 6 else None
-    return n, m, bounds
+    if m > MAX_MACHINES:
+        raise rows.error(f"{m} machines; at most {MAX_MACHINES} are supported", row.line)
+    if len(values) == 2:
+        return n, m, None
+    upper, lower = values[4], values[5]
+    if not (0 <= upper <= FLOAT_EXACT and 0 <= lower <= FLOAT_EXACT):
+        raise rows.error(f"bounds {upper} {lower} out of range 0..{FLOAT_EXACT}", row.line)
+    return n, m, KnownBounds(upper=upper, lower=lower)
 
 
 def _skip_label(rows: TokenRows) -> None:
@@ -74,9 +93,10 @@ def read_taillard(
         for value in values:
             if not 1 <= value <= m:
                 raise rows.error(f"machine {value} is out of range 1..{m}", row.line)
-    return JobShopInstance.from_matrices(
+    return _from_rows(
         [[v - 1 for v in values] for _, values in machines],
         [values for _, values in times],
+        source,
         name=name,
         num_machines=m,
         bounds=bounds,
@@ -99,15 +119,34 @@ def read_orlib(text: str, source: str = "<instance>", name: str | None = None) -
         machines.append(job_machines)
         durations.append(job_durations)
     rows.expect_end()
-    return JobShopInstance.from_matrices(
-        machines, durations, name=name, num_machines=m, bounds=bounds
-    )
+    return _from_rows(machines, durations, source, name=name, num_machines=m, bounds=bounds)
 
 
 def _check_durations(rows: TokenRows, row: Row, values: list[int]) -> None:
     for value in values:
         if value < 0:
             raise rows.error(f"processing time must be >= 0, found {value}", row.line)
+        if value > MAX_DURATION:
+            raise rows.error(f"processing time {value} is above {MAX_DURATION}", row.line)
+
+
+def _from_rows(
+    machines: list[list[int]],
+    durations: list[list[int]],
+    source: str,
+    *,
+    name: str | None,
+    num_machines: int,
+    bounds: KnownBounds | None,
+) -> JobShopInstance:
+    """The instance of checked rows; what only the whole instance shows (its horizon) is an
+    :class:`InstanceError` naming the field."""
+    try:
+        return JobShopInstance.from_matrices(
+            machines, durations, name=name, num_machines=num_machines, bounds=bounds
+        )
+    except ValidationError as error:
+        raise validation_error(error, source) from None
 
 
 def read_json(text: str, source: str = "<instance>", name: str | None = None) -> JobShopInstance:
@@ -119,19 +158,59 @@ def instance_from_document(
     data: Any, source: str | None = None, name: str | None = None
 ) -> JobShopInstance:
     """Validate a JSON document (already parsed) as a job-shop instance."""
-    if isinstance(data, dict) and "duration_matrix" in data and "machines_matrix" in data:
-        data = {
-            "name": data.get("name", name),
-            "num_machines": 1 + max((m for row in data["machines_matrix"] for m in row), default=0),
-            "jobs": [
-                [{"machine": m, "duration": d} for m, d in zip(ms, ds, strict=False)]
-                for ms, ds in zip(data["machines_matrix"], data["duration_matrix"], strict=False)
-            ],
-        }
+    if is_job_shop_lib(data):
+        data = from_job_shop_lib(data, source, name)
     instance = validate_document(JobShopInstance, data, source)
     if instance.name is None and name is not None:
         instance = instance.model_copy(update={"name": name})
     return instance
+
+
+def is_job_shop_lib(data: Any) -> bool:
+    """Whether a JSON document is job-shop-lib's ``duration_matrix`` / ``machines_matrix``
+    form."""
+    return isinstance(data, dict) and "duration_matrix" in data and "machines_matrix" in data
+
+
+def from_job_shop_lib(
+    data: dict[str, Any], source: str | None = None, name: str | None = None
+) -> dict[str, Any]:
+    """job-shop-lib's matrices as our JSON form (machines 0-based, one machine more than the
+    largest used); matrices of another shape are an error naming the field."""
+    machines, durations = data["machines_matrix"], data["duration_matrix"]
+    _matrix_shape(machines, "machines_matrix", source)
+    _matrix_shape(durations, "duration_matrix", source)
+    if len(machines) != len(durations):
+        raise InstanceError(
+            f"{len(durations)} rows, but machines_matrix has {len(machines)}",
+            source=source,
+            field="duration_matrix",
+        )
+    for j, (ms, ds) in enumerate(zip(machines, durations, strict=True)):
+        if len(ms) != len(ds):
+            raise InstanceError(
+                f"{len(ds)} durations, but machines_matrix.{j} has {len(ms)} machines",
+                source=source,
+                field=f"duration_matrix.{j}",
+            )
+    used = [m for row in machines for m in row if isinstance(m, int) and not isinstance(m, bool)]
+    return {
+        "name": data.get("name", name),
+        "num_machines": 1 + max(used, default=0),
+        "jobs": [
+            [{"machine": m, "duration": d} for m, d in zip(ms, ds, strict=True)]
+            for ms, ds in zip(machines, durations, strict=True)
+        ],
+    }
+
+
+def _matrix_shape(matrix: Any, field: str, source: str | None) -> None:
+    """A list of lists, else an :class:`InstanceError` naming ``field``."""
+    if not isinstance(matrix, list):
+        raise InstanceError("expected a list of rows", source=source, field=field)
+    for j, row in enumerate(matrix):
+        if not isinstance(row, list):
+            raise InstanceError("expected a list of numbers", source=source, field=f"{field}.{j}")
 
 
 def infer_format(text: str, filename: str | None = None) -> str:
@@ -164,6 +243,35 @@ def looks_like_jssp(text: str) -> bool:
     _skip_label(rows)
     first = rows.peek()
     return first is not None and len(first.tokens) in (m, 2 * m)
+
+
+def document_size(data: Any) -> int:
+    """The operations of a JSON document (ours or job-shop-lib's), from the job lengths alone;
+    an operation with alternative machines counts once."""
+    if is_job_shop_lib(data):
+        return max(lengths_sum(data["machines_matrix"]), lengths_sum(data["duration_matrix"]))
+    return lengths_sum(member(data, "jobs"))
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The operations of instance text before parsing it: ``n * m`` from the Taillard /
+    OR-Library header, or the JSON document's; 0 when unreadable (parsing says why)."""
+    if format == "json" or (format is None and looks_like_json(text)):
+        return json_text_size(text, document_size)
+    return _header_operations(text)
+
+
+def _header_operations(text: str) -> int:
+    """``n * m`` of the first all-integer line, as :func:`_read_header` finds it."""
+    for line in lines(text):
+        tokens = content_tokens(line)
+        if not tokens or not all(_is_int(t) for t in tokens):
+            continue  # blank, or a text line above the header
+        values = [count_token(t) for t in tokens]
+        if len(values) not in (2, 6) or values[0] is None or values[1] is None:
+            return 0
+        return values[0] * values[1]
+    return 0
 
 
 READERS = {"taillard": read_taillard, "orlib": read_orlib, "json": read_json}

@@ -5,9 +5,20 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator, model_validator
 
 from makespan.models.bounds import KnownBounds
+from makespan.models.limits import MAX_HORIZON
+
+MAX_DURATION = 10**9
+"""Largest processing time: a job's length, a machine's load and every start the heuristics
+compute are sums of at most :data:`MAX_HORIZON` / ``MAX_DURATION`` such terms."""
+
+MAX_MACHINES = 100_000
+"""Most machines: the checker, the heuristics and the lower bound keep arrays per machine."""
+
+DEFAULT_SIZE_LIMIT = 250_000
+"""Operations a service accepts by default."""
 
 
 class Operation(BaseModel):
@@ -16,7 +27,7 @@ class Operation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     machine: NonNegativeInt
-    duration: NonNegativeInt
+    duration: Annotated[int, Field(ge=0, le=MAX_DURATION)]
 
 
 class JobShopInstance(BaseModel):
@@ -46,9 +57,21 @@ class JobShopInstance(BaseModel):
     )
 
     name: str | None = None
-    num_machines: Annotated[int, Field(ge=1)]
+    num_machines: Annotated[int, Field(ge=1, le=MAX_MACHINES)]
     jobs: Annotated[tuple[tuple[Operation, ...], ...], Field(min_length=1)]
     bounds: KnownBounds | None = None
+
+    @field_validator("jobs")
+    @classmethod
+    def _horizon_fits(
+        cls, jobs: tuple[tuple[Operation, ...], ...]
+    ) -> tuple[tuple[Operation, ...], ...]:
+        total = sum(op.duration for job in jobs for op in job)
+        if total > MAX_HORIZON:
+            raise ValueError(
+                f"the durations sum to {total}, above the largest horizon {MAX_HORIZON}"
+            )
+        return jobs
 
     @model_validator(mode="after")
     def _machines_in_range(self) -> JobShopInstance:

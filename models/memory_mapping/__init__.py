@@ -12,6 +12,8 @@ import json
 from makespan.models.errors import InstanceError
 from makespan.models.memory_mapping import check, compile, formats, heuristics
 from makespan.models.memory_mapping.instance import (
+    DEFAULT_SIZE_LIMIT,
+    MAX_CAPACITY,
     Buffer,
     MemoryInstance,
     MemorySolution,
@@ -46,7 +48,7 @@ def _sniff(text: str) -> bool:
         return formats.looks_like_csv(text)
     try:
         document = json.loads(stripped)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # invalid, too deep, or too long a number
         return False
     return isinstance(document, dict) and "buffers" in document
 
@@ -75,8 +77,10 @@ def with_capacity(instance: MemoryInstance, capacity: int | None) -> MemoryInsta
     """The instance with another capacity (the CLI's ``--capacity``); errors name the field."""
     if capacity is None:
         return instance
-    if capacity < 1:
-        raise InstanceError("capacity must be a positive integer", field="capacity")
+    if not 1 <= capacity <= MAX_CAPACITY:  # model_copy does not validate: check here
+        raise InstanceError(
+            f"capacity must be a positive integer up to {MAX_CAPACITY}", field="capacity"
+        )
     return instance.model_copy(update={"capacity": capacity})
 
 
@@ -95,6 +99,9 @@ MODEL: ProblemModel[MemoryInstance, MemorySolution] = ProblemModel(
     lower_bound=_lower_bound,
     size=lambda instance: len(instance.buffers),
     size_unit="buffers",
+    default_size_limit=DEFAULT_SIZE_LIMIT,
+    document_size=formats.document_size,
+    text_size=formats.text_size,
     file_extensions=(".csv",),
     sniff=_sniff,
     infeasibility_reason=_infeasibility_reason,

@@ -16,6 +16,13 @@ from typing import Any
 
 from makespan.models.errors import InstanceError
 from makespan.models.memory_mapping.instance import MAX_VALUE, MemoryInstance
+from makespan.models.sizing import (
+    json_text_size,
+    length,
+    looks_like_json,
+    member,
+    nonblank_line_count,
+)
 from makespan.models.textfile import load_json_document, validate_document
 
 REQUIRED_COLUMNS = ("id", "lower", "upper", "size")
@@ -31,11 +38,7 @@ def capacity_from_name(source: str) -> int | None:
 
 def read_csv(text: str, source: str, name: str | None) -> MemoryInstance:
     """Parse MiniMalloc CSV; errors name the file, the line and what was expected."""
-    rows = [
-        (number, row)
-        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-        if row and any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")
-    ]
+    rows = _records(text, source)
     if not rows:
         raise InstanceError(
             "empty file; expected a header id,lower,upper,size", source=source, line=1
@@ -55,6 +58,22 @@ def read_csv(text: str, source: str, name: str | None) -> MemoryInstance:
     if capacity is not None:
         document["capacity"] = capacity
     return validate_document(MemoryInstance, document, source)
+
+
+def _records(text: str, source: str) -> list[tuple[int, list[str]]]:
+    """The CSV records that hold something (not blank, not ``#`` comments), each with the line
+    it ends on."""
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    try:
+        for row in reader:
+            if row and any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#"):
+                rows.append((reader.line_num, row))
+    except csv.Error as error:  # a field over the csv module's limit, an unclosed quote...
+        raise InstanceError(
+            f"unreadable CSV: {error}", source=source, line=max(1, reader.line_num)
+        ) from None
+    return rows
 
 
 def _columns(header: list[str], source: str, line: int) -> dict[str, int]:
@@ -100,9 +119,10 @@ def _integer(cell: str, name: str, source: str, line: int) -> int:
     text = cell.strip()
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # not an integer, or over 4300 digits
+        shown = text if len(text) <= 40 else text[:40] + "..."
         raise InstanceError(
-            f"expected an integer {name}, got {text!r}", source=source, line=line
+            f"expected an integer {name}, got {shown!r}", source=source, line=line
         ) from None
     smallest = 1 if name in ("size", "alignment") else 0
     if not smallest <= value <= MAX_VALUE:
@@ -134,6 +154,19 @@ def read_json(text: str, source: str, name: str | None) -> MemoryInstance:
         if name is not None:
             document.setdefault("name", name)
     return validate_document(MemoryInstance, document, source)
+
+
+def document_size(data: Any) -> int:
+    """The buffers of a JSON document, from its length alone."""
+    return length(member(data, "buffers"))
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The buffers of instance text before parsing it: the CSV's non-blank lines less the
+    header (counted, not split), or the JSON document's."""
+    if format == "json" or (format is None and looks_like_json(text)):
+        return json_text_size(text, document_size)
+    return max(0, nonblank_line_count(text) - 1)
 
 
 def write_csv(instance: MemoryInstance) -> str:

@@ -24,12 +24,25 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MAX_VALUE = 2**44
-"""Upper limit on times, sizes and alignments: peaks of a million such buffers stay far inside
-the 64-bit integers of the solvers."""
+from makespan.models.limits import INT64_SAFE
+
+MAX_VALUE = 2**40
+"""Upper limit on times, sizes and alignments: with at most :data:`MAX_BUFFERS` buffers, the
+sum of sizes plus alignment padding (the highest address a first-fit placement reaches, the
+address bound of the compiled model without a capacity) stays below ``INT64_SAFE`` = 2^62."""
+
+MAX_BUFFERS = 2**21
+"""Most buffers in one instance (2,097,152): ``MAX_BUFFERS * MAX_VALUE`` is 2^61."""
 
 MAX_CAPACITY = 2**60
+"""Largest capacity: an offset below it plus a size stays below 2^61."""
+
 MAX_BENEFIT = 2**40
+"""Largest benefit of a buffer: the benefit left in slow memory, summed over all buffers, stays
+below 2^61."""
+
+DEFAULT_SIZE_LIMIT = 200_000
+"""Buffers a service accepts by default."""
 
 
 class Buffer(BaseModel):
@@ -65,7 +78,7 @@ class MemoryInstance(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str | None = None
-    buffers: Annotated[tuple[Buffer, ...], Field(min_length=1, max_length=2_000_000)]
+    buffers: Annotated[tuple[Buffer, ...], Field(min_length=1, max_length=MAX_BUFFERS)]
     capacity: Annotated[int, Field(ge=1, le=MAX_CAPACITY)] | None = None
     two_level: bool = False
 
@@ -78,6 +91,7 @@ class MemoryInstance(BaseModel):
             seen.add(buffer.id)
         if self.two_level and self.capacity is None:
             raise ValueError("two_level: a two-level instance needs the fast-memory capacity")
+        _check_address_space(self.buffers)
         return self
 
     @cached_property
@@ -90,6 +104,17 @@ class MemoryInstance(BaseModel):
         """``max_t sum_{b alive at t} size_b``: no placement of all buffers peaks lower."""
         a = self.arrays
         return max_live(a.lower, a.upper, a.size)
+
+
+def _check_address_space(buffers: tuple[Buffer, ...]) -> None:
+    """Every address a placement may reach (sizes stacked, each padded to its alignment) fits
+    the int64 arrays and the solvers; the field bounds imply it, this keeps it true."""
+    total = sum(b.size + b.alignment - 1 for b in buffers)
+    if total > INT64_SAFE:
+        raise ValueError(
+            f"buffers: sizes and alignments sum to {total}, above the largest address space "
+            f"{INT64_SAFE}"
+        )
 
 
 Ints = NDArray[np.int64]

@@ -12,6 +12,7 @@ from makespan.models.plotting import lazy_draw
 from makespan.models.rcpsp import bounds, check, compile, formats
 from makespan.models.rcpsp.bounds import infeasibility_reason
 from makespan.models.rcpsp.instance import (
+    DEFAULT_SIZE_LIMIT,
     Activity,
     Lag,
     RcpspInstance,
@@ -74,6 +75,9 @@ MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
     best_known=published_best,
     size=lambda instance: instance.num_activities,
     size_unit="activities",
+    default_size_limit=DEFAULT_SIZE_LIMIT,
+    document_size=formats.document_size,
+    text_size=formats.text_size,
     file_extensions=(".sm", ".rcp"),
     sniff=formats.looks_like_rcpsp,
     infeasibility_reason=infeasibility_reason,

@@ -25,7 +25,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from makespan.models.errors import InstanceError
-from makespan.models.rcpsp.instance import Activity, RcpspInstance, Resource
+from makespan.models.rcpsp.instance import Activity, RcpspInstance
+from makespan.models.sizing import (
+    LINE_BREAKS,
+    content_tokens,
+    count_token,
+    json_text_size,
+    length,
+    line_break_count,
+    lines,
+    looks_like_json,
+    member,
+)
 from makespan.models.textfile import (
     TokenRows,
     load_json_document,
@@ -38,6 +49,11 @@ FORMATS = ("psplib", "patterson", "json")
 
 EXTENSIONS = {".sm": "psplib", ".rcp": "patterson", ".json": "json"}
 """The format each file extension implies."""
+
+_JOBS_LINE = re.compile(
+    rf"(?:^|(?<=[{LINE_BREAKS}]))[ \t]*jobs[^:{LINE_BREAKS}]*:[ \t]*(\d+)", re.MULTILINE | re.ASCII
+)
+"""PSPLIB's ``jobs (incl. supersource/sink ):  32`` header line."""
 
 _PRECEDENCE = "PRECEDENCE RELATIONS"
 _REQUESTS = "REQUESTS/DURATIONS"
@@ -151,7 +167,8 @@ class _Sections:
         """``(value, index)`` of a ``label ... : value`` header line, if the file has one."""
         for index, (_, line) in enumerate(self.lines):
             if line.startswith(label) and ":" in line:
-                match = re.match(r"\s*(-?\d+)", line.split(":", 1)[1])
+                # At most 18 digits: a longer count is no count (and int() refuses 4300+).
+                match = re.match(r"\s*(-?\d{1,18})(?!\d)", line.split(":", 1)[1], re.ASCII)
                 if match is None:
                     raise self.error(f"expected an integer after {label!r}", index)
                 return int(match.group(1)), index
@@ -241,14 +258,23 @@ def _parse_with_psplib(
         path.write_text(text, encoding="utf-8")
         try:
             project = parse(path)
-        except (ValueError, IndexError, StopIteration, TypeError) as error:
+        except (
+            ValueError,
+            IndexError,
+            KeyError,
+            StopIteration,
+            TypeError,
+            AttributeError,
+            OverflowError,
+        ) as error:
             # The text check above accepts only what psplib reads; name the header line.
             raise InstanceError(
                 f"psplib cannot read the file: {error}", source=source, line=1
             ) from None
     names = [f"R{k}" for k in range(1, len(layout.renewable) + 1)]
+    # Plain dicts, validated once below, so that an out-of-range number is an error with a line.
     resources = [
-        Resource(name=names[k], capacity=r.capacity)
+        {"name": names[k], "capacity": r.capacity}
         for k, r in enumerate(project.resources)
         if layout.renewable[k]
     ]
@@ -256,9 +282,9 @@ def _parse_with_psplib(
     for i, activity in enumerate(project.activities):
         mode = activity.modes[0]
         demands = {names[k]: d for k, d in enumerate(mode.demands) if d > 0 and layout.renewable[k]}
-        successors = tuple(s + 1 for s in activity.successors)
+        successors = [s + 1 for s in activity.successors]
         activities.append(
-            Activity(id=i + 1, duration=mode.duration, demands=demands, successors=successors)
+            {"id": i + 1, "duration": mode.duration, "demands": demands, "successors": successors}
         )
     document = {"name": name, "resources": resources, "activities": activities}
     return _validated(document, source, layout)
@@ -269,9 +295,14 @@ def _validated(document: dict[str, Any], source: str, layout: _Layout) -> RcpspI
     try:
         return RcpspInstance.model_validate(document)
     except ValidationError as error:
-        message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        path = ".".join(str(part) for part in first["loc"])
+        if path:
+            message = f"{path}: {message}"
         found = re.search(r"activities\.(\d+)", message)
-        line = layout.activity_lines[int(found.group(1))] if found else 1
+        index = int(found.group(1)) if found else -1
+        line = layout.activity_lines[index] if 0 <= index < len(layout.activity_lines) else 1
         raise InstanceError(message, source=source, line=line) from None
 
 
@@ -300,6 +331,42 @@ def read_json(text: str, source: str = "<instance>", name: str | None = None) ->
 # --------------------------------------------------------------------------------------------
 # Inference
 # --------------------------------------------------------------------------------------------
+
+
+def document_size(data: Any) -> int:
+    """The activities of a JSON document, from its length alone."""
+    return length(member(data, "activities"))
+
+
+def text_size(text: str, format: str | None = None) -> int:
+    """The activities of instance text before parsing it: PSPLIB's ``jobs`` header line (else
+    its line count), the first number of a Patterson file, or the JSON document's."""
+    if format is None:
+        format = _format_by_content(text)
+    if format == "json":
+        return json_text_size(text, document_size)
+    if format == "psplib":
+        found = _JOBS_LINE.search(text)
+        jobs = count_token(found.group(1)) if found else None
+        return line_break_count(text) if jobs is None else jobs
+    if format == "patterson":
+        return _patterson_activities(text)
+    return 0
+
+
+def _format_by_content(text: str) -> str:
+    if looks_like_json(text):
+        return "json"
+    return "psplib" if _PRECEDENCE in text else "patterson"
+
+
+def _patterson_activities(text: str) -> int:
+    """The first number of the first line that holds any: Patterson's activity count."""
+    for line in lines(text):
+        tokens = content_tokens(line)
+        if tokens:
+            return count_token(tokens[0]) or 0
+    return 0
 
 
 def looks_like_rcpsp(text: str) -> bool:

@@ -12,10 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validat
 from pydantic.config import JsonDict
 
 from makespan.models.bounds import KnownBounds
+from makespan.models.limits import MAX_HORIZON
 
 MAX_VALUE = 10**9
-"""Largest duration, time, demand, capacity or lag magnitude: sums and products of such values
-over any instance stay far inside the 64-bit integers the solvers compute with."""
+"""Largest duration, time, demand, capacity or lag magnitude: a product of two (an energy
+duration x demand) stays below 10^18, and the sum of all of them is bounded by
+:data:`MAX_HORIZON` (see :func:`horizon_of`)."""
+
+DEFAULT_SIZE_LIMIT = 100_000
+"""Activities a service accepts by default."""
 
 Time = Annotated[int, Field(ge=0, le=MAX_VALUE)]
 """A duration or a point in time."""
@@ -126,6 +131,7 @@ class RcpspInstance(BaseModel):
             if lag.min is not None and lag.max is not None and lag.min > lag.max:
                 raise ValueError(f"lags.{k}: min {lag.min} is above max {lag.max}")
         _check_acyclic(self.activities)
+        _check_horizon(self)
         return self
 
     @cached_property
@@ -137,6 +143,32 @@ class RcpspInstance(BaseModel):
     def num_activities(self) -> int:
         """Number of activities (dummy start and end included for PSPLIB files)."""
         return len(self.activities)
+
+
+def horizon_of(instance: RcpspInstance) -> int:
+    """An upper bound on every time the model and the heuristics form: the latest release,
+    deadline or downtime end, plus per activity the longer of its duration and its largest
+    outgoing lag arc (the network's default horizon, see ``network``, past the downtime)."""
+    windows = [a.release for a in instance.activities]
+    windows += [a.deadline for a in instance.activities if a.deadline is not None]
+    windows += [end for r in instance.resources for _, end in r.downtime]
+    longest_lag: dict[int, int] = {}  # the largest arc weight leaving each activity
+    for lag in instance.lags:
+        if lag.min is not None:
+            longest_lag[lag.source] = max(lag.min, longest_lag.get(lag.source, 0))
+        if lag.max is not None:  # the reverse arc to -> from weighs -max
+            longest_lag[lag.to] = max(-lag.max, longest_lag.get(lag.to, 0))
+    spread = sum(max(a.duration, longest_lag.get(a.id, 0)) for a in instance.activities)
+    return max(windows, default=0) + spread
+
+
+def _check_horizon(instance: RcpspInstance) -> None:
+    horizon = horizon_of(instance)
+    if horizon > MAX_HORIZON:
+        raise ValueError(
+            f"activities: the horizon (latest window end plus the durations and lags) is "
+            f"{horizon}, above the largest supported {MAX_HORIZON}"
+        )
 
 
 def _check_resources(resources: Sequence[Resource]) -> None:
