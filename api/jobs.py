@@ -79,7 +79,7 @@ class JobManager:
         self.limits = ServiceLimits(
             size_limits=settings.size_limits,
             max_time_limit_s=settings.max_time_limit_s,
-            default_time_limit_s=settings.default_time_limit_s,
+            default_time_limit_s=settings.default_time_limit,
         )
         self._lock = threading.RLock()
         self._used_slots = 0
@@ -97,6 +97,7 @@ class JobManager:
         """Finish or requeue what a previous server left behind, then start the threads."""
         self._adopt_job_folders()
         recovery = self._recover()
+        self._guarded("retention", self._expire)
         self.executor.start(self)
         for target in (self._schedule_loop, self._record_loop, self._keep_loop):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
@@ -220,7 +221,12 @@ class JobManager:
             self._guarded("recorder", lambda step=action: self.store.retrying(step, "record"))
 
     def _keep_loop(self) -> None:
-        due = {"renew": 0.0, "recover": time.monotonic() + RECOVER_EVERY_S, "expire": 0.0}
+        started = time.monotonic()
+        due = {
+            "renew": 0.0,
+            "recover": started + RECOVER_EVERY_S,
+            "expire": started + EXPIRE_EVERY_S,
+        }
         while not self._stopping.wait(1.0):
             now = time.monotonic()
             if now >= due["renew"]:

@@ -161,10 +161,17 @@ def _instance(model: ProblemModel[Any, Any], document: dict[str, Any], limit: in
         raise InstanceError("expected the instance file text as a string", field="instance_text")
     size = model.document_size(raw) if text is None else model.text_size(text, fmt)
     _check_size(model, size, limit, "instance" if text is None else "instance_text")
-    if text is None:
-        instance = model.parse_instance(raw)
-    else:
-        instance = model.read_text(text, fmt, REQUEST_TEXT_SOURCE)
+    try:
+        if text is None:
+            instance = model.parse_instance(raw)
+        else:
+            instance = model.read_text(text, fmt, REQUEST_TEXT_SOURCE)
+    except InstanceError as error:  # its field is relative to what was parsed: name it
+        where = "instance" if text is None else "instance_text"
+        field = where + (f".{error.field}" if error.field else "")
+        raise InstanceError(
+            error.message, source=error.source, line=error.line, field=field
+        ) from None
     _check_size(model, model.size(instance), limit, "instance")
     return instance
 

@@ -48,8 +48,9 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 16 * 1024 * 1024
     max_time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S)] = MAX_TIME_LIMIT_S
     """The longest time limit a job may ask for (at most the solver's own maximum)."""
-    default_time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S)] = DEFAULT_TIME_LIMIT_S
-    """The time limit of a job that names none."""
+    default_time_limit_s: Annotated[float | None, Field(gt=0, le=MAX_TIME_LIMIT_S)] = None
+    """The time limit of a job that names none (unset: the solver's default, or the maximum
+    when that is lower); see :attr:`default_time_limit`."""
     max_queue: Annotated[int, Field(ge=1)] = 1000
     """Jobs queued (not yet running) beyond which submissions get 429."""
     kill_grace_s: Annotated[float, Field(ge=0, le=3600)] = KILL_GRACE_S
@@ -92,7 +93,9 @@ class Settings(BaseSettings):
                 f"binding {self.host} needs an API key (MAKESPAN_API_KEY / --api-key / "
                 "--api-key-file), or --allow-unauthenticated to serve without one"
             )
-        if self.default_time_limit_s > self.max_time_limit_s:
+        if self.default_time_limit_s is not None and (
+            self.default_time_limit_s > self.max_time_limit_s
+        ):
             raise ValueError(
                 f"default_time_limit_s {self.default_time_limit_s:g} exceeds "
                 f"max_time_limit_s {self.max_time_limit_s:g}"
@@ -108,6 +111,13 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def default_time_limit(self) -> float:
+        """The time limit of a job that names none."""
+        if self.default_time_limit_s is not None:
+            return self.default_time_limit_s
+        return min(DEFAULT_TIME_LIMIT_S, self.max_time_limit_s)
 
     @property
     def job_folders(self) -> Path:

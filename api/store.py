@@ -401,8 +401,12 @@ class JobStore:
                     job_id=job_id, seq=seq, time_s=time_s, objective=objective, bound=bound
                 )
             )
-            if seq and seq % MAX_INCUMBENTS == 0:
-                _thin(c, job_id)
+            if seq >= MAX_INCUMBENTS:
+                kept = c.execute(
+                    sa.select(sa.func.count()).where(incumbents.c.job_id == job_id)
+                ).scalar()
+                if (kept or 0) > MAX_INCUMBENTS:
+                    _thin(c, job_id)
         return seq
 
     def save_checkpoint(self, job_id: str, result: dict[str, Any]) -> None:

@@ -174,10 +174,10 @@ def _oversize_documents() -> dict[str, bytes]:
         "memory_mapping": json.dumps(
             {"problem": "memory_mapping", "instance_text": csv, "format": "minimalloc"}
         ).encode(),
-        # 2 layers x 16 experts x 8 GPUs = 256 per layer: the model's size, not layers x experts
+        # 4 layers x 16 experts x 8 GPUs = 512: the model's size (layers x experts is only 64)
         "expert_placement": _job(
             "expert_placement",
-            {"num_gpus": 8, "experts_per_gpu": 2, "loads": [[1] * 16] * 2},
+            {"num_gpus": 8, "experts_per_gpu": 2, "loads": [[1] * 16] * 4},
         ),
         "gpu_packing": _job(
             "gpu_packing",

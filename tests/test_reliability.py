@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from conftest import Service
 
 from makespan.api.client import Client
