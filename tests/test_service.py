@@ -208,6 +208,15 @@ BAD_BODIES: list[tuple[str, Any, str | None]] = [
         "options.backend_params",
     ),
     (
+        "parameter the service owns",
+        {
+            "problem": "jssp",
+            "instance": TINY,
+            "options": {"backend": "highs", "backend_params": "threads=64"},
+        },
+        "options.backend_params",
+    ),
+    (
         "unknown option",
         {"problem": "jssp", "instance": TINY, "options": {"timelimit": 3}},
         "options.timelimit",
