@@ -234,12 +234,25 @@ def _run_warm_start(
 
 
 def _checked(
-    model: ProblemModel[Any, Any], instance: Any, solution: Any, objective: float
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    solution: Any,
+    objective: float,
+    *,
+    may_be_better: bool = False,
 ) -> CheckReport:
+    """The checker's verdict, infeasible when the objective is not the one claimed.
+
+    ``may_be_better``: a checked objective below the claim is accepted. A backend stopped short
+    of optimality may leave slack in the objective's own variables (the makespan above every
+    job's end), so its value is only an upper bound on the solution's true objective.
+    """
     report = model.check(instance, solution)
-    if report.feasible and not _same(report.objective, objective):
-        return CheckReport(False, None, (f"objective {objective} != checked {report.objective}",))
-    return report
+    if not report.feasible or _same(report.objective, objective):
+        return report
+    if may_be_better and report.objective is not None and report.objective < objective:
+        return report
+    return CheckReport(False, None, (f"objective {objective} != checked {report.objective}",))
 
 
 def _run_backend(
@@ -267,12 +280,14 @@ def _run_backend(
     if outcome.values is None or outcome.objective is None:
         return outcome, None, outcome.message
     solution = model.decode(instance, compiled, outcome.values)
-    report = _checked(model, instance, solution, outcome.objective)
-    if not report.feasible:
+    report = _checked(model, instance, solution, outcome.objective, may_be_better=True)
+    if not report.feasible or report.objective is None:
         # A backend answer the checker rejects is a bug of ours; never pass it on.
         note = f"{backend.name} solution rejected by the checker: {'; '.join(report.violations)}"
         return outcome, None, note
-    return outcome, _Candidate(solution, outcome.objective), outcome.message
+    if report.objective < outcome.objective:
+        control.report(report.objective * ir.objective_scale, None)  # in IR units, as backends
+    return outcome, _Candidate(solution, report.objective), outcome.message
 
 
 def _in_problem_units(outcome: BackendOutcome, scale: int) -> BackendOutcome:
