@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from ortools.sat import sat_parameters_pb2
 from ortools.sat.python import cp_model
 
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import (
     ConstraintKind,
@@ -249,6 +249,9 @@ def _configure(solver: cp_model.CpSolver, request: SolveRequest, time_left_s: fl
     if request.params:
         check_params(request.params)
         params.merge_text_format(request.params)
+    if request.gap_limit is not None:
+        # After backend_params: an option the caller set wins over a backend parameter.
+        params.relative_gap_limit = request.gap_limit
 
 
 def solve(request: SolveRequest, control: SolveControl) -> BackendOutcome:
@@ -303,8 +306,10 @@ def _outcome(
         cp_model.INFEASIBLE: (Status.INFEASIBLE, Termination.SOLVED, None),
         cp_model.UNKNOWN: (Status.UNKNOWN, interrupted, None),
     }.get(code, (Status.UNKNOWN, Termination.ERROR, f"CP-SAT: {compiled.model.validate()}"))
-    return settle(
-        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message)
+    # CP-SAT also answers OPTIMAL when a gap limit stopped it; IR objectives are integral.
+    return honest(
+        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message),
+        integral=True,
     )
 
 

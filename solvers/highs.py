@@ -9,6 +9,7 @@ name before any HiGHS object sees them, because setting ``log_file`` alone creat
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ConstraintKind, Model
 from makespan.solvers.linear import LinearForm, linearize
@@ -281,6 +282,9 @@ def _configure(
     h.setOptionValue("mip_abs_gap", 1 - 1e-6 if form.objective_is_integral else 1e-6)
     if request.params:
         _apply_params(h, allowed_params(request.params))
+    if request.gap_limit is not None:
+        # After backend_params: an option the caller set wins over a backend parameter.
+        h.setOptionValue("mip_rel_gap", request.gap_limit)
 
 
 def _outcome(
@@ -294,7 +298,7 @@ def _outcome(
         column_values = np.asarray(h.getSolution().col_value[: form.num_ir_columns])
         values = tuple(int(v) for v in np.rint(column_values))
     objective = info.objective_function_value if has_solution and has_objective else None
-    bound = info.mip_dual_bound if has_objective else None
+    bound = info.mip_dual_bound if has_objective and math.isfinite(info.mip_dual_bound) else None
     stopped = Termination.CANCELLED if control.stop_requested else Termination.TIME_LIMIT
     found = Status.FEASIBLE if has_solution else Status.UNKNOWN
     statuses = highspy.HighsModelStatus
@@ -304,8 +308,10 @@ def _outcome(
         statuses.kTimeLimit: (found, Termination.TIME_LIMIT, None),
         statuses.kInterrupt: (found, stopped, None),
     }.get(model_status, (found, Termination.ERROR, f"HiGHS: {h.modelStatusToString(model_status)}"))
-    return settle(
-        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message)
+    # HiGHS also answers kOptimal when mip_rel_gap or mip_abs_gap stopped it.
+    return honest(
+        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message),
+        integral=form.objective_is_integral,
     )
 
 

@@ -51,6 +51,7 @@ def solve(
     backend: str = "auto",
     workers: int | None = None,
     seed: int = 0,
+    gap_limit: float | None = None,
     backend_params: str | None = None,
     warm_start: bool = True,
     on_incumbent: IncumbentListener | None = None,
@@ -60,7 +61,8 @@ def solve(
 
     ``instance`` is the problem's typed instance or its JSON form (a dict). The solve ends by
     ``time_limit_s`` (heuristic included) or when ``stop_event`` is set, returning the best
-    solution found. ``on_incumbent`` hears every improvement of objective or bound.
+    solution found, or once the relative gap is at most ``gap_limit`` (then ``termination`` is
+    ``gap_limit``). ``on_incumbent`` hears every improvement of objective or bound.
 
     Raises:
         InstanceError: the instance does not validate.
@@ -73,6 +75,7 @@ def solve(
         backend=backend,
         workers=workers,
         seed=seed,
+        gap_limit=gap_limit,
         backend_params=backend_params,
         warm_start=warm_start,
     )
@@ -131,6 +134,7 @@ def solve_instance(
     if reason is not None:
         return _proven_infeasible(model, control, run, reason)
     control.goal = model.goal(instance)
+    control.gap_limit = options.gap_limit
     limit = model.auto_backend_limit
     backend_left_out = (
         options.backend == "auto" and limit is not None and model.size(instance) > limit
@@ -191,7 +195,7 @@ def _run_search(
         elif best is None or answer.objective < best:
             run.best = _Candidate(answer.solution, answer.objective)
             run.found_by = answer.method
-            control.report(answer.objective, None)
+            control.report(answer.objective, run.lower)
     if answer.proven_optimal and run.best is not None and run.found_by == answer.method:
         run.lower = run.best.objective
     if answer.proven_infeasible and run.best is None:
@@ -274,7 +278,9 @@ def _run_backend(
     remaining = options.time_limit_s - control.elapsed()
     if remaining < _MIN_BACKEND_TIME_S:
         return None, None, "the heuristic used the whole time limit"
-    request = SolveRequest(ir, remaining, options.workers, options.seed, options.backend_params)
+    request = SolveRequest(
+        ir, remaining, options.workers, options.seed, options.backend_params, options.gap_limit
+    )
     control.objective_scale = ir.objective_scale
     outcome = _in_problem_units(backend.solve(request, control), ir.objective_scale)
     if outcome.values is None or outcome.objective is None:
@@ -340,8 +346,9 @@ def _best_bound(
     if not bounds:
         return None
     bound = max(bounds)
-    # A bound may not pass the best objective (CP-SAT reports its bound on a domain that the
-    # warm start capped); cap it so that the gap stays meaningful.
+    # A bound past the best objective proves it optimal: models compile with the warm start's
+    # objective as a non-strict cap, so a backend's bound (CP-SAT's on that capped domain, or
+    # HiGHS's dual bound with float noise) says that nothing better than the best exists.
     return min(bound, best.objective) if best is not None else bound
 
 
@@ -364,6 +371,8 @@ def _termination(
 ) -> Termination:
     if status in (Status.OPTIMAL, Status.INFEASIBLE) or control.goal_reached:
         return Termination.SOLVED
+    if control.gap_limit_reached:
+        return Termination.GAP_LIMIT
     if control.cancelled:
         return Termination.CANCELLED
     if outcome is not None:

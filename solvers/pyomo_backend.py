@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from makespan.solvers import highs
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
@@ -49,6 +49,19 @@ THREADS_OPTION = {
     "scip": "parallel/maxnthreads",
 }
 """How each solver names its thread count."""
+
+GAP_OPTION = {
+    "highs": "mip_rel_gap",
+    "appsi_highs": "mip_rel_gap",
+    "cbc": "ratioGap",
+    "gurobi": "MIPGap",
+    "gurobi_direct": "MIPGap",
+    "cplex": "mipgap",
+    "cplex_direct": "mipgap",
+    "scip": "limits/gap",
+    "glpk": "mipgap",
+}
+"""How each solver names its relative MIP gap limit (``options.gap_limit``)."""
 
 HIGHS_SOLVERS = frozenset({"highs", "appsi_highs"})
 """Pyomo solvers that are HiGHS: their options follow the ``highs`` backend's rules."""
@@ -206,7 +219,8 @@ def solve(solver: str, request: SolveRequest, control: SolveControl) -> BackendO
         return _no_answer(solver, Termination.CANCELLED, "stopped before the solver returned")
     if "error" in answer:
         return _no_answer(solver, Termination.ERROR, f"pyomo:{solver}: {answer['error']}")
-    return _outcome(solver, answer, control, request.model.objective is not None)
+    integral = form.objective_is_integral
+    return _outcome(solver, answer, control, request.model.objective is not None, integral)
 
 
 _KILL_GRACE_S = 30.0
@@ -237,11 +251,12 @@ class _ChildOptions:
 
     params: str | None
     workers: int | None
+    gap_limit: float | None
 
     @classmethod
     def of(cls, request: SolveRequest) -> _ChildOptions:
         """The options of ``request``."""
-        return cls(request.params, request.workers)
+        return cls(request.params, request.workers, request.gap_limit)
 
 
 def _solve_in_child(
@@ -282,6 +297,8 @@ def _set_options(options: Any, solver: str, request: _ChildOptions) -> None:
             options[name] = value
     if request.workers and solver in THREADS_OPTION:
         options[THREADS_OPTION[solver]] = request.workers
+    if request.gap_limit is not None and solver in GAP_OPTION:
+        options[GAP_OPTION[solver]] = request.gap_limit
 
 
 def _supports_warmstart(opt: Any) -> bool:
@@ -330,7 +347,11 @@ def _no_answer(solver: str, termination: Termination, message: str) -> BackendOu
 
 
 def _outcome(
-    solver: str, answer: dict[str, Any], control: SolveControl, has_objective: bool
+    solver: str,
+    answer: dict[str, Any],
+    control: SolveControl,
+    has_objective: bool,
+    integral: bool,
 ) -> BackendOutcome:
     condition = answer["condition"]
     values = None if answer["values"] is None else tuple(answer["values"])
@@ -346,7 +367,8 @@ def _outcome(
     else:
         status, termination = found, Termination.ERROR
     message = None if termination is not Termination.ERROR else f"{solver}: {condition}"
-    outcome = settle(
+    # Solvers also answer "optimal" when their own (default) gap limit stopped them.
+    outcome = honest(
         BackendOutcome(
             status,
             termination,
@@ -356,7 +378,8 @@ def _outcome(
             f"pyomo:{solver}",
             f"pyomo {_pyomo_version()}",
             message,
-        )
+        ),
+        integral=integral,
     )
     if outcome.objective is not None:
         control.report(outcome.objective, outcome.bound)
