@@ -8,6 +8,10 @@ objective. ft10 (optimum 930) is far from proven in a few seconds, so every stop
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 from conftest import BACKENDS
 from test_jssp_solve import assert_checked
@@ -148,3 +152,44 @@ def test_the_control_halts_once_the_gap_limit_is_met() -> None:
     assert not control.stop_requested and not control.gap_limit_reached
     control.report(95, 90)
     assert control.stop_requested and control.gap_limit_reached and not control.cancelled
+
+
+def test_cli_gap_limit(makespan_command: list[str], tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*makespan_command, "solve", "ft10", "--json", "--gap-limit", "0.5", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["termination"] == "gap_limit" and document["status"] == "feasible"
+    assert document["bound"] < document["objective"] and document["gap"] <= 0.5
+
+
+def test_batch_gap_limit(makespan_command: list[str], tmp_path: Path) -> None:
+    instance = tmp_path / "ft10.json"
+    instance.write_text(_instance("ft10").model_dump_json())
+    rows = tmp_path / "rows.jsonl"
+    done = subprocess.run(
+        [
+            *makespan_command,
+            "batch",
+            str(instance),
+            "--problem",
+            "jssp",
+            "--gap-limit",
+            "0.5",
+            "--out",
+            str(rows),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert row["termination"] == "gap_limit" and row["status"] == "feasible"
+    assert row["bound"] < row["objective"] and row["gap"] <= 0.5
