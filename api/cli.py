@@ -42,6 +42,12 @@ app = typer.Typer(
 )
 
 
+_GAP_LIMIT_HELP = (
+    "Stop once (objective - bound) / objective is at most this; such a stop is reported "
+    "as termination gap_limit, status feasible unless proven."
+)
+
+
 def _fail(message: str) -> typer.Exit:
     # Plain text, never wrapped: scripts and editors parse ``FILE:LINE: message``.
     typer.echo(f"makespan: error: {message}", err=True)
@@ -67,8 +73,14 @@ def solve(
         int | None, typer.Option(help="Solver threads (default: all cores).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    gap_limit: Annotated[float | None, typer.Option("--gap-limit", help=_GAP_LIMIT_HELP)] = None,
     params: Annotated[
-        str | None, typer.Option("--params", help="Backend parameters (CP-SAT text format).")
+        str | None,
+        typer.Option(
+            "--params",
+            help="Backend parameters: CP-SAT text format, HiGHS/Pyomo name=value (time, "
+            "threads, seed, files and output are the service's and refused).",
+        ),
     ] = None,
     no_warm_start: Annotated[
         bool, typer.Option("--no-warm-start", help="Skip the heuristic warm start.")
@@ -90,6 +102,7 @@ def solve(
             backend=backend,
             workers=workers,
             seed=seed,
+            gap_limit=gap_limit,
             backend_params=params,
             warm_start=not no_warm_start,
         )
@@ -265,6 +278,7 @@ def batch(
     workers: Annotated[int, typer.Option(min=1, help="Solver threads per instance.")] = 1,
     backend: Annotated[str, typer.Option(help="auto|cpsat|highs|pyomo[:SOLVER]")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    gap_limit: Annotated[float | None, typer.Option("--gap-limit", help=_GAP_LIMIT_HELP)] = None,
     capacity: Annotated[int | None, typer.Option(help="memory_mapping: fit this capacity.")] = None,
     executor: Annotated[
         str, typer.Option(help="local | ray (a local Ray) | ray:ADDRESS (a cluster).")
@@ -285,7 +299,13 @@ def batch(
 
     folders = Path(tempfile.mkdtemp(prefix="makespan-batch-"))
     try:
-        options = make_options(time_limit_s=time_limit, backend=backend, workers=workers, seed=seed)
+        options = make_options(
+            time_limit_s=time_limit,
+            backend=backend,
+            workers=workers,
+            seed=seed,
+            gap_limit=gap_limit,
+        )
         known = batching.load_bounds(bounds) if bounds is not None else {}
         chosen = make_executor(executor, folders, num_cpus=os.cpu_count())
     except (InstanceError, OptionsError, ValueError) as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -25,25 +26,53 @@ class BackendOutcome:
     message: str | None = None
 
 
-def settle(outcome: BackendOutcome) -> BackendOutcome:
-    """The outcome with its bound consistent with its status: the objective itself when proven
-    optimal, none when proven infeasible."""
-    if outcome.status is Status.OPTIMAL and outcome.objective is not None:
-        return replace(outcome, bound=outcome.objective)
+OPTIMALITY_TOLERANCE = 1e-6
+"""How far a proven bound may sit below the objective and still prove it optimal (solvers'
+floating-point bounds carry noise of this order)."""
+
+
+def proven_bound(bound: float | None, *, integral: bool) -> float | None:
+    """The strongest bound a backend's ``bound`` proves: with an integral objective no solution
+    lies strictly between two integers, so the bound rounds up to the next integer."""
+    if bound is None or not integral or not math.isfinite(bound):
+        return bound
+    return float(math.ceil(bound - OPTIMALITY_TOLERANCE))
+
+
+def honest(outcome: BackendOutcome, *, integral: bool) -> BackendOutcome:
+    """The outcome with nothing claimed that its bound does not prove.
+
+    A backend's "optimal" also covers a stop on a gap limit (its own gap parameter or
+    ``gap_limit``): it stays ``OPTIMAL`` only when the proven bound meets the objective, and is
+    otherwise a ``FEASIBLE`` answer ended by ``GAP_LIMIT``. The bound is never set to the
+    objective; proven infeasibility leaves no bound.
+    """
     if outcome.status is Status.INFEASIBLE:
         return replace(outcome, bound=None)
-    return outcome
+    bound = proven_bound(outcome.bound, integral=integral)
+    if outcome.status is not Status.OPTIMAL or _meets(bound, outcome.objective):
+        return replace(outcome, bound=bound)
+    return replace(outcome, status=Status.FEASIBLE, termination=Termination.GAP_LIMIT, bound=bound)
+
+
+def _meets(bound: float | None, objective: float | None) -> bool:
+    """True when ``bound`` proves ``objective`` optimal (no objective: nothing to prove)."""
+    if objective is None:
+        return True
+    return bound is not None and bound >= objective - OPTIMALITY_TOLERANCE
 
 
 @dataclass(frozen=True)
 class SolveRequest:
-    """What a backend is asked: the model and the budget it has left."""
+    """What a backend is asked: the model, the budget it has left, and when it may stop early."""
 
     model: Model
     time_limit_s: float
     workers: int | None
     seed: int
     params: str | None
+    gap_limit: float | None = None
+    """Relative gap at which the backend may stop (``None``: its usual optimality settings)."""
 
 
 @dataclass(frozen=True)

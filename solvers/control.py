@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from makespan.solvers.result import Incumbent, Result
+from makespan.solvers.result import Incumbent, Result, relative_gap
 
 IncumbentListener = Callable[[Incumbent], None]
 CheckpointListener = Callable[[Result], None]
@@ -31,7 +31,8 @@ class SolveControl:
         self._checkpoint_listener = on_checkpoint
         self._stop = stop_event if stop_event is not None else threading.Event()
         self._halt = threading.Event()
-        """Set by a stop request and by reaching the goal: what backends watch."""
+        """Set by a stop request, by reaching the goal and by meeting the gap limit: what
+        backends watch."""
         self._lock = threading.Lock()
         self._incumbents: list[Incumbent] = []
         self._best_objective: float | None = None
@@ -42,6 +43,10 @@ class SolveControl:
         """An objective value that settles the question asked (a placement that fits the
         capacity): the first incumbent at or below it ends the solve."""
         self.goal_reached = False
+        self.gap_limit: float | None = None
+        """A relative gap that is good enough (``options.gap_limit``): the first report whose
+        best objective and best bound are at most this far apart ends the solve."""
+        self.gap_limit_reached = False
 
     def checkpoint(self, result: Callable[[], Result]) -> None:
         """Offer the Result the solve would give if it stopped now (its best checked answer);
@@ -81,6 +86,15 @@ class SolveControl:
         self.goal_reached = True
         self._halt.set()
 
+    def _stop_if_gap_met(self) -> None:
+        """Record that the gap limit is met, and stop the search, once it is."""
+        if self.gap_limit is None:
+            return
+        gap = relative_gap(self._best_objective, self._best_bound)
+        if gap is not None and gap <= self.gap_limit:
+            self.gap_limit_reached = True
+            self._halt.set()
+
     @property
     def incumbents(self) -> tuple[Incumbent, ...]:
         """The improving incumbents so far, oldest first."""
@@ -107,6 +121,7 @@ class SolveControl:
                     self._settle()
             if better_bound:
                 self._best_bound = bound
+            self._stop_if_gap_met()
             incumbent = Incumbent(
                 time_s=round(self.elapsed(), 4),
                 objective=self._best_objective,

@@ -14,10 +14,11 @@ from typing import Any
 
 import ortools
 from google.protobuf import text_format
+from google.protobuf.message import Message
 from ortools.sat import sat_parameters_pb2
 from ortools.sat.python import cp_model
 
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import SolveControl
 from makespan.solvers.deadline import BuildClock
 from makespan.solvers.ir import (
@@ -48,12 +49,100 @@ class CompiledCpModel:
     variables: tuple[cp_model.IntVar, ...]
 
 
+_DENIED_CLASSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("_file", "_dump_", "_proof_"), "reads or writes files, which belong to the service"),
+    (("_log_", "_prefix_", "_stdout_"), "logging and console output belong to the service"),
+    (("_workers_", "_thread"), "the thread count comes from options.workers"),
+    (
+        ("_time_in_seconds_", "_deterministic_time_"),
+        "the time limit comes from options.time_limit_s",
+    ),
+    (("_seed_",), "the random seed comes from options.seed"),
+    (("_debug_",), "debug switches check, stall or crash the process on purpose"),
+)
+"""Name fragments (matched on ``_name_``, so ``log`` does not hit ``chronological``) of the
+``SatParameters`` fields that ``backend_params`` may not set, and why:
+
+- files: ``*_file*``, ``*_dump_*`` and the DRAT/LRAT ``*_proof`` fields write proofs and models
+  to disk (or check them at great cost), and the file system belongs to the service;
+- output: ``log_*`` (``log_search_progress``, ``log_to_stdout``, ``log_prefix``, ...) print to
+  the service's console or fill its response with logs;
+- threads: ``num_workers``, ``num_search_workers``, ``shared_tree_num_workers`` start threads,
+  which the service counts as CPU slots (``options.workers``);
+- time: ``max_time_in_seconds``, ``max_deterministic_time``, ``max_drat_time_in_seconds``
+  would override ``options.time_limit_s``;
+- seed: ``random_seed`` is ``options.seed``;
+- debug: ``debug_*`` switches crash the process on purpose or run the solver twice.
+"""
+
+_DENIED_BY_NAME: dict[str, str] = {
+    "catch_sigint_signal": "signal handlers belong to the service process",
+    "use_absl_random": "a randomly seeded generator would ignore options.seed",
+}
+"""Fields no name fragment catches, denied by name."""
+
+_ALLOWED_DESPITE_NAME = frozenset(
+    {
+        # Effort budgets of one presolve or search phase, in deterministic time: tuning knobs
+        # that the solve's own time limit still bounds, not a limit of the solve.
+        "probing_deterministic_time_limit",
+        "presolve_probing_deterministic_time_limit",
+        "shaving_deterministic_time_in_probing_search",
+        "shaving_search_deterministic_time",
+        "symmetry_detection_deterministic_time_limit",
+        # A threshold on the worker count, starts no thread.
+        "lb_relax_num_workers_threshold",
+    }
+)
+"""Fields a fragment of ``_DENIED_CLASSES`` hits although they own nothing of the service's."""
+
+
+def _denial_reason(name: str) -> str | None:
+    wrapped = f"_{name}_"
+    for fragments, reason in _DENIED_CLASSES:
+        if any(fragment in wrapped for fragment in fragments):
+            return reason
+    return None
+
+
+def _denied_fields() -> dict[str, str]:
+    fields = sat_parameters_pb2.SatParameters.DESCRIPTOR.fields
+    denied = {
+        field.name: reason
+        for field in fields
+        if field.name not in _ALLOWED_DESPITE_NAME
+        and (reason := _denial_reason(field.name)) is not None
+    }
+    return denied | _DENIED_BY_NAME
+
+
+DENIED_PARAMS: dict[str, str] = _denied_fields()
+"""Every ``SatParameters`` field ``backend_params`` may not set, with the reason; derived from
+the installed OR-Tools' descriptor so that new fields of a denied kind are denied too."""
+
+
 def check_params(text: str) -> None:
-    """Raise :class:`OptionsError` unless ``text`` is valid ``SatParameters`` text format."""
+    """Raise :class:`OptionsError` unless ``text`` is valid ``SatParameters`` text format that
+    sets nothing of :data:`DENIED_PARAMS` (nested ``subsolver_params`` included)."""
+    params = sat_parameters_pb2.SatParameters()
     try:
-        text_format.Parse(text, sat_parameters_pb2.SatParameters())
+        text_format.Parse(text, params)
     except text_format.ParseError as error:
         raise OptionsError("backend_params", f"invalid CP-SAT parameter: {error}") from None
+    _reject_denied(params, prefix="")
+
+
+def _reject_denied(params: Message, prefix: str) -> None:
+    for field, value in params.ListFields():
+        reason = DENIED_PARAMS.get(field.name)
+        if reason is not None:
+            raise OptionsError(
+                "backend_params", f"CP-SAT parameter {prefix}{field.name} is not allowed: {reason}"
+            )
+        if field.message_type is not None:
+            nested = value if field.is_repeated else [value]
+            for message in nested:
+                _reject_denied(message, prefix=f"{prefix}{field.name}.")
 
 
 def compile_model(ir: Model) -> CompiledCpModel:
@@ -163,6 +252,9 @@ def _configure(solver: cp_model.CpSolver, request: SolveRequest, time_left_s: fl
     if request.params:
         check_params(request.params)
         params.merge_text_format(request.params)
+    if request.gap_limit is not None:
+        # After backend_params: an option the caller set wins over a backend parameter.
+        params.relative_gap_limit = request.gap_limit
 
 
 def solve(request: SolveRequest, control: SolveControl) -> BackendOutcome:
@@ -217,8 +309,10 @@ def _outcome(
         cp_model.INFEASIBLE: (Status.INFEASIBLE, Termination.SOLVED, None),
         cp_model.UNKNOWN: (Status.UNKNOWN, interrupted, None),
     }.get(code, (Status.UNKNOWN, Termination.ERROR, f"CP-SAT: {compiled.model.validate()}"))
-    return settle(
-        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message)
+    # CP-SAT also answers OPTIMAL when a gap limit stopped it; IR objectives are integral.
+    return honest(
+        BackendOutcome(status, termination, values, objective, bound, NAME, VERSION, message),
+        integral=True,
     )
 
 

@@ -20,11 +20,13 @@ BACKEND_PATTERN = r"^(auto|cpsat|highs|pyomo(:[A-Za-z0-9_.\-]+)?)$"
 
 
 class SolveOptions(BaseModel):
-    """How to solve: time limit, backend, worker threads, seed, and backend parameters.
+    """How to solve: time limit, backend, worker threads, seed, gap limit, backend parameters.
 
     ``backend_params`` is the one escape hatch to the backend: for CP-SAT, ``SatParameters`` in
     protobuf text format (``"linearization_level: 2 symmetry_level: 4"``), parsed before the solve
-    so that a misspelt name fails with an error instead of being ignored.
+    so that a misspelt name fails with an error instead of being ignored. Parameters that would
+    override what these options and the service own (time, threads, seed, files, output) are
+    rejected by name.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -35,6 +37,10 @@ class SolveOptions(BaseModel):
     backend: Annotated[str, Field(pattern=BACKEND_PATTERN)] = "auto"
     workers: Annotated[int | None, Field(ge=1, le=1024)] = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    gap_limit: Annotated[float | None, Field(ge=0, allow_inf_nan=False)] = None
+    """Relative gap (objective - bound) / objective at which the solve may stop: such a stop
+    ends with ``termination: gap_limit``, and ``status: feasible`` unless the bound equals the
+    objective. ``None``: search until optimality is proven or time runs out."""
     backend_params: str | None = None
     warm_start: bool = True
 

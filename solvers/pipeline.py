@@ -53,6 +53,7 @@ def solve(
     backend: str = "auto",
     workers: int | None = None,
     seed: int = 0,
+    gap_limit: float | None = None,
     backend_params: str | None = None,
     warm_start: bool = True,
     on_incumbent: IncumbentListener | None = None,
@@ -62,7 +63,8 @@ def solve(
 
     ``instance`` is the problem's typed instance or its JSON form (a dict). The solve ends by
     ``time_limit_s`` (heuristic included) or when ``stop_event`` is set, returning the best
-    solution found. ``on_incumbent`` hears every improvement of objective or bound.
+    solution found, or once the relative gap is at most ``gap_limit`` (then ``termination`` is
+    ``gap_limit``). ``on_incumbent`` hears every improvement of objective or bound.
 
     Raises:
         InstanceError: the instance does not validate.
@@ -75,6 +77,7 @@ def solve(
         backend=backend,
         workers=workers,
         seed=seed,
+        gap_limit=gap_limit,
         backend_params=backend_params,
         warm_start=warm_start,
     )
@@ -133,6 +136,7 @@ def solve_instance(
     if reason is not None:
         return _proven_infeasible(model, control, run, reason)
     control.goal = model.goal(instance)
+    control.gap_limit = options.gap_limit
     limit = model.auto_backend_limit
     backend_left_out = (
         options.backend == "auto" and limit is not None and model.size(instance) > limit
@@ -194,7 +198,7 @@ def _run_search(
         elif best is None or answer.objective < best:
             run.best = _Candidate(answer.solution, answer.objective)
             run.found_by = answer.method
-            control.report(answer.objective, None)
+            control.report(answer.objective, run.lower)
             control.checkpoint(lambda: _result(model, control, run))
     if answer.proven_optimal and run.best is not None and run.found_by == answer.method:
         run.lower = run.best.objective
@@ -238,12 +242,25 @@ def _run_warm_start(
 
 
 def _checked(
-    model: ProblemModel[Any, Any], instance: Any, solution: Any, objective: float
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    solution: Any,
+    objective: float,
+    *,
+    may_be_better: bool = False,
 ) -> CheckReport:
+    """The checker's verdict, infeasible when the objective is not the one claimed.
+
+    ``may_be_better``: a checked objective below the claim is accepted. A backend stopped short
+    of optimality may leave slack in the objective's own variables (the makespan above every
+    job's end), so its value is only an upper bound on the solution's true objective.
+    """
     report = model.check(instance, solution)
-    if report.feasible and not _same(report.objective, objective):
-        return CheckReport(False, None, (f"objective {objective} != checked {report.objective}",))
-    return report
+    if not report.feasible or _same(report.objective, objective):
+        return report
+    if may_be_better and report.objective is not None and report.objective < objective:
+        return report
+    return CheckReport(False, None, (f"objective {objective} != checked {report.objective}",))
 
 
 def _run_backend_in_time(
@@ -283,18 +300,22 @@ def _run_backend(
     remaining = options.time_limit_s - control.elapsed()
     if remaining < _MIN_BACKEND_TIME_S:
         return None, None, "the heuristic used the whole time limit"
-    request = SolveRequest(ir, remaining, options.workers, options.seed, options.backend_params)
+    request = SolveRequest(
+        ir, remaining, options.workers, options.seed, options.backend_params, options.gap_limit
+    )
     control.objective_scale = ir.objective_scale
     outcome = _in_problem_units(backend.solve(request, control), ir.objective_scale)
     if outcome.values is None or outcome.objective is None:
         return outcome, None, outcome.message
     solution = model.decode(instance, compiled, outcome.values)
-    report = _checked(model, instance, solution, outcome.objective)
-    if not report.feasible:
+    report = _checked(model, instance, solution, outcome.objective, may_be_better=True)
+    if not report.feasible or report.objective is None:
         # A backend answer the checker rejects is a bug of ours; never pass it on.
         note = f"{backend.name} solution rejected by the checker: {'; '.join(report.violations)}"
         return outcome, None, note
-    return outcome, _Candidate(solution, outcome.objective), outcome.message
+    if report.objective < outcome.objective:
+        control.report(report.objective * ir.objective_scale, None)  # in IR units, as backends
+    return outcome, _Candidate(solution, report.objective), outcome.message
 
 
 def _in_problem_units(outcome: BackendOutcome, scale: int) -> BackendOutcome:
@@ -347,8 +368,9 @@ def _best_bound(
     if not bounds:
         return None
     bound = max(bounds)
-    # A bound may not pass the best objective (CP-SAT reports its bound on a domain that the
-    # warm start capped); cap it so that the gap stays meaningful.
+    # A bound past the best objective proves it optimal: models compile with the warm start's
+    # objective as a non-strict cap, so a backend's bound (CP-SAT's on that capped domain, or
+    # HiGHS's dual bound with float noise) says that nothing better than the best exists.
     return min(bound, best.objective) if best is not None else bound
 
 
@@ -371,6 +393,8 @@ def _termination(
 ) -> Termination:
     if status in (Status.OPTIMAL, Status.INFEASIBLE) or control.goal_reached:
         return Termination.SOLVED
+    if control.gap_limit_reached:
+        return Termination.GAP_LIMIT
     if control.cancelled:
         return Termination.CANCELLED
     if outcome is not None:

@@ -2,8 +2,15 @@
 
 ``pyomo:highs`` uses Pyomo's HiGHS interface; ``pyomo:cbc``, ``pyomo:gurobi``, ``pyomo:cplex``,
 ``pyomo:scip``, ... work where the user has that solver. A solver that is not installed fails
-before the solve with an error naming it. Backend parameters are solver options as
-``name=value`` pairs, passed through unchecked (each solver has its own names).
+before the solve with an error naming it.
+
+Backend parameters are solver options as ``name=value`` pairs. For ``pyomo:highs`` and
+``pyomo:appsi_highs`` they are HiGHS options under exactly the rules of the ``highs`` backend
+(names and values checked by HiGHS, the service's options refused). The names of any other
+solver cannot be checked for spelling here (each solver has its own, and its library is not
+ours to load); what is checked is that no name matches :data:`DENIED_NAME_PATTERNS` (files,
+output, threads, time, seed, remote solving; case-insensitive, erring on the side of refusing)
+and that no value looks like a file name or path.
 
 Each solve runs in a child process (Pyomo's in-process solver interfaces cannot be interrupted,
 and HiGHS keeps process-wide state), so a stop request ends it at once; the warm start then
@@ -15,15 +22,17 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
+import re
 import time
+from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
 
 import numpy as np
 
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, settle
+from makespan.solvers import highs
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import SolveControl
-from makespan.solvers.highs import parse_params
 from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
 from makespan.solvers.options import OptionsError
@@ -40,6 +49,46 @@ THREADS_OPTION = {
     "scip": "parallel/maxnthreads",
 }
 """How each solver names its thread count."""
+
+GAP_OPTION = {
+    "highs": "mip_rel_gap",
+    "appsi_highs": "mip_rel_gap",
+    "cbc": "ratioGap",
+    "gurobi": "MIPGap",
+    "gurobi_direct": "MIPGap",
+    "cplex": "mipgap",
+    "cplex_direct": "mipgap",
+    "scip": "limits/gap",
+    "glpk": "mipgap",
+}
+"""How each solver names its relative MIP gap limit (``options.gap_limit``)."""
+
+HIGHS_SOLVERS = frozenset({"highs", "appsi_highs"})
+"""Pyomo solvers that are HiGHS: their options follow the ``highs`` backend's rules."""
+
+DENIED_NAME_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"thread|parallel|concurren|distributed", "the thread count comes from options.workers"),
+    (
+        r"file|dir|path|write|read|save|restore|import|export|dump|debug",
+        "reads or writes files, which belong to the service",
+    ),
+    (r"log|output|print|verbos|display", "logging and console output belong to the service"),
+    (r"time|tmlim|^sec$|^seconds$", "the time limit comes from options.time_limit_s"),
+    (r"seed", "the random seed comes from options.seed"),
+    (r"server|cloud|token|wls", "solving elsewhere and licences belong to the service"),
+)
+"""Case-insensitive patterns of option names refused for solvers other than HiGHS, and why; the
+first that matches gives the reason (``Threads`` is about threads, not about reading).
+
+Without the solver's list of names these are patterns, not a list: they refuse some harmless
+names (``BranchDir``) rather than miss one that writes a file (cbc ``saveSolution``, Gurobi
+``LogFile``, CPLEX ``workdir``), prints (SCIP ``display/verblevel``), starts threads (Gurobi
+``ConcurrentMIP``), limits time (cbc ``sec``, glpk ``tmlim``, SCIP ``limits/time``), seeds
+(cbc ``randomSeed``) or sends the model to a compute server (Gurobi ``ComputeServer``).
+"""
+
+_FILE_LIKE_VALUE = re.compile(r"[/\\]|\.[A-Za-z][A-Za-z0-9]*$")
+"""A value with a path separator or a file extension (``out.sol``) names a file."""
 
 _STOP_POLL_S = 0.05
 
@@ -72,13 +121,39 @@ def backend(solver: str) -> Backend:
         name=f"pyomo:{solver}",
         version=f"pyomo {_pyomo_version()}",
         supported_kinds=frozenset(ConstraintKind),
-        check_params=_check_params,
+        check_params=partial(check_params, solver),
         solve=partial(solve, solver),
     )
 
 
-def _check_params(text: str) -> None:
-    parse_params(text)  # names are the solver's own: only the name=value form is checked
+def check_params(solver: str, text: str) -> None:
+    """Raise :class:`OptionsError` unless ``text`` is options ``solver`` may be given: HiGHS's
+    rules for HiGHS; otherwise no name the service owns and no file-like value."""
+    allowed_params(solver, text)
+    if solver in HIGHS_SOLVERS:
+        highs.check_params(text)
+
+
+def allowed_params(solver: str, text: str) -> dict[str, bool | int | float | str]:
+    """``text`` parsed, an :class:`OptionsError` naming the first option the service owns."""
+    if solver in HIGHS_SOLVERS:
+        return highs.allowed_params(text)
+    params = highs.parse_params(text)
+    for name, value in params.items():
+        _reject_denied(name, value)
+    return params
+
+
+def _reject_denied(name: str, value: bool | int | float | str) -> None:
+    for pattern, reason in DENIED_NAME_PATTERNS:
+        if re.search(pattern, name, re.IGNORECASE):
+            raise OptionsError("backend_params", f"option {name} is not allowed: {reason}")
+    if isinstance(value, str) and _FILE_LIKE_VALUE.search(value):
+        raise OptionsError(
+            "backend_params",
+            f"option {name}={value!r} is not allowed: a value naming a file or path "
+            "(files belong to the service)",
+        )
 
 
 def build(form: LinearForm) -> Any:
@@ -129,7 +204,7 @@ def solve(solver: str, request: SolveRequest, control: SolveControl) -> BackendO
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
         target=_solve_in_child,
-        args=(solver, form, request.params, request.workers, deadline - time.monotonic(), sender),
+        args=(solver, form, _ChildOptions.of(request), deadline - time.monotonic(), sender),
         name=f"pyomo-{solver}",
     )
     child.start()
@@ -144,7 +219,8 @@ def solve(solver: str, request: SolveRequest, control: SolveControl) -> BackendO
         return _no_answer(solver, Termination.CANCELLED, "stopped before the solver returned")
     if "error" in answer:
         return _no_answer(solver, Termination.ERROR, f"pyomo:{solver}: {answer['error']}")
-    return _outcome(solver, answer, control, request.model.objective is not None)
+    integral = form.objective_is_integral
+    return _outcome(solver, answer, control, request.model.objective is not None, integral)
 
 
 _KILL_GRACE_S = 30.0
@@ -169,11 +245,24 @@ def _await_answer(
             return {"error": "the solver ignored its time limit and was stopped"}
 
 
+@dataclass(frozen=True)
+class _ChildOptions:
+    """What the child needs of a request besides the model (which it gets as a linear form)."""
+
+    params: str | None
+    workers: int | None
+    gap_limit: float | None
+
+    @classmethod
+    def of(cls, request: SolveRequest) -> _ChildOptions:
+        """The options of ``request``."""
+        return cls(request.params, request.workers, request.gap_limit)
+
+
 def _solve_in_child(
     solver: str,
     form: LinearForm,
-    params: str | None,
-    workers: int | None,
+    request: _ChildOptions,
     time_left_s: float,
     sender: Any,
 ) -> None:
@@ -187,11 +276,7 @@ def _solve_in_child(
             for column, start in zip(*form.start, strict=True):
                 model.x[column].set_value(start, skip_validation=True)
         opt = pyo.SolverFactory(solver)
-        if params:
-            for name, value in parse_params(params).items():
-                opt.options[name] = value
-        if workers and solver in THREADS_OPTION:
-            opt.options[THREADS_OPTION[solver]] = workers
+        _set_options(opt.options, solver, request)
         arguments: dict[str, Any] = {
             "load_solutions": False,
             "timelimit": max(deadline - time.monotonic(), 0.01),
@@ -203,6 +288,17 @@ def _solve_in_child(
         sender.send({"error": f"{type(error).__name__}: {error}"})
     finally:
         sender.close()
+
+
+def _set_options(options: Any, solver: str, request: _ChildOptions) -> None:
+    """The allowed backend parameters, then what the service owns (so that it wins)."""
+    if request.params:
+        for name, value in allowed_params(solver, request.params).items():
+            options[name] = value
+    if request.workers and solver in THREADS_OPTION:
+        options[THREADS_OPTION[solver]] = request.workers
+    if request.gap_limit is not None and solver in GAP_OPTION:
+        options[GAP_OPTION[solver]] = request.gap_limit
 
 
 def _supports_warmstart(opt: Any) -> bool:
@@ -251,7 +347,11 @@ def _no_answer(solver: str, termination: Termination, message: str) -> BackendOu
 
 
 def _outcome(
-    solver: str, answer: dict[str, Any], control: SolveControl, has_objective: bool
+    solver: str,
+    answer: dict[str, Any],
+    control: SolveControl,
+    has_objective: bool,
+    integral: bool,
 ) -> BackendOutcome:
     condition = answer["condition"]
     values = None if answer["values"] is None else tuple(answer["values"])
@@ -267,7 +367,8 @@ def _outcome(
     else:
         status, termination = found, Termination.ERROR
     message = None if termination is not Termination.ERROR else f"{solver}: {condition}"
-    outcome = settle(
+    # Solvers also answer "optimal" when their own (default) gap limit stopped them.
+    outcome = honest(
         BackendOutcome(
             status,
             termination,
@@ -277,7 +378,8 @@ def _outcome(
             f"pyomo:{solver}",
             f"pyomo {_pyomo_version()}",
             message,
-        )
+        ),
+        integral=integral,
     )
     if outcome.objective is not None:
         control.report(outcome.objective, outcome.bound)

@@ -35,6 +35,9 @@ class Termination(StrEnum):
     TIME_LIMIT = "time_limit"
     CANCELLED = "cancelled"
     ERROR = "error"
+    GAP_LIMIT = "gap_limit"
+    """Stopped once the relative gap met a gap limit (``options.gap_limit`` or the backend's own
+    gap parameter); the status stays ``feasible`` unless the bound equals the objective."""
 
 
 def finite_or_none(value: float | int | None) -> float | int | None:

@@ -111,6 +111,15 @@ def test_synchronous_solve(client: Client) -> None:
     assert result.status == "optimal" and result.objective == 7
 
 
+def test_a_job_stops_at_its_gap_limit(client: Client) -> None:
+    instance = _named("ft10")
+    result = client.submit("jssp", instance.model_dump(), time_limit_s=10, gap_limit=0.5).wait(60)
+    assert result.termination == "gap_limit" and result.status == "feasible"
+    assert result.bound is not None and result.objective is not None
+    assert result.bound < result.objective and result.gap is not None and result.gap <= 0.5
+    _assert_checked(instance, result)
+
+
 def test_events_stream_incumbents_then_done(client: Client) -> None:
     instance = _named("ta41")
     job = client.submit("jssp", instance, time_limit_s=4)
@@ -205,6 +214,20 @@ BAD_BODIES: list[tuple[str, Any, str | None]] = [
     (
         "misspelt parameter",
         {"problem": "jssp", "instance": TINY, "options": {"backend_params": "num_workrs: 2"}},
+        "options.backend_params",
+    ),
+    (
+        "negative gap limit",
+        {"problem": "jssp", "instance": TINY, "options": {"gap_limit": -0.1}},
+        "options.gap_limit",
+    ),
+    (
+        "parameter the service owns",
+        {
+            "problem": "jssp",
+            "instance": TINY,
+            "options": {"backend": "highs", "backend_params": "threads=64"},
+        },
         "options.backend_params",
     ),
     (
