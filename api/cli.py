@@ -575,7 +575,7 @@ def serve(
     from makespan.api.server import serve as serve_app
     from makespan.api.settings import Settings
 
-    given = {
+    given: dict[str, Any] = {
         "host": host,
         "port": port,
         "db": db,

@@ -7,6 +7,7 @@ oversize bodies and instances 413 naming the limit, a full queue 429 with ``Retr
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -51,11 +52,11 @@ RETRY_AFTER_S = 5
 
 
 def error_response(
-    status: int, message: str, *, headers: dict[str, str] | None = None, **fields: Any
+    status: int, message: str, *, headers: Mapping[str, str] | None = None, **fields: Any
 ) -> JSONResponse:
     """A JSON error answer in the :class:`ErrorBody` shape."""
     body = ErrorBody(message=message, **fields).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,7 @@ class JobManager:
             action = self._records.get()
             if action is None:
                 return
-            self._guarded("recorder", lambda step=action: self.store.retrying(step, "record"))
+            self._guarded("recorder", partial(self.store.retrying, action, "record"))
 
     def _keep_loop(self) -> None:
         started = time.monotonic()
@@ -258,9 +259,8 @@ class JobManager:
             with self._lock:
                 if record.slots > self.settings.workers - self._used_slots:
                     return  # first come, first served: no job overtakes an older one
-            if not self.store.retrying(
-                lambda r=record: self.store.claim(r.id, self.owner), "claim"
-            ):
+            claim = partial(self.store.claim, record.id, self.owner)
+            if not self.store.retrying(claim, "claim"):
                 continue  # cancelled meanwhile, or taken by another server
             self._start(record)
 

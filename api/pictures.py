@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from makespan.api.errors import BusyError
+from makespan.models.plotting import PlotFormat
 
 RENDER_PROCESSES = 1
 """Processes drawing pictures (one keeps a core for the solvers on small machines)."""
@@ -34,7 +35,11 @@ RENDER_TIMEOUT_S = 120.0
 
 
 def _render(
-    problem: str, instance_json: str, result: dict[str, Any], fmt: str, server: tuple[int, str]
+    problem: str,
+    instance_json: str,
+    result: dict[str, Any],
+    fmt: PlotFormat,
+    server: tuple[int, str],
 ) -> bytes:
     """In a pool process: parse, check and draw one solution."""
     from makespan.api.worker import die_with_server
@@ -64,7 +69,12 @@ class PictureRenderer:
         self._server = (os.getpid(), process_start_time(os.getpid()) or "")
 
     def picture(
-        self, job_id: str, problem: str, instance_json: str, result: dict[str, Any], fmt: str
+        self,
+        job_id: str,
+        problem: str,
+        instance_json: str,
+        result: dict[str, Any],
+        fmt: PlotFormat,
     ) -> bytes:
         """The picture of a finished job's result, from the cache or drawn now.
 
@@ -89,7 +99,9 @@ class PictureRenderer:
                 self._cache.popitem(last=False)
         return picture
 
-    def _draw(self, problem: str, instance_json: str, result: dict[str, Any], fmt: str) -> bytes:
+    def _draw(
+        self, problem: str, instance_json: str, result: dict[str, Any], fmt: PlotFormat
+    ) -> bytes:
         future = self._executor().submit(_render, problem, instance_json, result, fmt, self._server)
         try:
             return future.result(timeout=RENDER_TIMEOUT_S)
