@@ -20,9 +20,12 @@ reported at the end.
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import multiprocessing
+import os
 import re
+import signal
 import time
 from dataclasses import dataclass
 from functools import cache, partial
@@ -35,7 +38,7 @@ from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, hone
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
-from makespan.solvers.options import OptionsError
+from makespan.solvers.options import KILL_GRACE_S, OptionsError
 from makespan.solvers.result import Status, Termination
 
 THREADS_OPTION = {
@@ -204,7 +207,14 @@ def solve(solver: str, request: SolveRequest, control: SolveControl) -> BackendO
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
         target=_solve_in_child,
-        args=(solver, form, _ChildOptions.of(request), deadline - time.monotonic(), sender),
+        args=(
+            solver,
+            form,
+            _ChildOptions.of(request),
+            deadline - time.monotonic(),
+            sender,
+            os.getpid(),
+        ),
         name=f"pyomo-{solver}",
     )
     child.start()
@@ -223,7 +233,9 @@ def solve(solver: str, request: SolveRequest, control: SolveControl) -> BackendO
     return _outcome(solver, answer, control, request.model.objective is not None, integral)
 
 
-_KILL_GRACE_S = 30.0
+_KILL_GRACE_S = KILL_GRACE_S / 2
+"""The child gets half the executor's grace, so it is stopped (and its answer read) before the
+executor would kill the whole job."""
 
 
 def _await_answer(
@@ -265,10 +277,12 @@ def _solve_in_child(
     request: _ChildOptions,
     time_left_s: float,
     sender: Any,
+    parent: int,
 ) -> None:
     """Runs in the child process: build, solve, send back a plain dict."""
     import pyomo.environ as pyo
 
+    _die_with_parent(parent)
     deadline = time.monotonic() + time_left_s
     try:
         model = build(form)
@@ -288,6 +302,21 @@ def _solve_in_child(
         sender.send({"error": f"{type(error).__name__}: {error}"})
     finally:
         sender.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when the job process that started it dies (Linux), so
+    that a killed job leaves no solver running."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the parent kills us on its way out, as long as it lives to
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _set_options(options: Any, solver: str, request: _ChildOptions) -> None:
