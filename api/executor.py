@@ -15,6 +15,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import select
 import shutil
 import signal
 import threading
@@ -105,10 +106,25 @@ class _Running:
     cancel: Any
     folder: Path
     deadline: float
+    exit_handle: Any
+    """Ready when the process has exited: a pidfd of the job process itself, because the fork
+    server's status pipe reports a live job as exited when the fork server dies."""
     cancel_deadline: float | None = None
     killed_for: str | None = None
     channel_open: bool = True
     final_message: dict[str, Any] | None = None
+
+    def alive(self) -> bool:
+        """Whether the job process still runs."""
+        if isinstance(self.exit_handle, int):
+            return not select.select([self.exit_handle], [], [], 0)[0]
+        return bool(self.process.is_alive())
+
+    def close_exit_handle(self) -> None:
+        """Release the pidfd, if there is one."""
+        if isinstance(self.exit_handle, int):
+            with contextlib.suppress(OSError):
+                os.close(self.exit_handle)
 
 
 class LocalProcessExecutor(Executor):
@@ -156,7 +172,7 @@ class LocalProcessExecutor(Executor):
             with self._lock:  # registered first: the monitor never sees a half-started job
                 process.start()
                 self._running[task.job_id] = _Running(
-                    task, process, receiver, cancel, folder, deadline
+                    task, process, receiver, cancel, folder, deadline, _exit_handle(process)
                 )
         except (OSError, ValueError, RuntimeError) as error:
             for end in (receiver, sender):
@@ -221,7 +237,7 @@ class LocalProcessExecutor(Executor):
             return
         handles: dict[Any, _Running] = {}
         for job in jobs:
-            handles[job.process.sentinel] = job
+            handles[job.exit_handle] = job
             if job.channel_open:
                 handles[job.channel] = job
         for ready in wait(list(handles), timeout=_TICK_S):
@@ -230,7 +246,7 @@ class LocalProcessExecutor(Executor):
                 self._drain(job)
         now = time.monotonic()
         for job in jobs:
-            if not job.process.is_alive():
+            if not job.alive():
                 self._finish(job)
             else:
                 self._enforce_deadlines(job, now)
@@ -271,6 +287,7 @@ class LocalProcessExecutor(Executor):
         with self._lock:
             if self._running.pop(job.task.job_id, None) is None:
                 return
+        job.close_exit_handle()
         job.process.join(timeout=1)
         self._drain(job)
         with contextlib.suppress(OSError):
@@ -309,6 +326,14 @@ class LocalProcessExecutor(Executor):
         code = job.process.exitcode
         how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else code
         return "error", f"the solver process exited ({how}) without a result"
+
+
+def _exit_handle(process: Any) -> Any:
+    """A pidfd of the started ``process`` (Linux), else its sentinel."""
+    try:
+        return os.pidfd_open(process.pid)
+    except (OSError, AttributeError):  # gone already, or no pidfd here
+        return process.sentinel
 
 
 EXECUTOR_PATTERN = r"^(local|ray(:.+)?)$"

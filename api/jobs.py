@@ -45,7 +45,8 @@ RECOVER_EVERY_S = 5.0
 """How often jobs left by a dead server are looked for."""
 
 EXPIRE_EVERY_S = 3600.0
-"""How often finished jobs past their retention are deleted."""
+"""How often finished jobs past their retention are deleted (more often for a retention
+shorter than four times this: a quarter of it, at least every second)."""
 
 SUBSCRIBER_QUEUE = 256
 """Events buffered per SSE stream; a stream that falls behind loses its oldest incumbents."""
@@ -223,10 +224,11 @@ class JobManager:
 
     def _keep_loop(self) -> None:
         started = time.monotonic()
+        expire_every = min(EXPIRE_EVERY_S, max(1.0, self.settings.retention_days * 86400 / 4))
         due = {
             "renew": 0.0,
             "recover": started + RECOVER_EVERY_S,
-            "expire": started + EXPIRE_EVERY_S,
+            "expire": started + expire_every,
         }
         while not self._stopping.wait(1.0):
             now = time.monotonic()
@@ -237,7 +239,7 @@ class JobManager:
                 due["recover"] = now + RECOVER_EVERY_S
                 self._guarded("recovery", self._recover)
             if now >= due["expire"]:
-                due["expire"] = now + EXPIRE_EVERY_S
+                due["expire"] = now + expire_every
                 self._guarded("retention", self._expire)
 
     def _guarded(self, part: str, action: Callable[[], Any]) -> None:
