@@ -92,6 +92,10 @@ class JobManager:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.queue_length: int | None = None
+        """Jobs queued at the scheduler's last look (``/healthz`` reads it, not the store)."""
+        self.queue_read_at: float | None = None
+        """When the scheduler last read the queue (``time.monotonic()``)."""
 
     # life cycle -------------------------------------------------------------------------
 
@@ -255,7 +259,16 @@ class JobManager:
     # scheduling ---------------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        for record in self.store.retrying(self.store.queued, "read the queue"):
+        self.queue_length = self.store.retrying(
+            partial(self.store.count, JobStatus.QUEUED), "read the queue"
+        )
+        self.queue_read_at = time.monotonic()
+        with self._lock:
+            free = self.settings.workers - self._used_slots
+        if free <= 0 or not self.queue_length:
+            return
+        # Jobs start oldest first and each holds at least one slot: no more than `free` can.
+        for record in self.store.retrying(partial(self.store.queued, free), "read the queue"):
             if self._stopping.is_set():
                 return
             with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -9,7 +10,6 @@ from pydantic import BaseModel
 
 from makespan.api.errors import ErrorBody
 from makespan.api.jobs import JobManager
-from makespan.api.store import JobStatus, StoreUnavailableError
 from makespan.models.registry import MODELS
 from makespan.solvers.backend import available_backends
 
@@ -57,24 +57,24 @@ class HealthReport(BaseModel):
     slots: int
 
 
-HEALTH_PATIENCE_S = 0.5
-"""How long ``/healthz`` waits for the store before it answers without the queue length."""
+STALE_QUEUE_S = 10.0
+"""A scheduler that has not read the queue for this long is reported (the store is stuck)."""
 
 
 @router.get("/healthz", tags=["service"], operation_id="health")
-def health(request: Request) -> HealthReport:
-    """Liveness and health: the service answers; ``degraded`` names what is struggling."""
+async def health(request: Request) -> HealthReport:
+    """Liveness and health, answered from memory (never waiting for the store or a thread):
+    ``degraded`` names what is struggling."""
     manager: JobManager = request.app.state.manager
-    queued: int | None
-    try:
-        queued = manager.store.count(JobStatus.QUEUED, patience_s=HEALTH_PATIENCE_S)
-    except StoreUnavailableError:
-        queued = None
     problems = manager.health.report()
+    read_at = manager.queue_read_at
+    if read_at is None or time.monotonic() - read_at > STALE_QUEUE_S:
+        age = "never" if read_at is None else f"{time.monotonic() - read_at:.0f} s ago"
+        problems["scheduler"] = f"last read the queue {age}"
     return HealthReport(
         status="degraded" if problems else "ok",
         problems=problems,
-        queued=queued,
+        queued=manager.queue_length,
         slots=manager.settings.workers,
     )
 
