@@ -153,14 +153,34 @@ class LocalProcessExecutor(Executor):
         self._monitor.start()
 
     def submit(self, task: JobTask) -> None:
-        """Start the job's process; a failure to start leaves nothing behind."""
+        """Start the job's process; a failure to start leaves nothing behind. A fork server that
+        dies during the start (it is restarted on the next one) gets one more try."""
         folder = self.state_dir / task.job_id
-        receiver = sender = None
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            for stale in (RESULT_FILE, CHECKPOINT_FILE, PID_FILE):
-                (folder / stale).unlink(missing_ok=True)  # from an earlier attempt
-            receiver, sender = self._ctx.Pipe(duplex=False)
+            self._start_process(task, folder)
+        except EOFError:
+            kill_stale_job_process(folder)  # forked just before the fork server died, maybe
+            self._start_or_fail(task, folder)
+        except Exception as error:
+            self._fail_start(folder, error)
+
+    def _start_or_fail(self, task: JobTask, folder: Path) -> None:
+        try:
+            self._start_process(task, folder)
+        except Exception as error:
+            self._fail_start(folder, error)
+
+    def _fail_start(self, folder: Path, error: Exception) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        reason = str(error) or type(error).__name__
+        raise JobStartError(f"could not start the solver process: {reason}") from None
+
+    def _start_process(self, task: JobTask, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in (RESULT_FILE, CHECKPOINT_FILE, PID_FILE):
+            (folder / stale).unlink(missing_ok=True)  # from an earlier attempt
+        receiver, sender = self._ctx.Pipe(duplex=False)
+        try:
             cancel = self._ctx.Event()
             process = self._ctx.Process(
                 target=worker.run_job,
@@ -174,16 +194,11 @@ class LocalProcessExecutor(Executor):
                 self._running[task.job_id] = _Running(
                     task, process, receiver, cancel, folder, deadline, _exit_handle(process)
                 )
-        except (OSError, ValueError, RuntimeError) as error:
-            for end in (receiver, sender):
-                if end is not None:
-                    end.close()
-            shutil.rmtree(folder, ignore_errors=True)
-            raise JobStartError(f"could not start the solver process: {error}") from None
+        except BaseException:
+            receiver.close()
+            raise
         finally:
-            if sender is not None:
-                with contextlib.suppress(OSError):
-                    sender.close()  # the child holds its own copy
+            sender.close()  # the child holds its own copy
 
     def cancel(self, job_id: str) -> None:
         """Set the job's cancel event; kill it if it is still running after the grace."""

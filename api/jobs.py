@@ -295,6 +295,10 @@ class JobManager:
             self.executor.submit(task)
         except JobStartError as error:
             self.on_error(record.id, {"type": "start_failed", "message": str(error)})
+        except Exception as error:  # an executor's bug must not leave the job claimed forever
+            log.exception("starting job %s", record.id)
+            message = f"could not start the job: {type(error).__name__}: {error}"
+            self.on_error(record.id, {"type": "start_failed", "message": message})
 
     def _release(self, job_id: str) -> None:
         with self._lock:
