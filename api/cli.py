@@ -25,7 +25,6 @@ from rich.text import Text
 from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.models.errors import InstanceError
 from makespan.models.plotting import plot_format, plot_result
-from makespan.models.registry import MODELS
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import OptionsError
 from makespan.solvers.pipeline import make_options, solve_instance
@@ -295,7 +294,7 @@ def batch(
 ) -> None:
     """Solve every instance under PATHS in parallel; a row per instance and a summary per set."""
     from makespan.api import batch as batching
-    from makespan.api.executor import make_executor
+    from makespan.api.executors import make_executor
 
     folders = Path(tempfile.mkdtemp(prefix="makespan-batch-"))
     try:
@@ -427,7 +426,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the instance's MILP (after the linearisation passes) for any other solver."""
-    from makespan.solvers.highs import write_model
+    from makespan.solvers.export import write_model
 
     kind = (format or out.suffix.removeprefix(".")).lower()
     if kind not in ("mps", "lp"):
@@ -511,29 +510,20 @@ def problems(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List the problem kinds, their file formats and the backends."""
-    from makespan.solvers.backend import available_backends
+    from makespan.api.problem_routes import problem_list
 
-    backends = available_backends()
-    rows = [
-        {
-            "kind": model.kind,
-            "summary": model.summary,
-            "formats": list(model.formats),
-            "default_backend": model.default_backend,
-        }
-        for model in MODELS.values()
-    ]
+    catalogue = problem_list()
     if as_json:
-        typer.echo(json.dumps({"problems": rows, "backends": backends}, indent=2))
+        typer.echo(catalogue.model_dump_json(indent=2))
         return
     table = Table(title="makespan problem kinds")
     for column in ("kind", "formats", "default backend", "summary"):
         table.add_column(column)
-    for model in MODELS.values():
-        table.add_row(model.kind, ", ".join(model.formats), model.default_backend, model.summary)
+    for row in catalogue.problems:
+        table.add_row(row.kind, ", ".join(row.formats), row.default_backend, row.summary)
     console = Console()
     console.print(table)
-    console.print("backends: " + ", ".join(backends))
+    console.print("backends: " + ", ".join(catalogue.backends))
 
 
 def main() -> None:

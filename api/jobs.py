@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from makespan.api.errors import QueueFullError
-from makespan.api.executor import Executor, JobStartError, kill_stale_job_process
+from makespan.api.executor import Executor, JobStartError
 from makespan.api.health import Health
+from makespan.api.local_executor import kill_stale_job_process
 from makespan.api.requests import ParsedJob, ServiceLimits
 from makespan.api.settings import Settings
 from makespan.api.store import LEASE_S, JobRecord, JobStatus, JobStore, Recovery, server_identity

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from makespan.api.errors import ErrorBody
 from makespan.api.jobs import JobManager
 from makespan.models.registry import MODELS
-from makespan.solvers.backend import available_backends
+from makespan.solvers.backends import available_backends
 
 router = APIRouter()
 

@@ -20,7 +20,8 @@ from fastapi_offline import FastAPIOffline
 
 from makespan.api import job_routes, problem_routes
 from makespan.api.errors import ERROR_RESPONSES, install_error_handlers
-from makespan.api.executor import Executor, make_executor
+from makespan.api.executor import Executor
+from makespan.api.executors import make_executor
 from makespan.api.frontdoor import FrontDoor
 from makespan.api.health import Health
 from makespan.api.jobs import JobManager

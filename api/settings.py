@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from makespan.api.executor import EXECUTOR_PATTERN
+from makespan.api.executors import EXECUTOR_PATTERN
 from makespan.api.frontdoor import LOOPBACK_HOSTS
 from makespan.models.registry import MODELS
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, KILL_GRACE_S, MAX_TIME_LIMIT_S

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from makespan.models.registry import get_model
-from makespan.solvers import cpsat as _cpsat  # noqa: F401  (preloaded by the fork server)
+from makespan.solvers.backends import preload
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import SolveOptions
 from makespan.solvers.pipeline import solve_instance
@@ -40,6 +40,8 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 PID_FILE = "pid"
 """The job process's pid, so that a restarted server can make sure it is gone."""
+
+preload()  # the fork server imports this module: every job process starts with the solvers
 
 
 @dataclass(frozen=True)

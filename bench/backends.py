@@ -14,7 +14,7 @@ import sys
 
 from makespan.models.jssp.benchmarks import load_named
 from makespan.solvers import solve
-from makespan.solvers.backend import available_backends
+from makespan.solvers.backends import available_backends
 
 
 def main(argv: list[str] | None = None) -> int:

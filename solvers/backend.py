@@ -1,4 +1,7 @@
-"""What every backend returns, and the registry of backends by name."""
+"""What every backend is: the request it reads, the outcome it returns, and honest status.
+
+The backends import this module; the registry that imports them is
+:mod:`makespan.solvers.backends`."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from dataclasses import dataclass, replace
 
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ConstraintKind, Model
-from makespan.solvers.options import OptionsError
 from makespan.solvers.result import Status, Termination
 
 
@@ -85,30 +87,3 @@ class Backend:
     supported_kinds: frozenset[ConstraintKind]
     check_params: Callable[[str], None]
     solve: Callable[[SolveRequest, SolveControl], BackendOutcome]
-
-
-def available_backends() -> list[str]:
-    """Names of the backends this installation can run (``pyomo:SOLVER`` where Pyomo and that
-    solver are installed; ``pyomo:highs`` is always there)."""
-    return ["cpsat", "highs", "pyomo:highs"]
-
-
-def get_backend(name: str) -> Backend:
-    """The backend called ``name``: ``cpsat``, ``highs`` or ``pyomo:SOLVER``; an
-    :class:`OptionsError` naming the option otherwise."""
-    # Imported here so that importing the IR never loads a solver library.
-    if name == "cpsat":
-        from makespan.solvers import cpsat
-
-        return cpsat.BACKEND
-    if name == "highs":
-        from makespan.solvers import highs
-
-        return highs.BACKEND
-    if name == "pyomo" or name.startswith("pyomo:"):
-        from makespan.solvers import pyomo_backend
-
-        return pyomo_backend.backend(name.partition(":")[2] or "highs")
-    raise OptionsError(
-        "backend", f"unknown backend {name!r}; expected cpsat, highs or pyomo:SOLVER"
-    )

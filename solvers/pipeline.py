@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from makespan.models.check import CheckReport
 from makespan.models.registry import get_model
 from makespan.models.spec import ProblemModel, WarmStart
-from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, get_backend
+from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
+from makespan.solvers.backends import get_backend
 from makespan.solvers.control import IncumbentListener, SolveControl
 from makespan.solvers.deadline import BuildTimeoutError, build_deadline
 from makespan.solvers.options import OptionsError, SolveOptions

@@ -33,12 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from makespan.solvers import highs
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
 from makespan.solvers.options import KILL_GRACE_S, OptionsError
+from makespan.solvers.params import (
+    ParamValue,
+    allowed_highs_params,
+    check_highs_params,
+    parse_params,
+)
 from makespan.solvers.result import Status, Termination
 
 THREADS_OPTION = {
@@ -103,14 +108,19 @@ def _pyomo_version() -> str:
     return str(pyomo.version.version)
 
 
-def _check_available(solver: str) -> None:
+@cache
+def available(solver: str) -> bool:
+    """Whether Pyomo finds ``solver`` installed and licensed here (asked once per process)."""
     import pyomo.environ as pyo
 
     try:
-        available = bool(pyo.SolverFactory(solver).available(exception_flag=False))
-    except Exception:
-        available = False
-    if not available:
+        return bool(pyo.SolverFactory(solver).available(exception_flag=False))
+    except Exception:  # a solver plugin that cannot even ask counts as absent
+        return False
+
+
+def _check_available(solver: str) -> None:
+    if not available(solver):
         raise OptionsError(
             "backend", f"Pyomo solver {solver!r} is not installed (or not licensed) here"
         )
@@ -134,20 +144,20 @@ def check_params(solver: str, text: str) -> None:
     rules for HiGHS; otherwise no name the service owns and no file-like value."""
     allowed_params(solver, text)
     if solver in HIGHS_SOLVERS:
-        highs.check_params(text)
+        check_highs_params(text)
 
 
-def allowed_params(solver: str, text: str) -> dict[str, bool | int | float | str]:
+def allowed_params(solver: str, text: str) -> dict[str, ParamValue]:
     """``text`` parsed, an :class:`OptionsError` naming the first option the service owns."""
     if solver in HIGHS_SOLVERS:
-        return highs.allowed_params(text)
-    params = highs.parse_params(text)
+        return allowed_highs_params(text)
+    params = parse_params(text)
     for name, value in params.items():
         _reject_denied(name, value)
     return params
 
 
-def _reject_denied(name: str, value: bool | int | float | str) -> None:
+def _reject_denied(name: str, value: ParamValue) -> None:
     for pattern, reason in DENIED_NAME_PATTERNS:
         if re.search(pattern, name, re.IGNORECASE):
             raise OptionsError("backend_params", f"option {name} is not allowed: {reason}")

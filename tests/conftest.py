@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from makespan.solvers.backend import available_backends
+from makespan.solvers.backends import available_backends
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[1]

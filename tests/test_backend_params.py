@@ -17,8 +17,10 @@ from google.protobuf import text_format
 from ortools.sat import sat_parameters_pb2
 
 from makespan.models.jssp.benchmarks import load_named
-from makespan.solvers import cpsat, highs, pyomo_backend, solve
-from makespan.solvers.backend import SolveRequest, get_backend
+from makespan.solvers import cpsat, pyomo_backend, solve
+from makespan.solvers import params as backend_params
+from makespan.solvers.backend import SolveRequest
+from makespan.solvers.backends import get_backend
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import ModelBuilder
 from makespan.solvers.options import OptionsError
@@ -108,12 +110,12 @@ def test_highs_file_options_create_no_file(backend: str, option: str, tmp_path: 
 
 def test_every_known_highs_option_the_service_owns_is_refused(tmp_path: Path) -> None:
     assert {"log_file", "threads", "time_limit", "random_seed", "output_flag"} <= set(
-        highs.DENIED_OPTIONS
+        backend_params.DENIED_HIGHS_OPTIONS
     )
-    assert len(highs.KNOWN_OPTIONS) > len(highs.DENIED_OPTIONS) > 20
-    for name in highs.DENIED_OPTIONS:
+    assert len(backend_params.KNOWN_HIGHS_OPTIONS) > len(backend_params.DENIED_HIGHS_OPTIONS) > 20
+    for name in backend_params.DENIED_HIGHS_OPTIONS:
         with pytest.raises(OptionsError, match=name):
-            highs.check_params(f"{name}={tmp_path / name}")
+            backend_params.check_highs_params(f"{name}={tmp_path / name}")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -10,7 +10,8 @@ from conftest import BACKENDS
 
 from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.compile import compile_instance
-from makespan.solvers.backend import SolveRequest, get_backend
+from makespan.solvers.backend import SolveRequest
+from makespan.solvers.backends import get_backend
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import Model, ModelBuilder
 from makespan.solvers.options import OptionsError

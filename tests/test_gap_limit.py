@@ -21,7 +21,8 @@ from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.compile import compile_instance
 from makespan.models.jssp.instance import JobShopInstance
 from makespan.solvers import Result, solve
-from makespan.solvers.backend import SolveRequest, get_backend
+from makespan.solvers.backend import SolveRequest
+from makespan.solvers.backends import get_backend
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import OptionsError
 from makespan.solvers.result import Status, Termination

@@ -11,7 +11,8 @@ import pytest
 
 from makespan.models.jssp import MODEL
 from makespan.models.jssp.benchmarks import load_named
-from makespan.solvers.backend import SolveRequest, get_backend
+from makespan.solvers.backend import SolveRequest
+from makespan.solvers.backends import get_backend
 from makespan.solvers.control import SolveControl
 from makespan.solvers.ir import Model, ModelBuilder
 from makespan.solvers.linear import TIME_INDEXED_MAX_COLUMNS, LinearForm, linearize
