@@ -26,7 +26,7 @@ from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.models.errors import InstanceError
 from makespan.models.plotting import plot_format, plot_result
 from makespan.solvers.control import SolveControl
-from makespan.solvers.options import OptionsError
+from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError
 from makespan.solvers.pipeline import make_options, solve_instance
 from makespan.solvers.result import Incumbent, Result
 
@@ -66,7 +66,7 @@ def solve(
     ] = None,
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="Seconds, all included.")
-    ] = 10.0,
+    ] = DEFAULT_TIME_LIMIT_S,
     backend: Annotated[str, typer.Option(help="auto|cpsat|highs|pyomo[:SOLVER]")] = "auto",
     workers: Annotated[
         int | None, typer.Option(help="Solver threads (default: all cores).")
@@ -270,7 +270,7 @@ def batch(
     ] = None,
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="Seconds per instance, all included.")
-    ] = 10.0,
+    ] = DEFAULT_TIME_LIMIT_S,
     jobs: Annotated[
         int | None, typer.Option(min=1, help="Instances solved at once (default: cores/workers).")
     ] = None,

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from makespan.solvers.options import KILL_GRACE_S
 from makespan.solvers.result import Result
 
 FINAL_STATUSES = frozenset({"done", "failed", "cancelled"})
@@ -148,8 +149,12 @@ class Client:
     ) -> Result:
         """Solve and wait for the Result (``POST /v1/solve``)."""
         body = _body(problem, instance, instance_text, format, options)
-        limit = float(options.get("time_limit_s", 10.0))
-        answer = self._request("POST", "/v1/solve", json=body, timeout=limit + 120.0)
+        # Without a time limit of its own the job gets the service's default, unknown here.
+        limit = options.get("time_limit_s")
+        timeout: httpx.Timeout | float = (
+            httpx.Timeout(30.0, read=None) if limit is None else float(limit) + KILL_GRACE_S + 60.0
+        )
+        answer = self._request("POST", "/v1/solve", json=body, timeout=timeout)
         return Result.model_validate(answer)
 
     def job(self, job_id: str) -> Job:

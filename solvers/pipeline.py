@@ -24,7 +24,7 @@ from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
 from makespan.solvers.backends import get_backend
 from makespan.solvers.control import IncumbentListener, SolveControl
 from makespan.solvers.deadline import BuildTimeoutError, build_deadline
-from makespan.solvers.options import OptionsError, SolveOptions
+from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.result import (
     Result,
     Status,
@@ -50,7 +50,7 @@ def solve(
     problem: str,
     instance: Any,
     *,
-    time_limit_s: float = 10.0,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     backend: str = "auto",
     workers: int | None = None,
     seed: int = 0,
