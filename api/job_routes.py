@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from makespan.api.errors import RETRY_AFTER_S, ErrorBody
 from makespan.api.jobs import JobEvent, JobManager
 from makespan.api.requests import ParsedJob, is_json_media_type, parse_job_body
 from makespan.api.store import JobRecord, JobStatus
+from makespan.models.registry import MODELS
 from makespan.solvers.options import SolveOptions
 from makespan.solvers.result import Result
 
@@ -46,6 +47,37 @@ class JobAccepted(BaseModel):
     status: JobStatus
 
 
+SOLUTION_SCHEMAS = {model.solution_type.__name__: model.solution_type for model in MODELS.values()}
+"""Every kind's solution type, by the name the OpenAPI document gives it."""
+
+
+class JobResult(Result):
+    """A :class:`~makespan.solvers.result.Result` as the service answers it: the solution is
+    documented as the solution type of the job's kind."""
+
+    solution: Annotated[
+        dict[str, Any] | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    *({"$ref": f"#/components/schemas/{name}"} for name in SOLUTION_SCHEMAS),
+                    {"type": "null"},
+                ],
+                "description": "The solution, in the JSON form of the job's kind.",
+            }
+        ),
+    ] = None
+
+
+class JobError(BaseModel):
+    """Why a job failed: what kind of failure, and the message."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    message: str
+
+
 class JobSummary(BaseModel):
     """A job as ``GET /v1/jobs`` lists it: its state and the headline of its result (read the
     whole job, with its solution, from ``GET /v1/jobs/{id}``)."""
@@ -61,7 +93,7 @@ class JobSummary(BaseModel):
     bound: float | int | None = None
     gap: float | None = None
     termination: str | None = None
-    error: dict[str, Any] | None = None
+    error: JobError | None = None
 
 
 class JobDocument(BaseModel):
@@ -74,8 +106,8 @@ class JobDocument(BaseModel):
     started_at: str | None
     finished_at: str | None
     options: SolveOptions
-    result: Result | None
-    error: dict[str, Any] | None
+    result: JobResult | None
+    error: JobError | None
 
 
 def job_manager(request: Request) -> JobManager:
@@ -126,14 +158,14 @@ async def submit_job(request: Request, response: Response, manager: Manager) -> 
         429: {"model": ErrorBody, "description": "Queue full; see Retry-After"},
     },
 )
-async def solve(request: Request, manager: Manager) -> Result:
+async def solve(request: Request, manager: Manager) -> JobResult:
     """Solve and answer with the Result when the solve ends (the job is stored as well)."""
     parsed = await read_job_request(request)
     record = await anyio.to_thread.run_sync(manager.submit, parsed)
     final = await _wait_final(manager, record.id, request.app.state.closing)
     if final.result is None:
         raise HTTPException(500, (final.error or {}).get("message", "the solve failed"))
-    return Result.model_validate(final.result)
+    return JobResult.model_validate(final.result)
 
 
 @router.get("/v1/jobs", operation_id="list_jobs")

@@ -89,7 +89,16 @@ def list_problems() -> ProblemList:
     "/v1/problems/{kind}/schema",
     tags=["problems"],
     operation_id="get_problem_schema",
-    responses={404: {"model": ErrorBody, "description": "No such problem kind"}},
+    response_model=None,
+    responses={
+        200: {
+            "description": "The JSON schema of the kind's instance",
+            "content": {
+                "application/json": {"schema": {"type": "object", "title": "InstanceSchema"}}
+            },
+        },
+        404: {"model": ErrorBody, "description": "No such problem kind"},
+    },
 )
 def get_problem_schema(kind: str) -> dict[str, Any]:
     """The generated JSON schema of a kind's instance."""

@@ -24,6 +24,7 @@ from makespan.api.executor import Executor
 from makespan.api.executors import make_executor
 from makespan.api.frontdoor import FrontDoor
 from makespan.api.health import Health
+from makespan.api.job_routes import SOLUTION_SCHEMAS
 from makespan.api.jobs import JobManager
 from makespan.api.pictures import PictureRenderer
 from makespan.api.requests import job_request_schema
@@ -123,13 +124,24 @@ def _openapi_with_job_request(
             document = generate()
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             request, definitions = job_request_schema()
-            for name, definition in definitions.items():
+            for name, definition in {**definitions, **solution_schemas()}.items():
                 schemas.setdefault(name, definition)
             schemas["JobRequest"] = request
             cache.append(document)
         return cache[0]
 
     return openapi
+
+
+def solution_schemas() -> dict[str, Any]:
+    """The JSON schemas of every kind's solution type (and what they reference), for the
+    components of the OpenAPI document."""
+    schemas: dict[str, Any] = {}
+    for name, solution_type in SOLUTION_SCHEMAS.items():
+        schema = solution_type.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+    return schemas
 
 
 def _version() -> str:

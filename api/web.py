@@ -7,9 +7,9 @@ so it works on a machine with no internet. It talks to the same public REST API 
 
 from __future__ import annotations
 
+from enum import StrEnum
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
@@ -20,10 +20,18 @@ from makespan.api.errors import ErrorBody
 from makespan.api.job_routes import Manager, record_or_404
 from makespan.api.pictures import PictureRenderer
 from makespan.instances import EXAMPLES, get_example
-from makespan.models.plotting import MEDIA_TYPES
+from makespan.models.plotting import MEDIA_TYPES, PlotFormat
 
 STATIC = Path(str(files("makespan.api").joinpath("static")))
 """The web page's files, installed with the package."""
+
+
+class PictureFormat(StrEnum):
+    """The file formats of a job's picture."""
+
+    SVG = "svg"
+    PNG = "png"
+    PDF = "pdf"
 
 
 class ExampleSummary(BaseModel):
@@ -93,9 +101,7 @@ def add_web_routes(app: FastAPI) -> None:
             503: {"model": ErrorBody, "description": "Pictures busy; see Retry-After"},
         },
     )
-    def get_job_plot(
-        job_id: str, fmt: Literal["svg", "png", "pdf"], jobs: Manager, request: Request
-    ) -> Response:
+    def get_job_plot(job_id: str, fmt: PictureFormat, jobs: Manager, request: Request) -> Response:
         """The picture of a finished job's solution (Gantt chart, memory map, placement or
         fleet), titled with its status, objective, bound and gap."""
         record = record_or_404(jobs, job_id)
@@ -105,11 +111,12 @@ def add_web_routes(app: FastAPI) -> None:
             status = record.result.get("status")
             raise HTTPException(409, f"job {job_id} has no solution ({status})")
         renderer: PictureRenderer = request.app.state.renderer
+        kind: PlotFormat = fmt.value
         picture = renderer.picture(
-            job_id, record.problem, jobs.store.instance(job_id), record.result, fmt
+            job_id, record.problem, jobs.store.instance(job_id), record.result, kind
         )
         return Response(
             picture,
-            media_type=MEDIA_TYPES[fmt],
+            media_type=MEDIA_TYPES[kind],
             headers={"Cache-Control": "private, max-age=86400, immutable"},
         )
