@@ -52,8 +52,3 @@ def infer_kind(text: str, source: str) -> str:
         f"cannot tell the problem kind from the file; pass --problem ({', '.join(sorted(MODELS))})",
         source=source,
     )
-
-
-def kinds() -> list[str]:
-    """Every problem kind, sorted."""
-    return sorted(MODELS)

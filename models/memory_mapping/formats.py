@@ -169,21 +169,6 @@ def text_size(text: str, format: str | None = None) -> int:
     return max(0, nonblank_line_count(text) - 1)
 
 
-def write_csv(instance: MemoryInstance) -> str:
-    """The instance as MiniMalloc CSV (alignment and benefit columns only when used)."""
-    extra = [
-        column
-        for column in OPTIONAL_COLUMNS
-        if any(getattr(b, column) not in (None, 1) for b in instance.buffers)
-    ]
-    lines = [",".join([*REQUIRED_COLUMNS, *extra])]
-    for b in instance.buffers:
-        values = [b.id, str(b.lower), str(b.upper), str(b.size)]
-        values += [str(b.alignment) if c == "alignment" else str(b.worth) for c in extra]
-        lines.append(",".join(values))
-    return "\n".join(lines) + "\n"
-
-
 def looks_like_csv(text: str) -> bool:
     """True when the first non-blank line is a MiniMalloc header."""
     for line in text.splitlines():

@@ -185,10 +185,3 @@ class MemorySolution(BaseModel):
     buffers: tuple[Placement, ...]
     slow: tuple[str, ...] = ()
     slow_benefit: Annotated[int, Field(ge=0)] | None = None
-
-
-def objective_of(instance: MemoryInstance, solution: MemorySolution) -> int:
-    """The instance's objective as the solution states it: peak, or benefit left slow."""
-    if instance.two_level:
-        return solution.slow_benefit or 0
-    return solution.peak
