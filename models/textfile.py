@@ -6,7 +6,7 @@ Every error names the source, the line and what was expected, as :class:`Instanc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from makespan.models.errors import InstanceError
+from makespan.models.sizing import looks_like_json
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -135,6 +136,27 @@ def load_json_document(text: str, source: str) -> Any:
         raise InstanceError(
             "invalid JSON: arrays or objects nested too deeply", source=source
         ) from None
+
+
+def json_object_with_key(text: str, keys: Collection[str]) -> bool:
+    """Whether ``text`` is a JSON object with one of ``keys`` at its top level, or at the top
+    of the instance it wraps (``{"instance": {...}}``): the JSON half of a kind's ``sniff``.
+
+    Text that names a key but is not valid JSON counts as such an object, so that the kind's
+    reader reports the syntax error with its line. Text that names none of the keys is
+    refused without being parsed.
+    """
+    if not looks_like_json(text) or not any(f'"{key}"' in text for key in keys):
+        return False
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):  # invalid, too deep, or too long a number
+        return True
+    if not isinstance(document, dict):
+        return False
+    wrapped = document.get("instance")
+    found = document.keys() | (wrapped.keys() if isinstance(wrapped, dict) else set())
+    return not found.isdisjoint(keys)
 
 
 def validation_error(error: ValidationError, source: str | None) -> InstanceError:

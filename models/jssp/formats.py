@@ -31,13 +31,22 @@ from makespan.models.sizing import (
 from makespan.models.textfile import (
     Row,
     TokenRows,
+    json_object_with_key,
     load_json_document,
     read_in_format,
     validate_document,
     validation_error,
 )
 
-FORMATS = ("taillard", "orlib", "json")
+FORMATS: tuple[str, ...] = ("taillard", "orlib", "json")
+"""The file formats :func:`read_text` understands."""
+
+FILE_EXTENSIONS: tuple[str, ...] = (".jss", ".jsp")
+"""Extensions that mark a job-shop file whatever its content."""
+
+JSON_KEYS = ("num_machines", "jobs", "machines_matrix")
+"""Top-level keys of a job-shop JSON document (ours, or job-shop-lib's matrices)."""
+
 _LABELS = {"times", "machines"}
 
 
@@ -230,11 +239,11 @@ def infer_format(text: str, filename: str | None = None) -> str:
     return "taillard"
 
 
-def looks_like_jssp(text: str) -> bool:
+def sniff(text: str) -> bool:
     """True when ``text`` opens (after any text lines) with a ``jobs machines`` header followed
-    by a job row of either format, or is a JSON document with job-shop fields."""
-    if text.lstrip().startswith("{"):
-        return '"num_machines"' in text or '"machines_matrix"' in text
+    by a job row of either format, or is a JSON document with one of :data:`JSON_KEYS`."""
+    if looks_like_json(text):
+        return json_object_with_key(text, JSON_KEYS)
     rows = TokenRows(text, "<instance>")
     try:
         _, m, _ = _read_header(rows)

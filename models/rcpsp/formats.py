@@ -39,16 +39,23 @@ from makespan.models.sizing import (
 )
 from makespan.models.textfile import (
     TokenRows,
+    json_object_with_key,
     load_json_document,
     read_in_format,
     validate_document,
 )
 
-FORMATS = ("psplib", "patterson", "json")
+FORMATS: tuple[str, ...] = ("psplib", "patterson", "json")
 """The file formats :func:`read_text` understands."""
 
 EXTENSIONS = {".sm": "psplib", ".rcp": "patterson", ".json": "json"}
 """The format each file extension implies."""
+
+FILE_EXTENSIONS: tuple[str, ...] = tuple(e for e, f in EXTENSIONS.items() if f != "json")
+"""Extensions that mark an RCPSP file whatever its content (a ``.json`` file may be any kind)."""
+
+JSON_KEYS = ("activities",)
+"""Top-level keys of an RCPSP JSON document."""
 
 _JOBS_LINE = re.compile(
     rf"(?:^|(?<=[{LINE_BREAKS}]))[ \t]*jobs[^:{LINE_BREAKS}]*:[ \t]*(\d+)", re.MULTILINE | re.ASCII
@@ -369,12 +376,11 @@ def _patterson_activities(text: str) -> int:
     return 0
 
 
-def looks_like_rcpsp(text: str) -> bool:
+def sniff(text: str) -> bool:
     """Whether ``text`` is an RCPSP JSON document, a PSPLIB file or a well-formed Patterson
     file (checked in full: Patterson files have no keyword to recognise them by)."""
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        return '"activities"' in text
+    if looks_like_json(text):
+        return json_object_with_key(text, JSON_KEYS)
     if _PRECEDENCE in text and _REQUESTS in text:
         return True
     try:
@@ -386,12 +392,7 @@ def looks_like_rcpsp(text: str) -> bool:
 
 def infer_format(text: str, source: str) -> str:
     """The format by extension, else by content (JSON, PSPLIB sections, else Patterson)."""
-    suffix = Path(source).suffix.lower()
-    if suffix in EXTENSIONS:
-        return EXTENSIONS[suffix]
-    if text.lstrip().startswith("{"):
-        return "json"
-    return "psplib" if _PRECEDENCE in text else "patterson"
+    return EXTENSIONS.get(Path(source).suffix.lower()) or _format_by_content(text)
 
 
 READERS: dict[str, Callable[[str, str, str | None], RcpspInstance]] = {
