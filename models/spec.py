@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 InstanceT = TypeVar("InstanceT", bound=BaseModel)
 SolutionT = TypeVar("SolutionT", bound=BaseModel)
 IndexT = TypeVar("IndexT")
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 # The variances the module protocols below need: a module reads instances it is given
 # (contravariant) and makes the instances or solutions it returns (covariant).
 _InstanceIn = TypeVar("_InstanceIn", bound=BaseModel, contravariant=True)
@@ -58,6 +59,14 @@ class SearchAnswer(Generic[SolutionT]):
     objective: float | None = None
     proven_infeasible: bool = False
     proven_optimal: bool = False
+
+
+def generator_options_of(options_type: type[OptionsT], options: BaseModel) -> OptionsT:
+    """``options`` as ``options_type``, a generator's own parameters; a TypeError for another
+    generator's (their fields would not mean the same)."""
+    if not isinstance(options, options_type):
+        raise TypeError(f"expected {options_type.__name__}, got {type(options).__name__}")
+    return options
 
 
 def no_goal(instance: Any) -> float | None:

@@ -102,6 +102,15 @@ NOT_FILES = ("<instance>", "", REQUEST_TEXT_SOURCE)
 """Sources that are not file names, so an instance read from them is not named after them."""
 
 
+def require_format(kind: str, formats: Collection[str], format: str, source: str) -> None:
+    """An error naming the known formats unless ``format`` is one of them."""
+    if format not in formats:
+        expected = ", ".join(formats)
+        raise InstanceError(
+            f"unknown {kind} format {format!r}; expected one of {expected}", source=source
+        )
+
+
 def read_in_format(
     kind: str,
     readers: Mapping[str, Reader[T]],
@@ -112,11 +121,7 @@ def read_in_format(
 ) -> T:
     """Parse ``text`` with the reader of ``format``; the instance is named after the file when it
     has no name of its own."""
-    if format not in readers:
-        expected = ", ".join(readers)
-        raise InstanceError(
-            f"unknown {kind} format {format!r}; expected one of {expected}", source=source
-        )
+    require_format(kind, tuple(readers), format, source)
     if name is None and source not in NOT_FILES:
         name = Path(source).stem
     return readers[format](text, source, name)
@@ -157,6 +162,36 @@ def json_object_with_key(text: str, keys: Collection[str]) -> bool:
     wrapped = document.get("instance")
     found = document.keys() | (wrapped.keys() if isinstance(wrapped, dict) else set())
     return not found.isdisjoint(keys)
+
+
+def without_problem(document: Any) -> Any:
+    """A JSON document without its ``problem`` key (the kind it names, read by the registry),
+    for the kinds whose files may carry one."""
+    if isinstance(document, dict):
+        return {key: value for key, value in document.items() if key != "problem"}
+    return document
+
+
+def named_instance(model: type[M], data: Any, source: str | None, name: str | None) -> M:
+    """Validate ``data`` as ``model``; an instance without a name of its own takes ``name``
+    (its file's, see :func:`read_in_format`)."""
+    instance = validate_document(model, data, source)
+    if name is not None and getattr(instance, "name", None) is None:
+        instance = instance.model_copy(update={"name": name})
+    return instance
+
+
+Writer = Callable[[T], str]
+"""Serialises an instance in one text format."""
+
+
+def write_in_format(kind: str, writers: Mapping[str, Writer[M]], instance: M, format: str) -> str:
+    """``instance`` as text in ``format``: ``json``, or one of the kind's ``writers``."""
+    if format == "json":
+        return instance.model_dump_json(indent=1, exclude_none=True) + "\n"
+    if format not in writers:
+        raise ValueError(f"unknown {kind} format {format!r}")
+    return writers[format](instance)
 
 
 def validation_error(error: ValidationError, source: str | None) -> InstanceError:

@@ -33,9 +33,10 @@ from makespan.models.textfile import (
     TokenRows,
     json_object_with_key,
     load_json_document,
+    named_instance,
     read_in_format,
-    validate_document,
     validation_error,
+    write_in_format,
 )
 
 FORMATS: tuple[str, ...] = ("taillard", "orlib", "json")
@@ -169,10 +170,7 @@ def instance_from_document(
     """Validate a JSON document (already parsed) as a job-shop instance."""
     if is_job_shop_lib(data):
         data = from_job_shop_lib(data, source, name)
-    instance = validate_document(JobShopInstance, data, source)
-    if instance.name is None and name is not None:
-        instance = instance.model_copy(update={"name": name})
-    return instance
+    return named_instance(JobShopInstance, data, source, name)
 
 
 def is_job_shop_lib(data: Any) -> bool:
@@ -314,11 +312,10 @@ def write_orlib(instance: JobShopInstance) -> str:
     return "\n".join(lines) + "\n"
 
 
+WRITERS = {"taillard": write_taillard, "orlib": write_orlib}
+"""The writer of each text format (JSON is written alike for every kind)."""
+
+
 def write_text(instance: JobShopInstance, format: str) -> str:
     """Serialise ``instance`` in ``format``."""
-    if format == "json":
-        return instance.model_dump_json(indent=1, exclude_none=True) + "\n"
-    writers = {"taillard": write_taillard, "orlib": write_orlib}
-    if format not in writers:
-        raise ValueError(f"unknown jssp format {format!r}")
-    return writers[format](instance)
+    return write_in_format("jssp", WRITERS, instance, format)

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from makespan.models.errors import InstanceError
 from makespan.models.limits import INT64_SAFE
 
 MAX_VALUE = 2**40
@@ -104,6 +105,26 @@ class MemoryInstance(BaseModel):
         """``max_t sum_{b alive at t} size_b``: no placement of all buffers peaks lower."""
         a = self.arrays
         return max_live(a.lower, a.upper, a.size)
+
+
+def lower_bound(instance: MemoryInstance) -> float | None:
+    """The max-live bound on the peak; None for two levels, whose objective is a benefit."""
+    return None if instance.two_level else instance.max_live
+
+
+def goal(instance: MemoryInstance) -> float | None:
+    """The capacity to fit under, which settles a one-level instance's question."""
+    return None if instance.two_level else instance.capacity
+
+
+def with_capacity(instance: MemoryInstance, capacity: int) -> MemoryInstance:
+    """The instance at another capacity (the command line's ``--capacity``); errors name the
+    field."""
+    if not 1 <= capacity <= MAX_CAPACITY:  # model_copy does not validate: check here
+        raise InstanceError(
+            f"capacity must be a positive integer up to {MAX_CAPACITY}", field="capacity"
+        )
+    return instance.model_copy(update={"capacity": capacity})
 
 
 def _check_address_space(buffers: tuple[Buffer, ...]) -> None:

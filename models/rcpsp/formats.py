@@ -41,8 +41,9 @@ from makespan.models.textfile import (
     TokenRows,
     json_object_with_key,
     load_json_document,
+    named_instance,
     read_in_format,
-    validate_document,
+    write_in_format,
 )
 
 FORMATS: tuple[str, ...] = ("psplib", "patterson", "json")
@@ -329,10 +330,7 @@ def read_patterson(text: str, source: str = "<instance>", name: str | None = Non
 
 def read_json(text: str, source: str = "<instance>", name: str | None = None) -> RcpspInstance:
     """Parse a JSON instance."""
-    instance = validate_document(RcpspInstance, load_json_document(text, source), source)
-    if instance.name is None and name is not None:
-        instance = instance.model_copy(update={"name": name})
-    return instance
+    return named_instance(RcpspInstance, load_json_document(text, source), source, name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,11 +468,10 @@ def write_psplib(instance: RcpspInstance) -> str:
     return "\n".join(lines) + "\n"
 
 
+WRITERS = {"psplib": write_psplib, "patterson": write_patterson}
+"""The writer of each text format (JSON is written alike for every kind)."""
+
+
 def write_text(instance: RcpspInstance, format: str) -> str:
     """Serialise ``instance`` in ``format``."""
-    if format == "json":
-        return instance.model_dump_json(indent=1, exclude_none=True) + "\n"
-    writers = {"psplib": write_psplib, "patterson": write_patterson}
-    if format not in writers:
-        raise ValueError(f"unknown rcpsp format {format!r}")
-    return writers[format](instance)
+    return write_in_format("rcpsp", WRITERS, instance, format)
