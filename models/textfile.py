@@ -172,6 +172,26 @@ def without_problem(document: Any) -> Any:
     return document
 
 
+JSON_ONLY: tuple[str, ...] = ("json",)
+"""The formats of a kind that has no file format but JSON."""
+
+
+def read_json_only(
+    kind: str,
+    model: type[M],
+    text: str,
+    format: str | None,
+    source: str,
+    adapt: Callable[[Any], Any] = lambda document: document,
+) -> M:
+    """An instance of a kind whose one format is JSON (a ``problem`` key is tolerated);
+    ``adapt`` turns another tool's document into the kind's. Errors name the source, line or
+    field."""
+    require_format(kind, JSON_ONLY, format or "json", source)
+    document = without_problem(load_json_document(text, source))
+    return validate_document(model, adapt(document), source)
+
+
 def named_instance(model: type[M], data: Any, source: str | None, name: str | None) -> M:
     """Validate ``data`` as ``model``; an instance without a name of its own takes ``name``
     (its file's, see :func:`read_in_format`)."""

@@ -6,15 +6,9 @@ from typing import Any
 
 from makespan.models.expert_placement.instance import ExpertPlacementInstance
 from makespan.models.sizing import count, json_text_size, length, member
-from makespan.models.textfile import (
-    json_object_with_key,
-    load_json_document,
-    require_format,
-    validate_document,
-    without_problem,
-)
+from makespan.models.textfile import JSON_ONLY, json_object_with_key, read_json_only
 
-FORMATS: tuple[str, ...] = ("json",)
+FORMATS = JSON_ONLY
 """The file formats :func:`read_text` understands."""
 
 FILE_EXTENSIONS: tuple[str, ...] = ()
@@ -29,9 +23,7 @@ def read_text(
 ) -> ExpertPlacementInstance:
     """An instance from JSON text (a ``problem`` key is tolerated); errors name the source,
     line or field."""
-    require_format("expert_placement", FORMATS, format or "json", source)
-    document = without_problem(load_json_document(text, source))
-    return validate_document(ExpertPlacementInstance, document, source)
+    return read_json_only("expert_placement", ExpertPlacementInstance, text, format, source)
 
 
 def document_size(data: Any) -> int:

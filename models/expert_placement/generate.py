@@ -43,17 +43,8 @@ _DEFAULT = GeneratorOptions()
 
 
 def from_options(options: BaseModel) -> ExpertPlacementInstance:
-    """:func:`generate` with :class:`GeneratorOptions`."""
-    given = generator_options_of(GeneratorOptions, options)
-    return generate(
-        given.layers,
-        given.experts,
-        given.gpus,
-        given.tokens,
-        skew=given.skew,
-        affinity=given.affinity,
-        seed=given.seed,
-    )
+    """:func:`generate` with :class:`GeneratorOptions`, whose fields are its parameters."""
+    return generate(**generator_options_of(GeneratorOptions, options).model_dump())
 
 
 def generate(

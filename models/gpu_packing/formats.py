@@ -6,15 +6,9 @@ from typing import Any
 
 from makespan.models.gpu_packing.instance import GpuPackingInstance
 from makespan.models.sizing import count, json_text_size, lengths_sum, member
-from makespan.models.textfile import (
-    json_object_with_key,
-    load_json_document,
-    require_format,
-    validate_document,
-    without_problem,
-)
+from makespan.models.textfile import JSON_ONLY, json_object_with_key, read_json_only
 
-FORMATS: tuple[str, ...] = ("json",)
+FORMATS = JSON_ONLY
 """The file formats :func:`read_text` understands."""
 
 FILE_EXTENSIONS: tuple[str, ...] = ()
@@ -29,11 +23,12 @@ def read_text(
 ) -> GpuPackingInstance:
     """An instance from JSON text, ours or Mélange's (a ``problem`` key is tolerated); errors
     name the source, line or field."""
-    require_format("gpu_packing", FORMATS, format or "json", source)
-    document = without_problem(load_json_document(text, source))
-    if is_melange(document):
-        document = from_melange(document)
-    return validate_document(GpuPackingInstance, document, source)
+    return read_json_only("gpu_packing", GpuPackingInstance, text, format, source, as_ours)
+
+
+def as_ours(document: Any) -> Any:
+    """A JSON document in this kind's form: Mélange's converted, any other as it is."""
+    return from_melange(document) if is_melange(document) else document
 
 
 def from_melange(document: dict[str, Any]) -> dict[str, Any]:

@@ -39,15 +39,8 @@ _DEFAULT = GeneratorOptions()
 
 
 def from_options(options: BaseModel) -> MemoryInstance:
-    """:func:`generate` with :class:`GeneratorOptions`."""
-    given = generator_options_of(GeneratorOptions, options)
-    return generate(
-        given.buffers,
-        two_level=given.two_level,
-        fast_share=given.fast_share,
-        alignment=given.alignment,
-        seed=given.seed,
-    )
+    """:func:`generate` with :class:`GeneratorOptions`, whose fields are its parameters."""
+    return generate(**generator_options_of(GeneratorOptions, options).model_dump())
 
 
 def generate(
