@@ -1,6 +1,9 @@
-"""Line-aware reading of whitespace-separated numeric instance files, shared by the parsers.
+"""Reading instance text, shared by the kinds' ``formats`` modules: line-aware reading of
+whitespace-separated numeric files, JSON documents (parsed, recognised, validated), and the
+dispatch to a format's reader or writer.
 
-Every error names the source, the line and what was expected, as :class:`InstanceError`.
+Every error names the source, the line (or the field) and what was expected, as
+:class:`InstanceError`.
 """
 
 from __future__ import annotations

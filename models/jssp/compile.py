@@ -11,8 +11,9 @@ Variables: start :math:`s_{j,k}` of operation k of job j, and the makespan :math
 Domains are tightened by heads and tails (work before and after each operation in its job) and
 by the upper bound a warm start supplies; the makespan starts at the trivial lower bound.
 
-:func:`warm_start` turns the heuristics' start matrix into a solution as :func:`decode` turns the
-backend's values into one.
+:func:`warm_start` is the kind's warm-start hook: it turns the start matrix of
+:mod:`~makespan.models.jssp.heuristics` (which keeps its own schedule type) into a solution, as
+:func:`decode` turns the backend's values into one.
 """
 
 from __future__ import annotations
