@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from makespan.models import memory_mapping
 from makespan.models.errors import InstanceError
 from makespan.models.registry import MODELS, get_model, infer_kind
 from makespan.models.spec import ProblemModel
@@ -61,16 +60,16 @@ def load_text(
 
 
 def with_capacity(loaded: LoadedInstance, capacity: int | None) -> LoadedInstance:
-    """The instance under the capacity the user gave (``--capacity``), which only memory
-    mapping has."""
+    """The instance under the capacity the user gave (``--capacity``), for the kinds that have
+    one."""
     if capacity is None:
         return loaded
-    if loaded.model.kind != "memory_mapping":
+    if loaded.model.with_capacity is None:
+        kinds = ", ".join(sorted(m.kind for m in MODELS.values() if m.with_capacity))
         raise InstanceError(
-            f"--capacity applies to memory_mapping instances, not {loaded.model.kind}",
-            field="capacity",
+            f"--capacity applies to {kinds} instances, not {loaded.model.kind}", field="capacity"
         )
-    instance = memory_mapping.with_capacity(loaded.instance, capacity)
+    instance = loaded.model.with_capacity(loaded.instance, capacity)
     return LoadedInstance(loaded.model, instance, loaded.name)
 
 

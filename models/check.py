@@ -19,15 +19,6 @@ class CheckReport:
     objective: float | None
     violations: tuple[str, ...] = field(default_factory=tuple)
 
-    def raise_if_infeasible(self) -> None:
-        """Raise :class:`InfeasibleSolutionError` when the solution breaks a constraint."""
-        if not self.feasible:
-            raise InfeasibleSolutionError("; ".join(self.violations[:5]))
-
-
-class InfeasibleSolutionError(RuntimeError):
-    """A solver produced a solution that its model's checker rejects: a bug, never user error."""
-
 
 class ViolationLog:
     """Collects violations, keeping only the first few so a broken big solution stays cheap."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar
 
 from pydantic import BaseModel
 
@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 InstanceT = TypeVar("InstanceT", bound=BaseModel)
 SolutionT = TypeVar("SolutionT", bound=BaseModel)
 IndexT = TypeVar("IndexT")
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+# The variances the module protocols below need: a module reads instances it is given
+# (contravariant) and makes the instances or solutions it returns (covariant).
+_InstanceIn = TypeVar("_InstanceIn", bound=BaseModel, contravariant=True)
+_InstanceOut = TypeVar("_InstanceOut", bound=BaseModel, covariant=True)
+_SolutionIn = TypeVar("_SolutionIn", bound=BaseModel, contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,14 @@ class SearchAnswer(Generic[SolutionT]):
     objective: float | None = None
     proven_infeasible: bool = False
     proven_optimal: bool = False
+
+
+def generator_options_of(options_type: type[OptionsT], options: BaseModel) -> OptionsT:
+    """``options`` as ``options_type``, a generator's own parameters; a TypeError for another
+    generator's (their fields would not mean the same)."""
+    if not isinstance(options, options_type):
+        raise TypeError(f"expected {options_type.__name__}, got {type(options).__name__}")
+    return options
 
 
 def no_goal(instance: Any) -> float | None:
@@ -105,6 +119,15 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         auto_backend_limit: above this size ``backend="auto"`` leaves the generic backend out
             (its model would not load within a time limit) and gives the heuristics its time;
             a backend named explicitly still runs.
+        generator_options: the parameters of the kind's instance generator, a frozen pydantic
+            model (names, defaults, bounds and descriptions, as a command line shows them), or
+            None when the kind has no generator.
+        generate: ``(generator_options instance) -> instance``: a synthetic instance,
+            deterministic for its options (their ``seed``); None without a generator. Raises
+            ValueError for options that fit their bounds but not each other.
+        with_capacity: ``(instance, capacity) -> instance``: the instance asked at another
+            capacity (the command line's ``--capacity``), or None when the kind has no
+            capacity; raises :class:`InstanceError` naming ``capacity`` when it is out of range.
     """
 
     kind: str
@@ -137,6 +160,9 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     ) = None
     auto_backend_limit: int | None = None
     plot: Callable[[InstanceT, SolutionT], Figure] | None = None
+    generator_options: type[BaseModel] | None = None
+    generate: Callable[[BaseModel], InstanceT] | None = None
+    with_capacity: Callable[[InstanceT, int], InstanceT] | None = None
 
     def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
         """Accept the typed instance or its JSON form (a dict); errors name the field."""
@@ -158,3 +184,85 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
     def json_schema(self) -> dict[str, Any]:
         """The generated JSON schema of the instance."""
         return self.instance_type.model_json_schema()
+
+
+class KindFormats(Protocol[_InstanceOut]):
+    """What every kind's ``formats`` module provides: its file formats, readers and sizing."""
+
+    FORMATS: tuple[str, ...]
+    """The formats ``read_text`` understands."""
+    FILE_EXTENSIONS: tuple[str, ...]
+    """File extensions that identify the kind, lower case."""
+
+    def read_text(self, text: str, format: str | None, source: str) -> _InstanceOut:
+        """:attr:`ProblemModel.read_text`."""
+
+    def document_size(self, data: Any) -> int:
+        """:attr:`ProblemModel.document_size`."""
+
+    def text_size(self, text: str, format: str | None) -> int:
+        """:attr:`ProblemModel.text_size`."""
+
+    def sniff(self, text: str) -> bool:
+        """:attr:`ProblemModel.sniff`."""
+
+
+class KindCompile(Protocol[_InstanceIn, SolutionT]):
+    """What every kind's ``compile`` module provides: instance to IR and back."""
+
+    def compile_instance(self, instance: _InstanceIn, upper_bound: float | None) -> Compiled[Any]:
+        """:attr:`ProblemModel.compile`."""
+
+    def decode(
+        self, instance: _InstanceIn, compiled: Compiled[Any], values: Sequence[int]
+    ) -> SolutionT:
+        """:attr:`ProblemModel.decode`."""
+
+    def hint(
+        self, instance: _InstanceIn, compiled: Compiled[Any], solution: SolutionT
+    ) -> Mapping[int, int]:
+        """:attr:`ProblemModel.hint`."""
+
+
+class KindCheck(Protocol[_InstanceIn, _SolutionIn]):
+    """What every kind's ``check`` module provides: the independent checker."""
+
+    def check(self, instance: _InstanceIn, solution: _SolutionIn) -> CheckReport:
+        """:attr:`ProblemModel.check`."""
+
+
+class ModuleParts(TypedDict, Generic[InstanceT, SolutionT]):
+    """The :class:`ProblemModel` fields that every kind's standard modules fill alike."""
+
+    formats: tuple[str, ...]
+    file_extensions: tuple[str, ...]
+    read_text: Callable[[str, str | None, str], InstanceT]
+    document_size: Callable[[Any], int]
+    text_size: Callable[[str, str | None], int]
+    sniff: Callable[[str], bool]
+    compile: Callable[[InstanceT, float | None], Compiled[Any]]
+    decode: Callable[[InstanceT, Compiled[Any], Sequence[int]], SolutionT]
+    hint: Callable[[InstanceT, Compiled[Any], SolutionT], Mapping[int, int]]
+    check: Callable[[InstanceT, SolutionT], CheckReport]
+
+
+def module_parts(
+    formats: KindFormats[InstanceT],
+    compile: KindCompile[InstanceT, SolutionT],
+    check: KindCheck[InstanceT, SolutionT],
+) -> ModuleParts[InstanceT, SolutionT]:
+    """The fields a kind's ``formats``, ``compile`` and ``check`` modules fill, by their
+    standard names, for ``ProblemModel(..., **module_parts(formats, compile, check))``; mypy
+    checks that each module has every name with its signature."""
+    return {
+        "formats": formats.FORMATS,
+        "file_extensions": formats.FILE_EXTENSIONS,
+        "read_text": formats.read_text,
+        "document_size": formats.document_size,
+        "text_size": formats.text_size,
+        "sniff": formats.sniff,
+        "compile": compile.compile_instance,
+        "decode": compile.decode,
+        "hint": compile.hint,
+        "check": check.check,
+    }

@@ -1,12 +1,15 @@
-"""Line-aware reading of whitespace-separated numeric instance files, shared by the parsers.
+"""Reading instance text, shared by the kinds' ``formats`` modules: line-aware reading of
+whitespace-separated numeric files, JSON documents (parsed, recognised, validated), and the
+dispatch to a format's reader or writer.
 
-Every error names the source, the line and what was expected, as :class:`InstanceError`.
+Every error names the source, the line (or the field) and what was expected, as
+:class:`InstanceError`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from makespan.models.errors import InstanceError
+from makespan.models.sizing import looks_like_json
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -101,6 +105,15 @@ NOT_FILES = ("<instance>", "", REQUEST_TEXT_SOURCE)
 """Sources that are not file names, so an instance read from them is not named after them."""
 
 
+def require_format(kind: str, formats: Collection[str], format: str, source: str) -> None:
+    """An error naming the known formats unless ``format`` is one of them."""
+    if format not in formats:
+        expected = ", ".join(formats)
+        raise InstanceError(
+            f"unknown {kind} format {format!r}; expected one of {expected}", source=source
+        )
+
+
 def read_in_format(
     kind: str,
     readers: Mapping[str, Reader[T]],
@@ -111,11 +124,7 @@ def read_in_format(
 ) -> T:
     """Parse ``text`` with the reader of ``format``; the instance is named after the file when it
     has no name of its own."""
-    if format not in readers:
-        expected = ", ".join(readers)
-        raise InstanceError(
-            f"unknown {kind} format {format!r}; expected one of {expected}", source=source
-        )
+    require_format(kind, tuple(readers), format, source)
     if name is None and source not in NOT_FILES:
         name = Path(source).stem
     return readers[format](text, source, name)
@@ -135,6 +144,77 @@ def load_json_document(text: str, source: str) -> Any:
         raise InstanceError(
             "invalid JSON: arrays or objects nested too deeply", source=source
         ) from None
+
+
+def json_object_with_key(text: str, keys: Collection[str]) -> bool:
+    """Whether ``text`` is a JSON object with one of ``keys`` at its top level, or at the top
+    of the instance it wraps (``{"instance": {...}}``): the JSON half of a kind's ``sniff``.
+
+    Text that names a key but is not valid JSON counts as such an object, so that the kind's
+    reader reports the syntax error with its line. Text that names none of the keys is
+    refused without being parsed.
+    """
+    if not looks_like_json(text) or not any(f'"{key}"' in text for key in keys):
+        return False
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):  # invalid, too deep, or too long a number
+        return True
+    if not isinstance(document, dict):
+        return False
+    wrapped = document.get("instance")
+    found = document.keys() | (wrapped.keys() if isinstance(wrapped, dict) else set())
+    return not found.isdisjoint(keys)
+
+
+def without_problem(document: Any) -> Any:
+    """A JSON document without its ``problem`` key (the kind it names, read by the registry),
+    for the kinds whose files may carry one."""
+    if isinstance(document, dict):
+        return {key: value for key, value in document.items() if key != "problem"}
+    return document
+
+
+JSON_ONLY: tuple[str, ...] = ("json",)
+"""The formats of a kind that has no file format but JSON."""
+
+
+def read_json_only(
+    kind: str,
+    model: type[M],
+    text: str,
+    format: str | None,
+    source: str,
+    adapt: Callable[[Any], Any] = lambda document: document,
+) -> M:
+    """An instance of a kind whose one format is JSON (a ``problem`` key is tolerated);
+    ``adapt`` turns another tool's document into the kind's. Errors name the source, line or
+    field."""
+    require_format(kind, JSON_ONLY, format or "json", source)
+    document = without_problem(load_json_document(text, source))
+    return validate_document(model, adapt(document), source)
+
+
+def named_instance(model: type[M], data: Any, source: str | None, name: str | None) -> M:
+    """Validate ``data`` as ``model``; an instance without a name of its own takes ``name``
+    (its file's, see :func:`read_in_format`)."""
+    instance = validate_document(model, data, source)
+    if name is not None and getattr(instance, "name", None) is None:
+        instance = instance.model_copy(update={"name": name})
+    return instance
+
+
+Writer = Callable[[T], str]
+"""Serialises an instance in one text format."""
+
+
+def write_in_format(kind: str, writers: Mapping[str, Writer[M]], instance: M, format: str) -> str:
+    """``instance`` as text in ``format``: ``json``, or one of the kind's ``writers``."""
+    if format == "json":
+        return instance.model_dump_json(indent=1, exclude_none=True) + "\n"
+    if format not in writers:
+        raise ValueError(f"unknown {kind} format {format!r}")
+    return writers[format](instance)
 
 
 def validation_error(error: ValidationError, source: str | None) -> InstanceError:

@@ -18,15 +18,8 @@ from makespan.solvers import Result, solve
 
 LIMITS = ("--time-limit", "30", "--workers", "2")
 
-SMALL: dict[str, Any] = {
-    "num_gpus": 2,
-    "experts_per_gpu": 2,
-    "loads": [[120, 40, 75, 10], [60, 60, 90, 35]],
-    "routing": [
-        {"layer": 0, "src": 0, "dst": 2, "tokens": 80},
-        {"layer": 0, "src": 2, "dst": 1, "tokens": 50},
-    ],
-}
+SMALL: dict[str, Any] = MODEL.json_schema()["examples"][0]
+"""The schema's example: 2 layers of 4 experts on 2 GPUs, two routes."""
 
 
 def _with(**changes: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ implementation; place() keeps to its stopping rules and reaches max_live on a re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -174,13 +175,19 @@ HARD: tuple[Int64s, Int64s, Int64s] = (
 )
 
 
-def test_place_stops_when_told() -> None:
+def _counted(answer: bool) -> tuple[list[int], Callable[[], bool]]:
+    """A ``should_stop`` that always gives ``answer``, and the list that counts its calls."""
     calls: list[int] = []
 
     def stop() -> bool:
         calls.append(1)
-        return True
+        return answer
 
+    return calls, stop
+
+
+def test_place_stops_when_told() -> None:
+    calls, stop = _counted(True)
     offsets, method = place(*HARD, ones(5), time_budget_s=60.0, should_stop=stop)
     assert calls == [1]
     assert method == "decreasing_size/best_fit"
@@ -188,12 +195,7 @@ def test_place_stops_when_told() -> None:
 
 
 def test_place_keeps_going_until_it_reaches_max_live() -> None:
-    calls: list[int] = []
-
-    def stop() -> bool:
-        calls.append(1)
-        return False
-
+    calls, stop = _counted(False)
     offsets, method = place(*HARD, ones(5), time_budget_s=10.0, should_stop=stop)
     assert peak(offsets, HARD[2]) == 7 == max_live(*HARD)
     assert overlap_violations(*HARD, ones(5), offsets) == 0

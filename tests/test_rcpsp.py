@@ -10,7 +10,8 @@ import pytest
 
 from makespan.models.errors import InstanceError
 from makespan.models.rcpsp import MODEL, RcpspInstance, RcpspSolution, formats, heuristics
-from makespan.models.rcpsp.bounds import infeasibility_reason, lower_bound
+from makespan.models.rcpsp.bounds import lower_bound
+from makespan.models.rcpsp.check import infeasibility_reason
 from makespan.models.rcpsp.compile import compile_instance
 from makespan.models.rcpsp.network import build_network
 from makespan.models.registry import infer_kind
@@ -139,8 +140,8 @@ def test_format_and_kind_inference(data: Path) -> None:
     assert infer_kind(text, "x.sm") == infer_kind(patterson, "x.rcp") == "rcpsp"
     assert infer_kind(text, "x.txt") == "rcpsp"
     assert infer_kind((data / FEATURES).read_text(), "x.json") == "rcpsp"
-    assert formats.looks_like_rcpsp(patterson)
-    assert not formats.looks_like_rcpsp("2 2\n1 2\n3 4\n1 2\n2 1\n")
+    assert formats.sniff(patterson)
+    assert not formats.sniff("2 2\n1 2\n3 4\n1 2\n2 1\n")
 
 
 PATTERSON = "3 1\n4\n0 0 1 2\n3 2 1 3\n0 0 0\n"

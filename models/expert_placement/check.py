@@ -8,6 +8,8 @@ from collections import Counter
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
+
 from makespan.models.check import CheckReport, ViolationLog
 from makespan.models.expert_placement.instance import (
     ExpertPlacementInstance,
@@ -25,12 +27,7 @@ def check(instance: ExpertPlacementInstance, solution: ExpertPlacementSolution) 
     if log.count:
         return log.report(None)
     placement = solution.placement
-    max_load_sum = 0
-    for row, gpus in zip(instance.loads, placement, strict=True):
-        per_gpu = [0] * instance.num_gpus
-        for load, gpu in zip(row, gpus, strict=True):
-            per_gpu[gpu] += load
-        max_load_sum += max(per_gpu)
+    max_load_sum = _max_load_sum(instance, placement)
     crossing = Fraction(0)
     for route in instance.routing:
         g = placement[route.layer][route.src]
@@ -44,6 +41,17 @@ def check(instance: ExpertPlacementInstance, solution: ExpertPlacementSolution) 
     _compare(log, "crossing_tokens", solution.crossing_tokens, float(crossing))
     _compare(log, "objective", solution.objective, float(objective))
     return log.report(float(objective))
+
+
+def _max_load_sum(instance: ExpertPlacementInstance, placement: tuple[tuple[int, ...], ...]) -> int:
+    """:math:`\\sum_l \\max_g load_{l,g}` of a placement of the instance's shape, computed
+    apart from the solution's own arithmetic: per-GPU loads in int64 arrays (a layer's load is
+    below 2^55), their per-layer maxima summed as Python integers (the layers are unbounded)."""
+    gpus = np.array(placement, dtype=np.int64)
+    per_gpu = np.zeros((instance.num_layers, instance.num_gpus), dtype=np.int64)
+    layers = np.arange(instance.num_layers)[:, None]
+    np.add.at(per_gpu, (layers, gpus), np.array(instance.loads, dtype=np.int64))
+    return sum(per_gpu.max(axis=1).tolist())
 
 
 def _check_shape(

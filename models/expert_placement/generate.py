@@ -11,11 +11,40 @@ popularity; the load of an expert of layer l + 1 is what it receives, so every l
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from makespan.models.expert_placement.instance import ExpertPlacementInstance, Route
+from makespan.models.spec import generator_options_of
 
-__all__ = ["generate"]
+__all__ = ["GeneratorOptions", "from_options", "generate"]
+
+
+class GeneratorOptions(BaseModel):
+    """The parameters of :func:`generate` as ``makespan generate expert_placement`` offers
+    them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layers: Annotated[int, Field(ge=1, description="MoE layers.")] = 8
+    experts: Annotated[int, Field(ge=1, description="Experts per layer.")] = 64
+    gpus: Annotated[int, Field(ge=1, description="GPUs (must divide --experts).")] = 8
+    tokens: Annotated[int, Field(ge=1, description="Tokens routed per layer.")] = 100_000
+    skew: Annotated[float, Field(ge=0.0, description="Zipf exponent of expert loads.")] = 1.0
+    affinity: Annotated[
+        float, Field(ge=0.0, le=1.0, description="Share of tokens kept on preferred experts.")
+    ] = 0.7
+    seed: Annotated[int, Field(description="Random seed.")] = 0
+
+
+_DEFAULT = GeneratorOptions()
+
+
+def from_options(options: BaseModel) -> ExpertPlacementInstance:
+    """:func:`generate` with :class:`GeneratorOptions`, whose fields are its parameters."""
+    return generate(**generator_options_of(GeneratorOptions, options).model_dump())
 
 
 def generate(
@@ -23,9 +52,9 @@ def generate(
     experts: int,
     gpus: int,
     tokens: int,
-    skew: float = 1.0,
-    affinity: float = 0.7,
-    seed: int = 0,
+    skew: float = _DEFAULT.skew,
+    affinity: float = _DEFAULT.affinity,
+    seed: int = _DEFAULT.seed,
     *,
     preferred: int = 2,
     fanout: int = 4,

@@ -1,4 +1,5 @@
-"""Independent GPU-packing checker: recomputes loads, counts and cost from exact float loads."""
+"""Independent GPU-packing checker: recomputes loads, counts and cost from exact float loads;
+and the cheap proof that an instance has no packing at all."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from makespan.models.gpu_packing.instance import (
     GpuPackingInstance,
     GpuPackingSolution,
 )
+
+
+def infeasibility_reason(instance: GpuPackingInstance) -> str | None:
+    """A slice that no single GPU can hold (instance pooling: a load over one GPU for every
+    type), else None."""
+    for s, loads in enumerate(instance.int_loads):
+        if all(x is None for x in loads):
+            sl = instance.slices[s]
+            return f"bucket {list(sl.bucket)}: a slice of rate {sl.rate:g} fits no single GPU"
+    return None
 
 
 def check(instance: GpuPackingInstance, solution: GpuPackingSolution) -> CheckReport:

@@ -7,16 +7,18 @@ is feasible for the IR as well as for the checker.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from makespan.models.gpu_packing.instance import (
+    COST_SCALE,
     LOAD_SCALE,
     Assignment,
     CheapestSingleType,
     GpuPackingInstance,
     GpuPackingSolution,
 )
+from makespan.models.spec import WarmStart
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def _opened(
 def fleet_cost(instance: GpuPackingInstance, counts: Sequence[int]) -> float:
     """:math:`\\sum_k c_k n_k`, the hourly cost of a fleet."""
     units = sum(t.cost_units * n for t, n in zip(instance.gpu_types, counts, strict=True))
-    return units / 10**4
+    return units / COST_SCALE
 
 
 def greedy(instance: GpuPackingInstance, allowed: Sequence[int] | None = None) -> Packing | None:
@@ -146,3 +148,18 @@ def to_solution(instance: GpuPackingInstance, packing: Packing) -> GpuPackingSol
         assignment=assignment,
         cheapest_single_type=cheapest_single_type(instance),
     )
+
+
+def warm_start(
+    instance: GpuPackingInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
+) -> WarmStart[GpuPackingSolution] | None:
+    """Greedy: each slice to the type with the least cost per served request, respecting
+    ``max_count``; counts rounded up (type pooling) or first-fit decreasing GPUs (instance).
+    One deterministic pass: the budget, seed and stop go unused. None when some slice fits
+    nowhere."""
+    del budget_s, seed, should_stop
+    packing = greedy(instance)
+    if packing is None:
+        return None
+    solution = to_solution(instance, packing)
+    return WarmStart("greedy_cost_per_request", solution, solution.cost_per_hour)

@@ -327,6 +327,13 @@ class GpuPackingInstance(BaseModel):
         return {(s.bucket, s.index): p for p, s in enumerate(self.slices)}
 
 
+def lower_bound(instance: GpuPackingInstance) -> float:
+    """:attr:`GpuPackingInstance.fractional_lower_bound` rounded up to a whole cost unit: every
+    fleet costs a multiple of ``1 / COST_SCALE`` (costs have 4 decimals); less a margin for
+    float noise."""
+    return math.ceil(instance.fractional_lower_bound * COST_SCALE - 1e-6) / COST_SCALE
+
+
 class CheapestSingleType(BaseModel):
     """The cheapest fleet of one GPU type serving everything (Mélange's baseline)."""
 

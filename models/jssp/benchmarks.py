@@ -18,11 +18,6 @@ def _benchmark_documents() -> dict[str, Any]:
     return documents
 
 
-def benchmark_names() -> list[str]:
-    """Names of every packaged benchmark instance."""
-    return sorted(_benchmark_documents())
-
-
 def load_named(name: str) -> JobShopInstance | None:
     """The packaged instance called ``name`` (``ta41``, ``ft06``), or None."""
     document = _benchmark_documents().get(name.lower())

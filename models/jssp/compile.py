@@ -10,15 +10,19 @@ Variables: start :math:`s_{j,k}` of operation k of job j, and the makespan :math
 
 Domains are tightened by heads and tails (work before and after each operation in its job) and
 by the upper bound a warm start supplies; the makespan starts at the trivial lower bound.
+
+:func:`warm_start` is the kind's warm-start hook: it turns the start matrix of
+:mod:`~makespan.models.jssp.heuristics` (which keeps its own schedule type) into a solution, as
+:func:`decode` turns the backend's values into one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
-from makespan.models.spec import Compiled
+from makespan.models.spec import Compiled, WarmStart
 from makespan.solvers.ir import ModelBuilder, Var
 
 
@@ -80,3 +84,17 @@ def hint(
     values = {compiled.index.starts[op.job][op.index].index: op.start for op in solution.operations}
     values[compiled.index.makespan.index] = solution.makespan
     return values
+
+
+def warm_start(
+    instance: JobShopInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
+) -> WarmStart[JobShopSolution]:
+    """Best Giffler-Thompson dispatch, improved by tabu search within ``budget_s``
+    (:func:`makespan.models.jssp.heuristics.warm_start`), as the kind's solution."""
+    from makespan.models.jssp import heuristics  # on first use: importing the kind stays light
+
+    found = heuristics.warm_start(
+        instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
+    )
+    solution = JobShopSolution.from_starts(instance, found.starts)
+    return WarmStart(found.method, solution, solution.makespan)

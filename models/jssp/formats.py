@@ -31,13 +31,23 @@ from makespan.models.sizing import (
 from makespan.models.textfile import (
     Row,
     TokenRows,
+    json_object_with_key,
     load_json_document,
+    named_instance,
     read_in_format,
-    validate_document,
     validation_error,
+    write_in_format,
 )
 
-FORMATS = ("taillard", "orlib", "json")
+FORMATS: tuple[str, ...] = ("taillard", "orlib", "json")
+"""The file formats :func:`read_text` understands."""
+
+FILE_EXTENSIONS: tuple[str, ...] = (".jss", ".jsp")
+"""Extensions that mark a job-shop file whatever its content."""
+
+JSON_KEYS = ("num_machines", "jobs", "machines_matrix")
+"""Top-level keys of a job-shop JSON document (ours, or job-shop-lib's matrices)."""
+
 _LABELS = {"times", "machines"}
 
 
@@ -160,10 +170,7 @@ def instance_from_document(
     """Validate a JSON document (already parsed) as a job-shop instance."""
     if is_job_shop_lib(data):
         data = from_job_shop_lib(data, source, name)
-    instance = validate_document(JobShopInstance, data, source)
-    if instance.name is None and name is not None:
-        instance = instance.model_copy(update={"name": name})
-    return instance
+    return named_instance(JobShopInstance, data, source, name)
 
 
 def is_job_shop_lib(data: Any) -> bool:
@@ -230,11 +237,11 @@ def infer_format(text: str, filename: str | None = None) -> str:
     return "taillard"
 
 
-def looks_like_jssp(text: str) -> bool:
+def sniff(text: str) -> bool:
     """True when ``text`` opens (after any text lines) with a ``jobs machines`` header followed
-    by a job row of either format, or is a JSON document with job-shop fields."""
-    if text.lstrip().startswith("{"):
-        return '"num_machines"' in text or '"machines_matrix"' in text
+    by a job row of either format, or is a JSON document with one of :data:`JSON_KEYS`."""
+    if looks_like_json(text):
+        return json_object_with_key(text, JSON_KEYS)
     rows = TokenRows(text, "<instance>")
     try:
         _, m, _ = _read_header(rows)
@@ -305,11 +312,10 @@ def write_orlib(instance: JobShopInstance) -> str:
     return "\n".join(lines) + "\n"
 
 
+WRITERS = {"taillard": write_taillard, "orlib": write_orlib}
+"""The writer of each text format (JSON is written alike for every kind)."""
+
+
 def write_text(instance: JobShopInstance, format: str) -> str:
     """Serialise ``instance`` in ``format``."""
-    if format == "json":
-        return instance.model_dump_json(indent=1, exclude_none=True) + "\n"
-    writers = {"taillard": write_taillard, "orlib": write_orlib}
-    if format not in writers:
-        raise ValueError(f"unknown jssp format {format!r}")
-    return writers[format](instance)
+    return write_in_format("jssp", WRITERS, instance, format)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Annotated
 
@@ -152,7 +153,9 @@ class JobShopSolution(BaseModel):
     operations: tuple[ScheduledOperation, ...]
 
     @classmethod
-    def from_starts(cls, instance: JobShopInstance, starts: list[list[int]]) -> JobShopSolution:
+    def from_starts(
+        cls, instance: JobShopInstance, starts: Sequence[Sequence[int]]
+    ) -> JobShopSolution:
         """Build from ``starts[j][k]``, the start of operation k of job j."""
         ops = tuple(
             ScheduledOperation(job=j, index=k, machine=op.machine, start=s, end=s + op.duration)

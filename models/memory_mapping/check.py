@@ -3,7 +3,8 @@
 It recomputes everything from the instance and the solution alone: every buffer placed exactly
 once (or, two-level only, left in slow memory), offsets aligned, no two buffers alive at the
 same time sharing an address, the peak within the capacity, and the objective (the peak, or
-the benefit left in slow memory).
+the benefit left in slow memory). :func:`infeasibility_reason` is the cheap proof that no
+placement fits a capacity at all.
 """
 
 from __future__ import annotations
@@ -12,6 +13,21 @@ import numpy as np
 
 from makespan.models.check import CheckReport, ViolationLog
 from makespan.models.memory_mapping.instance import MemoryInstance, MemorySolution
+
+
+def infeasibility_reason(instance: MemoryInstance) -> str | None:
+    """Why nothing fits the capacity, when a cheap test proves it: a buffer larger than the
+    capacity, or buffers alive together that need more. None without a capacity, and for two
+    levels, where any buffer may stay slow."""
+    capacity = instance.capacity
+    if capacity is None or instance.two_level:
+        return None
+    for buffer in instance.buffers:
+        if buffer.size > capacity:
+            return f"buffer {buffer.id!r} of size {buffer.size} exceeds the capacity {capacity}"
+    if instance.max_live > capacity:
+        return f"buffers alive at one time need {instance.max_live} > capacity {capacity}"
+    return None
 
 
 def check(instance: MemoryInstance, solution: MemorySolution) -> CheckReport:

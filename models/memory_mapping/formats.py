@@ -1,4 +1,4 @@
-"""MiniMalloc CSV and JSON readers (and the CSV writer) for memory-mapping instances.
+"""Memory-mapping instance files: MiniMalloc CSV and JSON, read, sized and recognised.
 
 MiniMalloc CSV: a header naming at least ``id,lower,upper,size`` (``alignment`` optional; other
 columns, such as a reference ``offset``, are ignored), then one buffer per line. MiniMalloc's
@@ -23,7 +23,23 @@ from makespan.models.sizing import (
     member,
     nonblank_line_count,
 )
-from makespan.models.textfile import load_json_document, validate_document
+from makespan.models.textfile import (
+    json_object_with_key,
+    load_json_document,
+    named_instance,
+    read_in_format,
+    validate_document,
+    without_problem,
+)
+
+FORMATS: tuple[str, ...] = ("minimalloc", "json")
+"""The file formats :func:`read_text` understands."""
+
+FILE_EXTENSIONS: tuple[str, ...] = (".csv",)
+"""Extensions that mark a memory-mapping file whatever its content."""
+
+JSON_KEYS = ("buffers",)
+"""Top-level keys of a memory-mapping JSON document."""
 
 REQUIRED_COLUMNS = ("id", "lower", "upper", "size")
 OPTIONAL_COLUMNS = ("alignment", "benefit")
@@ -148,12 +164,21 @@ def _unique_ids(buffers: list[dict[str, Any]], lines: list[int], source: str) ->
 
 def read_json(text: str, source: str, name: str | None) -> MemoryInstance:
     """Parse the JSON form (the instance schema; a ``problem`` key is tolerated)."""
-    document = load_json_document(text, source)
-    if isinstance(document, dict):
-        document.pop("problem", None)
-        if name is not None:
-            document.setdefault("name", name)
-    return validate_document(MemoryInstance, document, source)
+    document = without_problem(load_json_document(text, source))
+    return named_instance(MemoryInstance, document, source, name)
+
+
+READERS = {"minimalloc": read_csv, "json": read_json}
+"""The reader of each format: ``(text, source, name) -> instance``."""
+
+
+def read_text(
+    text: str, format: str | None = None, source: str = "<instance>", name: str | None = None
+) -> MemoryInstance:
+    """Parse ``text`` in ``format`` (inferred when None: JSON, else MiniMalloc CSV)."""
+    if format is None:
+        format = "json" if text.lstrip().startswith("{") else "minimalloc"
+    return read_in_format("memory_mapping", READERS, text, format, source, name)
 
 
 def document_size(data: Any) -> int:
@@ -169,22 +194,14 @@ def text_size(text: str, format: str | None = None) -> int:
     return max(0, nonblank_line_count(text) - 1)
 
 
-def write_csv(instance: MemoryInstance) -> str:
-    """The instance as MiniMalloc CSV (alignment and benefit columns only when used)."""
-    extra = [
-        column
-        for column in OPTIONAL_COLUMNS
-        if any(getattr(b, column) not in (None, 1) for b in instance.buffers)
-    ]
-    lines = [",".join([*REQUIRED_COLUMNS, *extra])]
-    for b in instance.buffers:
-        values = [b.id, str(b.lower), str(b.upper), str(b.size)]
-        values += [str(b.alignment) if c == "alignment" else str(b.worth) for c in extra]
-        lines.append(",".join(values))
-    return "\n".join(lines) + "\n"
+def sniff(text: str) -> bool:
+    """Whether ``text`` is a memory-mapping JSON document or MiniMalloc CSV."""
+    if looks_like_json(text):
+        return json_object_with_key(text, JSON_KEYS)
+    return _looks_like_csv(text)
 
 
-def looks_like_csv(text: str) -> bool:
+def _looks_like_csv(text: str) -> bool:
     """True when the first non-blank line is a MiniMalloc header."""
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):

@@ -10,21 +10,47 @@ are worth more per byte. The capacity is ``fast_share`` of the max-live lower bo
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from makespan.models.memory_mapping.instance import MemoryInstance, max_live
+from makespan.models.spec import generator_options_of
 
-__all__ = ["generate"]
+__all__ = ["GeneratorOptions", "from_options", "generate"]
+
+
+class GeneratorOptions(BaseModel):
+    """The parameters of :func:`generate` as ``makespan generate memory_mapping`` offers them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    buffers: Annotated[int, Field(ge=1, description="Number of buffers.")] = 200
+    two_level: Annotated[bool, Field(description="Fast memory of --fast-share x max-live.")] = False
+    fast_share: Annotated[
+        float, Field(ge=0.01, le=1.0, description="Fast capacity / max-live bound.")
+    ] = 0.5
+    alignment: Annotated[int, Field(ge=1, description="Alignment of every buffer.")] = 1
+    seed: Annotated[int, Field(description="Random seed.")] = 0
+
+
+_DEFAULT = GeneratorOptions()
+
+
+def from_options(options: BaseModel) -> MemoryInstance:
+    """:func:`generate` with :class:`GeneratorOptions`, whose fields are its parameters."""
+    return generate(**generator_options_of(GeneratorOptions, options).model_dump())
 
 
 def generate(
     buffers: int,
     *,
     steps: int | None = None,
-    two_level: bool = False,
-    fast_share: float = 0.5,
-    alignment: int = 1,
-    seed: int = 0,
+    two_level: bool = _DEFAULT.two_level,
+    fast_share: float = _DEFAULT.fast_share,
+    alignment: int = _DEFAULT.alignment,
+    seed: int = _DEFAULT.seed,
 ) -> MemoryInstance:
     """A deterministic instance for ``seed`` with ``buffers`` buffers.
 

@@ -233,25 +233,10 @@ def best_fit(
     Returns:
         The offsets, int64 of shape ``(n,)``.
     """
-    return _best_fit(
+    order = np.asarray(order, dtype=np.int64)
+    return _place_in_order(
         lower, upper, size, alignment, order, first_fit, _time_index(lower, upper, size)
     )
-
-
-def _best_fit(
-    lower: Int64s,
-    upper: Int64s,
-    size: Int64s,
-    alignment: Int64s,
-    order: Int64s,
-    first_fit: bool,
-    index: _Index,
-) -> Int64s:
-    offsets = np.zeros(len(lower), dtype=np.int64)
-    _place_in_order(
-        lower, upper, size, alignment, np.asarray(order, dtype=np.int64), first_fit, index, offsets
-    )
-    return offsets
 
 
 def _time_index(lower: Int64s, upper: Int64s, size: Int64s) -> _Index:
@@ -442,8 +427,8 @@ def _place_in_order(
     order: Int64s,
     first_fit: bool,
     index: _Index,
-    offsets: Int64s,
-) -> None:
+) -> Int64s:
+    offsets = np.zeros(lower.shape[0], dtype=np.int64)
     heap = _heap_new(lower.shape[0])
     for b in order:
         if upper[b] > lower[b] and size[b] > 0:
@@ -452,6 +437,7 @@ def _place_in_order(
             _heap_add(heap, b, offsets[b], offsets[b] + size[b])
         else:
             offsets[b] = 0
+    return offsets
 
 
 # ------------------------------------------------------------------------------------- place
@@ -545,7 +531,7 @@ class _Search:
     def run(self, order: Int64s, first_fit: bool, method: str, *, drift: bool = False) -> None:
         """Place in ``order``; keep the result if its peak is lower (or equal, with ``drift``)."""
         began = time.monotonic()
-        offsets = _best_fit(*self.args, order, first_fit, self.index)
+        offsets = _place_in_order(*self.args, order, first_fit, self.index)
         self.longest_run = max(self.longest_run, time.monotonic() - began)
         value = peak(offsets, self.args[2])
         if self.best_peak < 0 or value < self.best_peak or (drift and value == self.best_peak):

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from makespan.models.errors import InstanceError
 from makespan.models.limits import INT64_SAFE
 
 MAX_VALUE = 2**40
@@ -106,6 +107,26 @@ class MemoryInstance(BaseModel):
         return max_live(a.lower, a.upper, a.size)
 
 
+def lower_bound(instance: MemoryInstance) -> float | None:
+    """The max-live bound on the peak; None for two levels, whose objective is a benefit."""
+    return None if instance.two_level else instance.max_live
+
+
+def goal(instance: MemoryInstance) -> float | None:
+    """The capacity to fit under, which settles a one-level instance's question."""
+    return None if instance.two_level else instance.capacity
+
+
+def with_capacity(instance: MemoryInstance, capacity: int) -> MemoryInstance:
+    """The instance at another capacity (the command line's ``--capacity``); errors name the
+    field."""
+    if not 1 <= capacity <= MAX_CAPACITY:  # model_copy does not validate: check here
+        raise InstanceError(
+            f"capacity must be a positive integer up to {MAX_CAPACITY}", field="capacity"
+        )
+    return instance.model_copy(update={"capacity": capacity})
+
+
 def _check_address_space(buffers: tuple[Buffer, ...]) -> None:
     """Every address a placement may reach (sizes stacked, each padded to its alignment) fits
     the int64 arrays and the solvers; the field bounds imply it, this keeps it true."""
@@ -185,10 +206,3 @@ class MemorySolution(BaseModel):
     buffers: tuple[Placement, ...]
     slow: tuple[str, ...] = ()
     slow_benefit: Annotated[int, Field(ge=0)] | None = None
-
-
-def objective_of(instance: MemoryInstance, solution: MemorySolution) -> int:
-    """The instance's objective as the solution states it: peak, or benefit left slow."""
-    if instance.two_level:
-        return solution.slow_benefit or 0
-    return solution.peak

@@ -40,6 +40,11 @@ from makespan.models.memory_mapping.jit import njit
 
 Ints = NDArray[np.int64]
 
+Undo = tuple[Ints, ...]
+"""The arrays a placement changes and its undo restores, in the order :func:`_dfs` and
+:func:`_unplace` unpack them (the segment's, then the search state's): one tuple, so that the
+compiled kernel hands them on in one argument."""
+
 FOUND, EXHAUSTED, PAUSED, SPLIT = 1, 0, 2, 3
 """What a slice of search ended with: a placement, a proof that none exists, its node budget
 spent, or (inside the kernel only) a node whose unplaced buffers fell apart into groups."""
@@ -338,34 +343,22 @@ class _Search:
 
     def _kernel(self, budget: Ints) -> int:
         segment = self.segment
+        undo = (
+            segment.size, segment.s_lo, segment.s_hi, segment.ov_ptr, segment.ov_idx, self.offset,
+            self.min_off, self.floor, self.total, self.free_neighbours, self.cuts, self.boxes,
+            self.placed, self.mo_mark, self.fl_mark, self.mo_buf, self.mo_val, self.fl_sec,
+            self.fl_val,
+        )  # fmt: skip
         return int(
             _dfs(
-                segment.size,
+                undo,
                 segment.alignment,
-                segment.s_lo,
-                segment.s_hi,
-                segment.ov_ptr,
-                segment.ov_idx,
                 segment.sec_ptr,
                 segment.sec_idx,
                 np.int64(self.problem.capacity),
                 self.rank,
-                self.offset,
-                self.min_off,
-                self.floor,
-                self.total,
-                self.free_neighbours,
-                self.cuts,
-                self.boxes,
                 self.cur_off,
                 self.cur_rank,
-                self.placed,
-                self.mo_mark,
-                self.fl_mark,
-                self.mo_buf,
-                self.mo_val,
-                self.fl_sec,
-                self.fl_val,
                 self.touched,
                 budget,
             )
@@ -400,32 +393,14 @@ def _time_groups(lower: Ints, upper: Ints) -> list[Ints]:
 
 @njit
 def _dfs(
-    size: Ints,
+    undo: Undo,
     align: Ints,
-    s_lo: Ints,
-    s_hi: Ints,
-    ov_ptr: Ints,
-    ov_idx: Ints,
     sec_ptr: Ints,
     sec_idx: Ints,
     capacity: np.int64,
     rank: Ints,
-    offset: Ints,
-    min_off: Ints,
-    floor: Ints,
-    total: Ints,
-    free_neighbours: Ints,
-    cuts: Ints,
-    boxes: Ints,
     cur_off: Ints,
     cur_rank: Ints,
-    placed: Ints,
-    mo_mark: Ints,
-    fl_mark: Ints,
-    mo_buf: Ints,
-    mo_val: Ints,
-    fl_sec: Ints,
-    fl_val: Ints,
     touched: Ints,
     budget: Ints,
 ) -> int:
@@ -436,14 +411,14 @@ def _dfs(
     the depth, a flag that makes the current node backtrack at once (its sub-searches failed),
     and the heights of the two undo stacks (minimum offsets, section floors).
     """
+    (
+        size, s_lo, s_hi, ov_ptr, ov_idx, offset, min_off, floor, total, free_neighbours, cuts,
+        boxes, placed, mo_mark, fl_mark, mo_buf, mo_val, fl_sec, fl_val,
+    ) = undo  # fmt: skip
     n = size.shape[0]
     sections = total.shape[0]
     big = np.int64(2**62)
     depth = boxes[0]
-    undo = (
-        size, s_lo, s_hi, ov_ptr, ov_idx, offset, min_off, floor, total, free_neighbours, cuts,
-        boxes, placed, mo_mark, fl_mark, mo_buf, mo_val, fl_sec, fl_val,
-    )  # fmt: skip
     while True:
         if depth == n and boxes[1] == 0:
             boxes[0] = depth
@@ -491,7 +466,7 @@ def _dfs(
                 boxes[0] = depth
                 return 0
             depth -= 1
-            _unplace(placed[depth], depth, *undo)
+            _unplace(placed[depth], depth, undo)
             continue
         if budget[0] <= 0:
             boxes[0] = depth
@@ -572,35 +547,17 @@ def _dfs(
                         return 3
             continue
         # Infeasible child: undo at once and try the next candidate at this depth.
-        _unplace(b, depth, *undo)
+        _unplace(b, depth, undo)
 
 
 @njit
-def _unplace(
-    b: int,
-    depth: int,
-    size: Ints,
-    s_lo: Ints,
-    s_hi: Ints,
-    ov_ptr: Ints,
-    ov_idx: Ints,
-    offset: Ints,
-    min_off: Ints,
-    floor: Ints,
-    total: Ints,
-    free_neighbours: Ints,
-    cuts: Ints,
-    boxes: Ints,
-    placed: Ints,
-    mo_mark: Ints,
-    fl_mark: Ints,
-    mo_buf: Ints,
-    mo_val: Ints,
-    fl_sec: Ints,
-    fl_val: Ints,
-) -> None:
+def _unplace(b: int, depth: int, undo: Undo) -> None:
     """Take back the placement of buffer ``b`` made at ``depth``: floors and minimum offsets
     from the undo stacks, section totals, cut counts and free-neighbour counts directly."""
+    (
+        size, s_lo, s_hi, ov_ptr, ov_idx, offset, min_off, floor, total, free_neighbours, cuts,
+        boxes, placed, mo_mark, fl_mark, mo_buf, mo_val, fl_sec, fl_val,
+    ) = undo  # fmt: skip
     while boxes[3] > fl_mark[depth]:
         boxes[3] -= 1
         floor[fl_sec[boxes[3]]] = fl_val[boxes[3]]

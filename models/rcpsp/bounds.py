@@ -1,27 +1,10 @@
-"""Cheap facts about an RCPSP instance before any search: proofs of infeasibility with a short
-reason, and a lower bound on the makespan."""
+"""Cheap lower bounds on an RCPSP instance's makespan, before any search."""
 
 from __future__ import annotations
 
+from makespan.models.rcpsp.check import infeasibility_reason
 from makespan.models.rcpsp.instance import RcpspInstance, Resource
-from makespan.models.rcpsp.network import build_network, earliest_starts, window_conflict
-
-
-def infeasibility_reason(instance: RcpspInstance) -> str | None:
-    """Why no schedule exists, when a cheap test proves it, else None: an activity needing more
-    of a resource than its capacity, a positive cycle of lags, or a deadline before the earliest
-    finish that releases, precedences and lags allow."""
-    capacity = {r.name: r.capacity for r in instance.resources}
-    for activity in instance.activities:
-        if activity.duration == 0:
-            continue  # an activity of no length occupies nothing
-        for name, demand in activity.demands.items():
-            if demand > capacity[name]:
-                return (
-                    f"activity {activity.id} needs {demand} of resource {name}, "
-                    f"whose capacity is {capacity[name]}"
-                )
-    return window_conflict(build_network(instance))
+from makespan.models.rcpsp.network import build_network, earliest_starts
 
 
 def critical_path_bound(instance: RcpspInstance) -> int:

@@ -1,15 +1,34 @@
-"""Independent RCPSP checker: recomputes feasibility and makespan from instance and schedule.
+"""Independent RCPSP checker: recomputes feasibility and makespan from instance and schedule;
+and the cheap proofs that an instance has no schedule at all.
 
-It shares no code with compile or the heuristics, so a bug there cannot hide here.
+The checker shares no code with compile or the heuristics, so a bug there cannot hide here.
 """
 
 from __future__ import annotations
 
 from makespan.models.check import CheckReport, ViolationLog
 from makespan.models.rcpsp.instance import RcpspInstance, RcpspSolution, Resource
+from makespan.models.rcpsp.network import build_network, window_conflict
 
 Placed = dict[int, tuple[int, int]]
 """Activity id -> ``(start, end)``."""
+
+
+def infeasibility_reason(instance: RcpspInstance) -> str | None:
+    """Why no schedule exists, when a cheap test proves it, else None: an activity needing more
+    of a resource than its capacity, a positive cycle of lags, or a deadline before the earliest
+    finish that releases, precedences and lags allow."""
+    capacity = {r.name: r.capacity for r in instance.resources}
+    for activity in instance.activities:
+        if activity.duration == 0:
+            continue  # an activity of no length occupies nothing
+        for name, demand in activity.demands.items():
+            if demand > capacity[name]:
+                return (
+                    f"activity {activity.id} needs {demand} of resource {name}, "
+                    f"whose capacity is {capacity[name]}"
+                )
+    return window_conflict(build_network(instance))
 
 
 def check(instance: RcpspInstance, solution: RcpspSolution) -> CheckReport:

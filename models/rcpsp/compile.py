@@ -16,7 +16,7 @@ Variables: start :math:`S_i` of every activity and the makespan :math:`C`.
 Start domains are the earliest and latest starts of the temporal network (releases, deadlines,
 precedences, lags) under the upper bound a warm start supplies, else under a horizon every
 feasible instance reaches. The small horizon keeps the MILP backends' time-indexed cumulative
-small. An instance that :func:`~makespan.models.rcpsp.bounds.infeasibility_reason` rejects
+small. An instance that :func:`~makespan.models.rcpsp.check.infeasibility_reason` rejects
 compiles to a one-variable model with no solution, so every backend proves it infeasible.
 """
 
@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from makespan.models.rcpsp.bounds import infeasibility_reason, lower_bound
+from makespan.models.rcpsp.bounds import lower_bound
+from makespan.models.rcpsp.check import infeasibility_reason
 from makespan.models.rcpsp.instance import RcpspInstance, RcpspSolution, Resource
 from makespan.models.rcpsp.network import build_network, earliest_starts, latest_starts
 from makespan.models.spec import Compiled

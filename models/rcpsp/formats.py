@@ -39,16 +39,24 @@ from makespan.models.sizing import (
 )
 from makespan.models.textfile import (
     TokenRows,
+    json_object_with_key,
     load_json_document,
+    named_instance,
     read_in_format,
-    validate_document,
+    write_in_format,
 )
 
-FORMATS = ("psplib", "patterson", "json")
+FORMATS: tuple[str, ...] = ("psplib", "patterson", "json")
 """The file formats :func:`read_text` understands."""
 
 EXTENSIONS = {".sm": "psplib", ".rcp": "patterson", ".json": "json"}
 """The format each file extension implies."""
+
+FILE_EXTENSIONS: tuple[str, ...] = tuple(e for e, f in EXTENSIONS.items() if f != "json")
+"""Extensions that mark an RCPSP file whatever its content (a ``.json`` file may be any kind)."""
+
+JSON_KEYS = ("activities",)
+"""Top-level keys of an RCPSP JSON document."""
 
 _JOBS_LINE = re.compile(
     rf"(?:^|(?<=[{LINE_BREAKS}]))[ \t]*jobs[^:{LINE_BREAKS}]*:[ \t]*(\d+)", re.MULTILINE | re.ASCII
@@ -322,10 +330,7 @@ def read_patterson(text: str, source: str = "<instance>", name: str | None = Non
 
 def read_json(text: str, source: str = "<instance>", name: str | None = None) -> RcpspInstance:
     """Parse a JSON instance."""
-    instance = validate_document(RcpspInstance, load_json_document(text, source), source)
-    if instance.name is None and name is not None:
-        instance = instance.model_copy(update={"name": name})
-    return instance
+    return named_instance(RcpspInstance, load_json_document(text, source), source, name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,12 +374,11 @@ def _patterson_activities(text: str) -> int:
     return 0
 
 
-def looks_like_rcpsp(text: str) -> bool:
+def sniff(text: str) -> bool:
     """Whether ``text`` is an RCPSP JSON document, a PSPLIB file or a well-formed Patterson
     file (checked in full: Patterson files have no keyword to recognise them by)."""
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        return '"activities"' in text
+    if looks_like_json(text):
+        return json_object_with_key(text, JSON_KEYS)
     if _PRECEDENCE in text and _REQUESTS in text:
         return True
     try:
@@ -386,12 +390,7 @@ def looks_like_rcpsp(text: str) -> bool:
 
 def infer_format(text: str, source: str) -> str:
     """The format by extension, else by content (JSON, PSPLIB sections, else Patterson)."""
-    suffix = Path(source).suffix.lower()
-    if suffix in EXTENSIONS:
-        return EXTENSIONS[suffix]
-    if text.lstrip().startswith("{"):
-        return "json"
-    return "psplib" if _PRECEDENCE in text else "patterson"
+    return EXTENSIONS.get(Path(source).suffix.lower()) or _format_by_content(text)
 
 
 READERS: dict[str, Callable[[str, str, str | None], RcpspInstance]] = {
@@ -469,11 +468,10 @@ def write_psplib(instance: RcpspInstance) -> str:
     return "\n".join(lines) + "\n"
 
 
+WRITERS = {"psplib": write_psplib, "patterson": write_patterson}
+"""The writer of each text format (JSON is written alike for every kind)."""
+
+
 def write_text(instance: RcpspInstance, format: str) -> str:
     """Serialise ``instance`` in ``format``."""
-    if format == "json":
-        return instance.model_dump_json(indent=1, exclude_none=True) + "\n"
-    writers = {"psplib": write_psplib, "patterson": write_patterson}
-    if format not in writers:
-        raise ValueError(f"unknown rcpsp format {format!r}")
-    return writers[format](instance)
+    return write_in_format("rcpsp", WRITERS, instance, format)

@@ -28,8 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from makespan.models.rcpsp.bounds import infeasibility_reason, lower_bound
-from makespan.models.rcpsp.instance import RcpspInstance
+from makespan.models.rcpsp.bounds import lower_bound
+from makespan.models.rcpsp.check import infeasibility_reason
+from makespan.models.rcpsp.instance import RcpspInstance, RcpspSolution
 from makespan.models.rcpsp.network import (
     UNBOUNDED,
     Network,
@@ -38,6 +39,7 @@ from makespan.models.rcpsp.network import (
     earliest_starts,
     latest_starts,
 )
+from makespan.models.spec import WarmStart
 
 RULES: tuple[str, ...] = ("lft", "lst", "mts", "grpw", "est", "spt")
 """Priority rules: ``lft`` latest finish, ``lst`` latest start, ``mts`` most total successors,
@@ -516,14 +518,14 @@ class _Search:
 
 def warm_start(
     instance: RcpspInstance,
-    *,
     time_budget_s: float,
     seed: int = 0,
     should_stop: Callable[[], bool] | None = None,
-) -> Schedule | None:
+) -> WarmStart[RcpspSolution] | None:
     """The best schedule of every scheme x rule, justified, then of random LFT-biased samples
     until the budget ends, ``should_stop()``, the lower bound, or a stall. None when the
-    instance is infeasible or no scheme placed every activity."""
+    instance is infeasible or no scheme placed every activity (tight maximum lags or
+    deadlines)."""
     if infeasibility_reason(instance) is not None:
         return None
     project = build_project(instance, build_network(instance))
@@ -533,14 +535,23 @@ def warm_start(
         lower_bound(instance) or 0,
         should_stop or (lambda: False),
     )
+    _run_schemes(search)
+    if not search.done:
+        _sample(search, random.Random(seed), priorities(project, "lft"))
+    if search.best is None:
+        return None
+    solution = RcpspSolution.from_starts(instance, search.best.starts)
+    return WarmStart(search.best.method, solution, solution.makespan)
+
+
+def _run_schemes(search: _Search) -> None:
+    """Every scheme under every rule, until the search is done."""
     for rule in RULES:
-        values = priorities(project, rule)
+        values = priorities(search.project, rule)
         for scheme in SCHEMES:
             if search.done:
-                return search.best
-            search.offer(f"{scheme}-{rule}", SCHEME_FUNCTIONS[scheme](project, values))
-    _sample(search, random.Random(seed), priorities(project, "lft"))
-    return search.best
+                return
+            search.offer(f"{scheme}-{rule}", SCHEME_FUNCTIONS[scheme](search.project, values))
 
 
 def _sample(search: _Search, rng: random.Random, lft: Sequence[float]) -> None:
