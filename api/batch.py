@@ -22,6 +22,7 @@ from makespan.api.executor import Executor, JobStartError
 from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.api.worker import JobTask
 from makespan.models.errors import InstanceError
+from makespan.models.spec import NamedBenchmarks
 from makespan.solvers.options import SolveOptions
 
 COLUMNS = (
@@ -297,7 +298,7 @@ class BatchRun:
 
 def _published(loaded: LoadedInstance) -> float | None:
     """The best known value of the packaged benchmark of the same name (ft06, ta41, ...)."""
-    if loaded.model.load_named is None:
+    if not isinstance(loaded.model, NamedBenchmarks):
         return None
     try:
         named = loaded.model.load_named(loaded.name)

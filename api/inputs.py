@@ -9,7 +9,7 @@ from typing import Any
 
 from makespan.models.errors import InstanceError
 from makespan.models.registry import MODELS, get_model, infer_kind
-from makespan.models.spec import ProblemModel
+from makespan.models.spec import CapacityQuestion, NamedBenchmarks, ProblemModel
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,10 @@ def with_capacity(loaded: LoadedInstance, capacity: int | None) -> LoadedInstanc
     one."""
     if capacity is None:
         return loaded
-    if loaded.model.with_capacity is None:
-        kinds = ", ".join(sorted(m.kind for m in MODELS.values() if m.with_capacity))
+    if not isinstance(loaded.model, CapacityQuestion):
+        kinds = ", ".join(
+            sorted(m.kind for m in MODELS.values() if isinstance(m, CapacityQuestion))
+        )
         raise InstanceError(
             f"--capacity applies to {kinds} instances, not {loaded.model.kind}", field="capacity"
         )
@@ -89,6 +91,7 @@ def _json_envelope(text: str) -> dict[str, Any] | None:
 def _load_named(name: str, problem: str | None) -> LoadedInstance:
     models = [get_model(problem)] if problem else list(MODELS.values())
     for model in models:
-        if model.load_named is not None and (instance := model.load_named(name)) is not None:
-            return LoadedInstance(model, instance, name)
+        named = model.load_named(name) if isinstance(model, NamedBenchmarks) else None
+        if named is not None:
+            return LoadedInstance(model, named, name)
     raise InstanceError("no such file, and no benchmark instance of that name", source=name)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from makespan.models.errors import InstanceError
+from makespan.models.spec import Drawable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -103,7 +104,7 @@ def draw_result(
     :class:`InstanceError` when the result carries no solution, does not fit the instance, or
     the kind has no picture.
     """
-    if model.plot is None:
+    if not isinstance(model, Drawable):
         raise InstanceError(f"problem {model.kind!r} has no picture")
     if result.problem != model.kind:
         raise InstanceError(f"the result is of problem {result.problem!r}, not {model.kind!r}")

@@ -58,7 +58,7 @@ def _claimed_kind(text: str, source: str) -> str | None:
         if suffix and suffix in model.file_extensions:
             return model.kind
     for model in MODELS.values():
-        if model.sniff is not None and model.sniff(text):
+        if model.sniff(text):
             return model.kind
     return None
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
-from makespan.models.bounds import no_published_best
 from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.textfile import validate_document
@@ -69,100 +69,112 @@ def generator_options_of(options_type: type[OptionsT], options: BaseModel) -> Op
     return options
 
 
-def no_goal(instance: Any) -> float | None:
-    """Models without a goal search until optimality is proven or time runs out."""
-    del instance
-    return None
+class ProblemModel(ABC, Generic[InstanceT, SolutionT]):
+    """What every problem kind must provide, so that ``solve`` and every interface treat the
+    kinds alike; what a kind *may* provide besides is a capability (:class:`Searchable`,
+    :class:`NamedBenchmarks`, :class:`Drawable`, :class:`Generative`,
+    :class:`CapacityQuestion`), asked with ``isinstance``.
 
-
-@dataclass(frozen=True)
-class ProblemModel(Generic[InstanceT, SolutionT]):
-    """One problem kind: its types, file formats, heuristics, compile/decode and checker.
-
-    Attributes:
-        kind: the name users write (``jssp``).
-        summary: one line for ``makespan problems``.
-        instance_type / solution_type: the validated pydantic representations.
-        formats: the file formats ``read_text`` understands.
-        read_text: ``(text, format or None, source name) -> instance``; raises InstanceError.
-        warm_start: ``(instance, time budget s, seed, should_stop) -> WarmStart | None``; it
-            returns early once ``should_stop()`` is true.
-        compile: ``(instance, upper bound or None) -> Compiled``; pure.
-        decode: ``(instance, compiled, values by IR variable) -> solution``.
-        hint: ``(instance, compiled, solution) -> {IR variable: value}``.
-        check: ``(instance, solution) -> CheckReport``; independent of compile and decode.
-        lower_bound: a cheap valid lower bound on the objective, or None.
-        best_known: a published best value carried by the instance, or None.
-        size / size_unit: how big an instance is, for service limits (``operations``).
-        default_size_limit: the largest ``size`` a service accepts by default, in ``size_unit``.
-        document_size: ``(parsed JSON value) -> int``: the ``size`` of an instance given as
-            JSON, read before validation from a few lengths and numbers (never building the
-            instance, never raising: what it cannot read counts as 0, and validation reports
-            it), so that an oversize instance is refused before any work proportional to it.
-        text_size: ``(file text, format or None) -> int``: the same for file text, counted
-            before parsing (header numbers, line counts); at least the size of a valid
-            instance's text, never raising.
-        load_named: benchmark instances by name (``ta41``), or None when the kind has none.
-        default_backend: what ``backend="auto"`` means for this kind.
-        file_extensions: extensions that identify the kind (``.sm``), lower case.
-        sniff: whether text looks like one of the kind's non-JSON formats.
-        infeasibility_reason: a short reason when a cheap test proves that the instance has
-            no solution, else None; ``solve`` then answers ``infeasible`` without searching.
-        goal: an objective value that settles the instance's question (a capacity to fit
-            under); the first solution at or below it ends the solve, status ``optimal`` only
-            if it also meets the bound.
-        search: ``(instance, time budget s, should_stop, best objective or None) ->
-            SearchAnswer``: a problem-specific complete search that ``backend="auto"`` runs
-            between the warm start and the generic backend.
-        plot: ``(instance, solution) -> matplotlib Figure``: the kind's picture of a solution
-            (see :mod:`makespan.models.plotting`), or None.
-        auto_backend_limit: above this size ``backend="auto"`` leaves the generic backend out
-            (its model would not load within a time limit) and gives the heuristics its time;
-            a backend named explicitly still runs.
-        generator_options: the parameters of the kind's instance generator, a frozen pydantic
-            model (names, defaults, bounds and descriptions, as a command line shows them), or
-            None when the kind has no generator.
-        generate: ``(generator_options instance) -> instance``: a synthetic instance,
-            deterministic for its options (their ``seed``); None without a generator. Raises
-            ValueError for options that fit their bounds but not each other.
-        with_capacity: ``(instance, capacity) -> instance``: the instance asked at another
-            capacity (the command line's ``--capacity``), or None when the kind has no
-            capacity; raises :class:`InstanceError` naming ``capacity`` when it is out of range.
+    A kind is a subclass that names itself (the class attributes), hands over its standard
+    modules (:attr:`parts`: formats, compile, check and its warm start) and says how big an
+    instance is and what bound it proves cheaply; one instance of it is registered in
+    :mod:`makespan.models.registry`.
     """
 
-    kind: str
-    summary: str
+    kind: ClassVar[str]
+    """The name users write (``jssp``)."""
+    summary: ClassVar[str]
+    """One line for ``makespan problems``."""
+    size_unit: ClassVar[str]
+    """What :meth:`size` counts (``operations``)."""
+    default_size_limit: ClassVar[int]
+    """The largest :meth:`size` a service accepts by default."""
+    default_backend: ClassVar[str] = "cpsat"
+    """What ``backend="auto"`` means for this kind."""
     instance_type: type[InstanceT]
+    """The validated instance (frozen pydantic; its JSON schema is the kind's)."""
     solution_type: type[SolutionT]
-    formats: tuple[str, ...]
-    read_text: Callable[[str, str | None, str], InstanceT]
-    warm_start: Callable[[InstanceT, float, int, Callable[[], bool]], WarmStart[SolutionT] | None]
-    compile: Callable[[InstanceT, float | None], Compiled[Any]]
-    decode: Callable[[InstanceT, Compiled[Any], Sequence[int]], SolutionT]
-    hint: Callable[[InstanceT, Compiled[Any], SolutionT], Mapping[int, int]]
-    check: Callable[[InstanceT, SolutionT], CheckReport]
-    lower_bound: Callable[[InstanceT], float | None]
-    size: Callable[[InstanceT], int]
-    size_unit: str
-    default_size_limit: int
-    document_size: Callable[[Any], int]
-    text_size: Callable[[str, str | None], int]
-    best_known: Callable[[InstanceT], float | None] = no_published_best
-    load_named: Callable[[str], InstanceT | None] | None = None
-    default_backend: str = "cpsat"
-    file_extensions: tuple[str, ...] = ()
-    sniff: Callable[[str], bool] | None = None
-    infeasibility_reason: Callable[[InstanceT], str | None] | None = None
-    goal: Callable[[InstanceT], float | None] = no_goal
-    search: (
-        Callable[[InstanceT, float, Callable[[], bool], float | None], SearchAnswer[SolutionT]]
-        | None
-    ) = None
-    auto_backend_limit: int | None = None
-    plot: Callable[[InstanceT, SolutionT], Figure] | None = None
-    generator_options: type[BaseModel] | None = None
-    generate: Callable[[BaseModel], InstanceT] | None = None
-    with_capacity: Callable[[InstanceT, int], InstanceT] | None = None
+    """The validated solution."""
+    parts: KindParts[InstanceT, SolutionT]
+    """The kind's standard modules, whose functions the methods below are."""
+
+    @abstractmethod
+    def size(self, instance: InstanceT) -> int:
+        """How big the instance is, in :attr:`size_unit` (for service limits)."""
+
+    @abstractmethod
+    def lower_bound(self, instance: InstanceT) -> float | None:
+        """A cheap lower bound on the objective that is proven (never a published claim)."""
+
+    def best_known(self, instance: InstanceT) -> float | None:
+        """A published best objective the instance carries, for gap-to-best reports."""
+        del instance
+        return None
+
+    def infeasibility_reason(self, instance: InstanceT) -> str | None:
+        """A short reason when a cheap test proves the instance has no solution (``solve``
+        then answers ``infeasible`` at once), else None."""
+        del instance
+        return None
+
+    # -- the standard modules -------------------------------------------------------------
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The file formats :meth:`read_text` understands."""
+        return self.parts.formats.FORMATS
+
+    @property
+    def file_extensions(self) -> tuple[str, ...]:
+        """File extensions that identify the kind, lower case."""
+        return self.parts.formats.FILE_EXTENSIONS
+
+    def read_text(self, text: str, format: str | None, source: str) -> InstanceT:
+        """Parse file text (``format`` inferred when None); InstanceError as
+        ``SOURCE:LINE: message``."""
+        return self.parts.formats.read_text(text, format, source)
+
+    def document_size(self, data: Any) -> int:
+        """:meth:`size` of an instance given as parsed JSON, read from a few lengths and
+        numbers before validation; never raises (what it cannot read counts as 0)."""
+        return self.parts.formats.document_size(data)
+
+    def text_size(self, text: str, format: str | None) -> int:
+        """:meth:`size` of file text, counted before parsing; never raises."""
+        return self.parts.formats.text_size(text, format)
+
+    def sniff(self, text: str) -> bool:
+        """Whether text looks like one of the kind's files."""
+        return self.parts.formats.sniff(text)
+
+    def warm_start(
+        self, instance: InstanceT, budget_s: float, seed: int, should_stop: Callable[[], bool]
+    ) -> WarmStart[SolutionT] | None:
+        """A heuristic solution within ``budget_s`` seconds, returning early once
+        ``should_stop()`` is true."""
+        return self.parts.warm_start(instance, budget_s, seed, should_stop)
+
+    def compile(self, instance: InstanceT, upper_bound: float | None) -> Compiled[Any]:
+        """The instance as IR (objective capped by ``upper_bound`` when given); pure."""
+        return self.parts.compile.compile_instance(instance, upper_bound)
+
+    def decode(
+        self, instance: InstanceT, compiled: Compiled[Any], values: Sequence[int]
+    ) -> SolutionT:
+        """The solution that IR variable ``values`` describe."""
+        return self.parts.compile.decode(instance, compiled, values)
+
+    def hint(
+        self, instance: InstanceT, compiled: Compiled[Any], solution: SolutionT
+    ) -> Mapping[int, int]:
+        """IR variable values of ``solution`` (the solver's hint, the MIP start)."""
+        return self.parts.compile.hint(instance, compiled, solution)
+
+    def check(self, instance: InstanceT, solution: SolutionT) -> CheckReport:
+        """Feasibility and objective of ``solution``, recomputed from the instance alone."""
+        return self.parts.check.check(instance, solution)
+
+    # -- shared helpers -------------------------------------------------------------------
 
     def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
         """Accept the typed instance or its JSON form (a dict); errors name the field."""
@@ -186,6 +198,66 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         return self.instance_type.model_json_schema()
 
 
+@runtime_checkable
+class Searchable(Protocol[_InstanceIn, SolutionT]):
+    """A kind with a complete search of its own, which ``backend="auto"`` runs between the
+    warm start and the generic backend (memory mapping's canonical capacity search)."""
+
+    auto_backend_limit: int | None
+    """Above this size ``backend="auto"`` leaves the generic backend out (its model would not
+    load in time) and gives the heuristics its time; a backend named explicitly still runs."""
+
+    def search(
+        self,
+        instance: _InstanceIn,
+        budget_s: float,
+        should_stop: Callable[[], bool],
+        best: float | None,
+    ) -> SearchAnswer[SolutionT]:
+        """Search within ``budget_s`` for a solution better than ``best``."""
+
+    def goal(self, instance: _InstanceIn) -> float | None:
+        """An objective value that settles the instance's question (a capacity to fit under):
+        the first solution at or below it ends the solve; None to search on."""
+
+
+@runtime_checkable
+class NamedBenchmarks(Protocol[_InstanceOut]):
+    """A kind whose published benchmark instances can be loaded by name (``ta41``)."""
+
+    def load_named(self, name: str) -> _InstanceOut | None:
+        """The benchmark instance called ``name`` (with its published bounds), or None."""
+
+
+@runtime_checkable
+class Drawable(Protocol[_InstanceIn, _SolutionIn]):
+    """A kind that draws its solutions (see :mod:`makespan.models.plotting`)."""
+
+    def plot(self, instance: _InstanceIn, solution: _SolutionIn) -> Figure:
+        """The picture of ``solution``, a matplotlib Figure."""
+
+
+@runtime_checkable
+class Generative(Protocol[_InstanceOut]):
+    """A kind with an instance generator, whose parameters a command line can offer."""
+
+    generator_options: type[BaseModel]
+    """The generator's parameters: a frozen pydantic model (names, defaults, bounds,
+    descriptions)."""
+
+    def generate(self, options: BaseModel) -> _InstanceOut:
+        """A synthetic instance, deterministic for its options (their ``seed``); ValueError
+        for options that fit their bounds but not each other."""
+
+
+@runtime_checkable
+class CapacityQuestion(Protocol[_InstanceOut]):
+    """A kind that can be asked its question at another capacity (``--capacity``)."""
+
+    def with_capacity(self, instance: Any, capacity: int) -> _InstanceOut:
+        """The instance at ``capacity``; InstanceError naming ``capacity`` when out of range."""
+
+
 class KindFormats(Protocol[_InstanceOut]):
     """What every kind's ``formats`` module provides: its file formats, readers and sizing."""
 
@@ -195,74 +267,49 @@ class KindFormats(Protocol[_InstanceOut]):
     """File extensions that identify the kind, lower case."""
 
     def read_text(self, text: str, format: str | None, source: str) -> _InstanceOut:
-        """:attr:`ProblemModel.read_text`."""
+        """:meth:`ProblemModel.read_text`."""
 
     def document_size(self, data: Any) -> int:
-        """:attr:`ProblemModel.document_size`."""
+        """:meth:`ProblemModel.document_size`."""
 
     def text_size(self, text: str, format: str | None) -> int:
-        """:attr:`ProblemModel.text_size`."""
+        """:meth:`ProblemModel.text_size`."""
 
     def sniff(self, text: str) -> bool:
-        """:attr:`ProblemModel.sniff`."""
+        """:meth:`ProblemModel.sniff`."""
 
 
 class KindCompile(Protocol[_InstanceIn, SolutionT]):
     """What every kind's ``compile`` module provides: instance to IR and back."""
 
     def compile_instance(self, instance: _InstanceIn, upper_bound: float | None) -> Compiled[Any]:
-        """:attr:`ProblemModel.compile`."""
+        """:meth:`ProblemModel.compile`."""
 
     def decode(
         self, instance: _InstanceIn, compiled: Compiled[Any], values: Sequence[int]
     ) -> SolutionT:
-        """:attr:`ProblemModel.decode`."""
+        """:meth:`ProblemModel.decode`."""
 
     def hint(
         self, instance: _InstanceIn, compiled: Compiled[Any], solution: SolutionT
     ) -> Mapping[int, int]:
-        """:attr:`ProblemModel.hint`."""
+        """:meth:`ProblemModel.hint`."""
 
 
 class KindCheck(Protocol[_InstanceIn, _SolutionIn]):
     """What every kind's ``check`` module provides: the independent checker."""
 
     def check(self, instance: _InstanceIn, solution: _SolutionIn) -> CheckReport:
-        """:attr:`ProblemModel.check`."""
+        """:meth:`ProblemModel.check`."""
 
 
-class ModuleParts(TypedDict, Generic[InstanceT, SolutionT]):
-    """The :class:`ProblemModel` fields that every kind's standard modules fill alike."""
+@dataclass(frozen=True)
+class KindParts(Generic[InstanceT, SolutionT]):
+    """A kind's standard modules, by their standard names: mypy checks that each module has
+    every name with its signature (:class:`KindFormats`, :class:`KindCompile`,
+    :class:`KindCheck`)."""
 
-    formats: tuple[str, ...]
-    file_extensions: tuple[str, ...]
-    read_text: Callable[[str, str | None, str], InstanceT]
-    document_size: Callable[[Any], int]
-    text_size: Callable[[str, str | None], int]
-    sniff: Callable[[str], bool]
-    compile: Callable[[InstanceT, float | None], Compiled[Any]]
-    decode: Callable[[InstanceT, Compiled[Any], Sequence[int]], SolutionT]
-    hint: Callable[[InstanceT, Compiled[Any], SolutionT], Mapping[int, int]]
-    check: Callable[[InstanceT, SolutionT], CheckReport]
-
-
-def module_parts(
-    formats: KindFormats[InstanceT],
-    compile: KindCompile[InstanceT, SolutionT],
-    check: KindCheck[InstanceT, SolutionT],
-) -> ModuleParts[InstanceT, SolutionT]:
-    """The fields a kind's ``formats``, ``compile`` and ``check`` modules fill, by their
-    standard names, for ``ProblemModel(..., **module_parts(formats, compile, check))``; mypy
-    checks that each module has every name with its signature."""
-    return {
-        "formats": formats.FORMATS,
-        "file_extensions": formats.FILE_EXTENSIONS,
-        "read_text": formats.read_text,
-        "document_size": formats.document_size,
-        "text_size": formats.text_size,
-        "sniff": formats.sniff,
-        "compile": compile.compile_instance,
-        "decode": compile.decode,
-        "hint": compile.hint,
-        "check": check.check,
-    }
+    formats: KindFormats[InstanceT]
+    compile: KindCompile[InstanceT, SolutionT]
+    check: KindCheck[InstanceT, SolutionT]
+    warm_start: Callable[[InstanceT, float, int, Callable[[], bool]], WarmStart[SolutionT] | None]

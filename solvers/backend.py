@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import BackendControl
 from makespan.solvers.ir import ConstraintKind, Model
 from makespan.solvers.result import Status, Termination
 
@@ -86,4 +86,4 @@ class Backend:
     version: str
     supported_kinds: frozenset[ConstraintKind]
     check_params: Callable[[str], None]
-    solve: Callable[[SolveRequest, SolveControl], BackendOutcome]
+    solve: Callable[[SolveRequest, BackendControl], BackendOutcome]

@@ -19,7 +19,7 @@ from ortools.sat import sat_parameters_pb2
 from ortools.sat.python import cp_model
 
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import BackendControl
 from makespan.solvers.deadline import BuildClock
 from makespan.solvers.ir import (
     ConstraintKind,
@@ -232,7 +232,7 @@ class _Builder:
 class _IncumbentCallback(cp_model.CpSolverSolutionCallback):
     """Streams every improving solution's objective and bound to the control."""
 
-    def __init__(self, control: SolveControl, has_objective: bool) -> None:
+    def __init__(self, control: BackendControl, has_objective: bool) -> None:
         super().__init__()
         self.control = control
         self.has_objective = has_objective
@@ -257,7 +257,7 @@ def _configure(solver: cp_model.CpSolver, request: SolveRequest, time_left_s: fl
         params.relative_gap_limit = request.gap_limit
 
 
-def solve(request: SolveRequest, control: SolveControl) -> BackendOutcome:
+def solve(request: SolveRequest, control: BackendControl) -> BackendOutcome:
     """Solve ``request.model`` with CP-SAT within its time limit (building the CpModel included),
     honouring stop requests."""
     deadline = time.monotonic() + request.time_limit_s
@@ -280,7 +280,7 @@ def solve(request: SolveRequest, control: SolveControl) -> BackendOutcome:
 
 
 def _stop_when_asked(
-    solver: cp_model.CpSolver, control: SolveControl, finished: threading.Event
+    solver: cp_model.CpSolver, control: BackendControl, finished: threading.Event
 ) -> None:
     while not finished.is_set():
         if control.wait_for_stop(_STOP_POLL_S):
@@ -293,7 +293,7 @@ def _outcome(
     code: Any,
     compiled: CompiledCpModel,
     ir: Model,
-    control: SolveControl,
+    control: BackendControl,
 ) -> BackendOutcome:
     interrupted = Termination.CANCELLED if control.stop_requested else Termination.TIME_LIMIT
     has_solution = code in (cp_model.OPTIMAL, cp_model.FEASIBLE)

@@ -18,7 +18,7 @@ import highspy
 import numpy as np
 
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import BackendControl
 from makespan.solvers.export import highs_model
 from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
@@ -35,7 +35,7 @@ _RUN_LOCK = threading.Lock()
 _scheduler_threads: list[int | None] = [None]
 
 
-def solve(request: SolveRequest, control: SolveControl) -> BackendOutcome:
+def solve(request: SolveRequest, control: BackendControl) -> BackendOutcome:
     """Solve ``request.model`` as a MILP with HiGHS within its time limit (building included)."""
     deadline = time.monotonic() + request.time_limit_s
     form = linearize(request.model)
@@ -85,7 +85,7 @@ def _configure(
 
 
 def _outcome(
-    h: highspy.Highs, form: LinearForm, has_objective: bool, control: SolveControl
+    h: highspy.Highs, form: LinearForm, has_objective: bool, control: BackendControl
 ) -> BackendOutcome:
     model_status = h.getModelStatus()
     info = h.getInfo()

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 
 from makespan.models.check import CheckReport
 from makespan.models.registry import get_model
-from makespan.models.spec import ProblemModel, WarmStart
+from makespan.models.spec import ProblemModel, Searchable
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
 from makespan.solvers.backends import get_backend
-from makespan.solvers.control import IncumbentListener, SolveControl
+from makespan.solvers.control import IncumbentListener, SolveControl, SolveRun
 from makespan.solvers.deadline import BuildTimeoutError, build_deadline
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.result import (
@@ -111,7 +111,7 @@ class _Candidate:
 
 
 @dataclass
-class _Run:
+class _Findings:
     """What one solve gathered on its way to the result."""
 
     backend: Backend
@@ -131,66 +131,52 @@ def solve_instance(
     options: SolveOptions,
     control: SolveControl,
 ) -> Result:
-    """:func:`solve` for a validated instance and options, under an existing control."""
-    run = _Run(resolve_backend(model, options), model.lower_bound(instance))
-    reason = model.infeasibility_reason(instance) if model.infeasibility_reason else None
+    """:func:`solve` for a validated instance and options, under the caller's ``control``."""
+    found = _Findings(resolve_backend(model, options), model.lower_bound(instance))
+    search = model if isinstance(model, Searchable) else None
+    progress = SolveRun(
+        control,
+        goal=search.goal(instance) if search else None,
+        gap_limit=options.gap_limit,
+    )
+    reason = model.infeasibility_reason(instance)
     if reason is not None:
-        return _proven_infeasible(model, control, run, reason)
-    control.goal = model.goal(instance)
-    control.gap_limit = options.gap_limit
-    limit = model.auto_backend_limit
+        return _proven_infeasible(model, progress, found, reason)
+    limit = search.auto_backend_limit if search else None
     backend_left_out = (
         options.backend == "auto" and limit is not None and model.size(instance) > limit
     )
     share = HEURISTIC_SHARE_ALONE if backend_left_out else HEURISTIC_SHARE
-    warm_started = control.elapsed()
-    warm = _run_warm_start(model, instance, options, control, run.lower, share)
-    if warm is not None:
-        run.best = _Candidate(warm.solution, warm.objective)
-        run.warm = WarmStartInfo(
-            method=warm.method,
-            objective=as_number(warm.objective),
-            time_s=round(control.elapsed() - warm_started, 4),
+    _run_warm_start(model, instance, options, progress, found, share)
+    if search and options.backend == "auto" and not _settled(found, progress):
+        _run_search(search, model, instance, options, progress, found)
+    if backend_left_out and not _settled(found, progress):
+        found.messages.append(
+            f"{found.backend.name} left out: {model.size(instance)} {model.size_unit} exceed "
+            f"the {limit} its model loads in time (name a backend to run it anyway)"
         )
-        control.checkpoint(lambda: _result(model, control, run))
-    if model.search is not None and options.backend == "auto" and not _settled(run, control):
-        _run_search(model, instance, options, control, run)
-    if backend_left_out and not _settled(run, control):
-        run.messages.append(
-            f"{run.backend.name} left out: {model.size(instance)} {model.size_unit} exceed the "
-            f"{limit} its model loads in time (name a backend to run it anyway)"
-        )
-    elif not _settled(run, control):
-        outcome, from_backend, note = _run_backend_in_time(
-            model, instance, options, control, run.backend, run.best
-        )
-        run.outcome = outcome
-        if note:
-            run.messages.append(note)
-        if from_backend is not None and (
-            run.best is None or from_backend.objective < run.best.objective
-        ):
-            run.best = from_backend
-    return _result(model, control, run)
+    elif not _settled(found, progress):
+        _run_backend_in_time(model, instance, options, progress, found)
+    return _result(model, progress, found)
 
 
-def _settled(run: _Run, control: SolveControl) -> bool:
+def _settled(found: _Findings, progress: SolveRun) -> bool:
     """Nothing is left to search for: proven, answered, infeasible, or asked to stop."""
-    return _proven(run.best, run.lower) or run.infeasible or control.stop_requested
+    return _proven(found.best, found.lower) or found.infeasible or progress.stop_requested
 
 
 def _run_search(
+    search: Searchable[Any, Any],
     model: ProblemModel[Any, Any],
     instance: Any,
     options: SolveOptions,
-    control: SolveControl,
-    run: _Run,
+    progress: SolveRun,
+    run: _Findings,
 ) -> None:
     """The model's own search, with most of the remaining time; its answer is checked."""
-    assert model.search is not None
-    budget = SEARCH_SHARE * (options.time_limit_s - control.elapsed())
+    budget = SEARCH_SHARE * (options.time_limit_s - progress.elapsed())
     best = run.best.objective if run.best else None
-    answer = model.search(instance, budget, lambda: control.stop_requested, best)
+    answer = search.search(instance, budget, lambda: progress.stop_requested, best)
     if answer.solution is not None and answer.objective is not None:
         report = _checked(model, instance, answer.solution, answer.objective)
         if not report.feasible:
@@ -199,8 +185,8 @@ def _run_search(
         elif best is None or answer.objective < best:
             run.best = _Candidate(answer.solution, answer.objective)
             run.found_by = answer.method
-            control.report(answer.objective, run.lower)
-            control.checkpoint(lambda: _result(model, control, run))
+            progress.report(answer.objective, run.lower)
+            progress.checkpoint(lambda: _result(model, progress, run))
     if answer.proven_optimal and run.best is not None and run.found_by == answer.method:
         run.lower = run.best.objective
     if answer.proven_infeasible and run.best is None:
@@ -209,17 +195,17 @@ def _run_search(
 
 
 def _proven_infeasible(
-    model: ProblemModel[Any, Any], control: SolveControl, run: _Run, reason: str
+    model: ProblemModel[Any, Any], progress: SolveRun, found: _Findings, reason: str
 ) -> Result:
     """The model's cheap test proved that no solution exists: no search, the reason as message."""
     return Result(
         problem=model.kind,
         status=Status.INFEASIBLE,
         termination=Termination.SOLVED,
-        wall_time_s=round(control.elapsed(), 4),
-        backend=run.backend.name,
-        backend_version=run.backend.version,
-        incumbents=control.incumbents,
+        wall_time_s=round(progress.elapsed(), 4),
+        backend=found.backend.name,
+        backend_version=found.backend.version,
+        incumbents=progress.incumbents,
         message=reason,
     )
 
@@ -228,18 +214,27 @@ def _run_warm_start(
     model: ProblemModel[Any, Any],
     instance: Any,
     options: SolveOptions,
-    control: SolveControl,
-    lower: float | None,
+    progress: SolveRun,
+    found: _Findings,
     share: float,
-) -> WarmStart[Any] | None:
+) -> None:
+    """The kind's heuristic within ``share`` of the time limit; its checked answer becomes the
+    best so far and the first checkpoint."""
     if not options.warm_start:
-        return None
+        return
+    started = progress.elapsed()
     budget = share * options.time_limit_s
-    warm = model.warm_start(instance, budget, options.seed, lambda: control.stop_requested)
+    warm = model.warm_start(instance, budget, options.seed, lambda: progress.stop_requested)
     if warm is None or not _checked(model, instance, warm.solution, warm.objective).feasible:
-        return None
-    control.report(warm.objective, lower)
-    return warm
+        return
+    progress.report(warm.objective, found.lower)
+    found.best = _Candidate(warm.solution, warm.objective)
+    found.warm = WarmStartInfo(
+        method=warm.method,
+        objective=as_number(warm.objective),
+        time_s=round(progress.elapsed() - started, 4),
+    )
+    progress.checkpoint(lambda: _result(model, progress, found))
 
 
 def _checked(
@@ -268,25 +263,34 @@ def _run_backend_in_time(
     model: ProblemModel[Any, Any],
     instance: Any,
     options: SolveOptions,
-    control: SolveControl,
-    backend: Backend,
-    best: _Candidate | None,
-) -> tuple[BackendOutcome | None, _Candidate | None, str | None]:
-    """:func:`_run_backend`, with model building held to the time limit: a build that runs
-    past it gives up, and the answer is what the solve had (the warm start)."""
-    deadline = time.monotonic() + options.time_limit_s - control.elapsed()
+    progress: SolveRun,
+    found: _Findings,
+) -> None:
+    """:func:`_run_backend`, with model building held to the time limit (a build that runs
+    past it gives up, and the answer is what the solve had: the warm start); its checked
+    answer replaces the best when it is better."""
+    deadline = time.monotonic() + options.time_limit_s - progress.elapsed()
+    backend = found.backend
     try:
         with build_deadline(deadline):
-            return _run_backend(model, instance, options, control, backend, best)
+            outcome, candidate, note = _run_backend(
+                model, instance, options, progress, backend, found.best
+            )
     except BuildTimeoutError:
-        return None, None, f"building the {backend.name} model took the whole time limit"
+        outcome, candidate = None, None
+        note = f"building the {backend.name} model took the whole time limit"
+    found.outcome = outcome
+    if note:
+        found.messages.append(note)
+    if candidate is not None and (found.best is None or candidate.objective < found.best.objective):
+        found.best = candidate
 
 
 def _run_backend(
     model: ProblemModel[Any, Any],
     instance: Any,
     options: SolveOptions,
-    control: SolveControl,
+    progress: SolveRun,
     backend: Backend,
     best: _Candidate | None,
 ) -> tuple[BackendOutcome | None, _Candidate | None, str | None]:
@@ -298,14 +302,14 @@ def _run_backend(
     ir = compiled.ir
     if best is not None:
         ir = ir.with_hints(model.hint(instance, compiled, best.solution))
-    remaining = options.time_limit_s - control.elapsed()
+    remaining = options.time_limit_s - progress.elapsed()
     if remaining < _MIN_BACKEND_TIME_S:
         return None, None, "the heuristic used the whole time limit"
     request = SolveRequest(
         ir, remaining, options.workers, options.seed, options.backend_params, options.gap_limit
     )
-    control.objective_scale = ir.objective_scale
-    outcome = _in_problem_units(backend.solve(request, control), ir.objective_scale)
+    scale = ir.objective_scale
+    outcome = _in_problem_units(backend.solve(request, progress.in_ir_units(scale)), scale)
     if outcome.values is None or outcome.objective is None:
         return outcome, None, outcome.message
     solution = model.decode(instance, compiled, outcome.values)
@@ -315,7 +319,7 @@ def _run_backend(
         note = f"{backend.name} solution rejected by the checker: {'; '.join(report.violations)}"
         return outcome, None, note
     if report.objective < outcome.objective:
-        control.report(report.objective * ir.objective_scale, None)  # in IR units, as backends
+        progress.report(report.objective, None)
     return outcome, _Candidate(solution, report.objective), outcome.message
 
 
@@ -338,7 +342,7 @@ def _same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
 
 
-def _result(model: ProblemModel[Any, Any], control: SolveControl, run: _Run) -> Result:
+def _result(model: ProblemModel[Any, Any], progress: SolveRun, run: _Findings) -> Result:
     best, outcome = run.best, run.outcome
     bound = _best_bound(outcome, run.lower, best)
     objective = best.objective if best else None
@@ -348,15 +352,15 @@ def _result(model: ProblemModel[Any, Any], control: SolveControl, run: _Run) -> 
     return Result(
         problem=model.kind,
         status=status,
-        termination=_termination(status, outcome, control),
+        termination=_termination(status, outcome, progress),
         objective=as_number(objective),
         bound=as_number(bound),
         gap=relative_gap(objective, bound),
-        wall_time_s=round(control.elapsed(), 4),
+        wall_time_s=round(progress.elapsed(), 4),
         backend=outcome.backend if outcome else run.found_by or run.backend.name,
         backend_version=outcome.version if outcome else _version(run),
         warm_start=run.warm,
-        incumbents=control.incumbents,
+        incumbents=progress.incumbents,
         solution=_dump(best.solution) if best else None,
         message="; ".join(run.messages) or None,
     )
@@ -389,21 +393,19 @@ def _status(best: _Candidate | None, bound: float | None, outcome: BackendOutcom
     return Status.FEASIBLE
 
 
-def _termination(
-    status: Status, outcome: BackendOutcome | None, control: SolveControl
-) -> Termination:
-    if status in (Status.OPTIMAL, Status.INFEASIBLE) or control.goal_reached:
+def _termination(status: Status, outcome: BackendOutcome | None, progress: SolveRun) -> Termination:
+    if status in (Status.OPTIMAL, Status.INFEASIBLE) or progress.goal_reached:
         return Termination.SOLVED
-    if control.gap_limit_reached:
+    if progress.gap_limit_reached:
         return Termination.GAP_LIMIT
-    if control.cancelled:
+    if progress.cancelled:
         return Termination.CANCELLED
     if outcome is not None:
         return outcome.termination
     return Termination.TIME_LIMIT
 
 
-def _version(run: _Run) -> str | None:
+def _version(run: _Findings) -> str | None:
     if run.found_by is not None:
         return _makespan_version()
     return run.backend.version

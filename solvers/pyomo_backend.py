@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import BackendControl
 from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
 from makespan.solvers.options import KILL_GRACE_S, OptionsError
@@ -205,7 +205,7 @@ def _finite(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
-def solve(solver: str, request: SolveRequest, control: SolveControl) -> BackendOutcome:
+def solve(solver: str, request: SolveRequest, control: BackendControl) -> BackendOutcome:
     """Solve ``request.model`` with the Pyomo solver ``solver`` in a child process.
 
     The child builds the Pyomo model and runs the solver within what is left of the time limit;
@@ -249,7 +249,7 @@ executor would kill the whole job."""
 
 
 def _await_answer(
-    child: Any, receiver: Any, control: SolveControl, kill_at: float
+    child: Any, receiver: Any, control: BackendControl, kill_at: float
 ) -> dict[str, Any] | None:
     """The child's answer; None when a stop was requested first."""
     while True:
@@ -388,7 +388,7 @@ def _no_answer(solver: str, termination: Termination, message: str) -> BackendOu
 def _outcome(
     solver: str,
     answer: dict[str, Any],
-    control: SolveControl,
+    control: BackendControl,
     has_objective: bool,
     integral: bool,
 ) -> BackendOutcome:

@@ -21,7 +21,7 @@ from makespan.solvers import cpsat, pyomo_backend, solve
 from makespan.solvers import params as backend_params
 from makespan.solvers.backend import SolveRequest
 from makespan.solvers.backends import get_backend
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import SolveRun
 from makespan.solvers.ir import ModelBuilder
 from makespan.solvers.options import OptionsError
 
@@ -146,7 +146,7 @@ def test_allowed_parameters_still_apply(backend: str) -> None:
     for params in ALLOWED[backend]:
         get_backend(backend).check_params(params)
         request = SolveRequest(b.build(), 10, 1, 0, params)
-        assert get_backend(backend).solve(request, SolveControl()).objective == 3
+        assert get_backend(backend).solve(request, SolveRun()).objective == 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

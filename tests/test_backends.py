@@ -12,7 +12,7 @@ from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.compile import compile_instance
 from makespan.solvers.backend import SolveRequest
 from makespan.solvers.backends import get_backend
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import SolveRun
 from makespan.solvers.ir import Model, ModelBuilder
 from makespan.solvers.options import OptionsError
 from makespan.solvers.result import Status, Termination
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.parametrize("backend", BACKENDS)
 
 def _solve(backend: str, model: Model, time_limit_s: float = 20.0) -> tuple[Status, float | None]:
     request = SolveRequest(model, time_limit_s, 1, 0, None)
-    outcome = get_backend(backend).solve(request, SolveControl())
+    outcome = get_backend(backend).solve(request, SolveRun())
     return outcome.status, outcome.objective
 
 
@@ -95,17 +95,15 @@ def _hard_model() -> Model:
 
 
 def test_time_limit_is_a_normal_outcome(backend: str) -> None:
-    outcome = get_backend(backend).solve(
-        SolveRequest(_hard_model(), 1.0, 1, 0, None), SolveControl()
-    )
+    outcome = get_backend(backend).solve(SolveRequest(_hard_model(), 1.0, 1, 0, None), SolveRun())
     assert outcome.termination is Termination.TIME_LIMIT
     assert outcome.status in (Status.FEASIBLE, Status.UNKNOWN)
 
 
 def test_stop_request_ends_the_solve_early(backend: str) -> None:
     model = _hard_model()
-    control = SolveControl()
-    threading.Timer(1.0, control.request_stop).start()
+    control = SolveRun()
+    threading.Timer(1.0, control.control.request_stop).start()
     started = time.monotonic()
     outcome = get_backend(backend).solve(SolveRequest(model, 60.0, 1, 0, None), control)
     assert time.monotonic() - started < 30
@@ -131,4 +129,4 @@ def test_backend_parameters_apply(backend: str) -> None:
     b.add_linear(x, lb=3)
     b.minimize(x)
     request = SolveRequest(b.build(), 10, 1, 0, good[backend])
-    assert get_backend(backend).solve(request, SolveControl()).objective == 3
+    assert get_backend(backend).solve(request, SolveRun()).objective == 3

@@ -23,7 +23,7 @@ from makespan.models.jssp.instance import JobShopInstance
 from makespan.solvers import Result, solve
 from makespan.solvers.backend import SolveRequest
 from makespan.solvers.backends import get_backend
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import SolveRun
 from makespan.solvers.options import OptionsError
 from makespan.solvers.result import Status, Termination
 
@@ -56,7 +56,7 @@ def assert_stopped_by_gap(instance: JobShopInstance, result: Result, limit: floa
 def test_gap_limit_stops_the_backend_with_its_own_bound(backend: str) -> None:
     instance = _instance("ft10")
     outcome = get_backend(backend).solve(
-        SolveRequest(compile_instance(instance).ir, 8.0, 1, 0, None, gap_limit=0.5), SolveControl()
+        SolveRequest(compile_instance(instance).ir, 8.0, 1, 0, None, gap_limit=0.5), SolveRun()
     )
     assert outcome.status is Status.FEASIBLE and outcome.termination is Termination.GAP_LIMIT
     assert outcome.objective is not None and outcome.bound is not None
@@ -147,8 +147,7 @@ def test_gap_limit_must_be_finite_and_not_negative(bad: float) -> None:
 
 
 def test_the_control_halts_once_the_gap_limit_is_met() -> None:
-    control = SolveControl()
-    control.gap_limit = 0.1
+    control = SolveRun(gap_limit=0.1)
     control.report(100, 80)
     assert not control.stop_requested and not control.gap_limit_reached
     control.report(95, 90)

@@ -19,7 +19,7 @@ from makespan.instances import example_path
 from makespan.models.errors import InstanceError
 from makespan.models.jssp.formats import write_text as write_jssp
 from makespan.models.jssp.instance import MAX_DURATION, Operation
-from makespan.models.memory_mapping import with_capacity
+from makespan.models.memory_mapping.instance import with_capacity
 from makespan.models.rcpsp.formats import write_text as write_rcpsp
 from makespan.models.rcpsp.instance import horizon_of
 from makespan.models.rcpsp.network import build_network

@@ -65,7 +65,7 @@ def test_expression_bounds_follow_domains() -> None:
 
 
 def test_objective_scale_is_recorded_and_applied_to_reports() -> None:
-    from makespan.solvers.control import SolveControl
+    from makespan.solvers.control import SolveRun
 
     b = ModelBuilder()
     x = b.int_var(0, 9, "x")
@@ -73,7 +73,6 @@ def test_objective_scale_is_recorded_and_applied_to_reports() -> None:
     assert b.build().objective_scale == 4
     with pytest.raises(IRError, match="positive integer"):
         b.minimize(x, scale=0)
-    control = SolveControl()
-    control.objective_scale = 4
-    control.report(10, 6)
+    control = SolveRun()
+    control.in_ir_units(4).report(10, 6)
     assert (control.incumbents[0].objective, control.incumbents[0].bound) == (2.5, 1.5)

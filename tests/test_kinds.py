@@ -18,6 +18,7 @@ from makespan.models.errors import InstanceError
 from makespan.models.expert_placement.generate import generate as generate_placement
 from makespan.models.memory_mapping.generate import generate as generate_memory
 from makespan.models.registry import MODELS, get_model, infer_kind
+from makespan.models.spec import CapacityQuestion, Generative
 
 GENERATING = ("expert_placement", "memory_mapping")
 """The kinds with a generator (``makespan generate KIND``)."""
@@ -120,10 +121,14 @@ def test_a_broken_json_document_that_names_a_kinds_key_is_that_kinds_to_report()
 # --------------------------------------------------------------------------------------------
 
 
+def _generative(kind: str) -> Generative[Any]:
+    model = get_model(kind)
+    assert isinstance(model, Generative)
+    return model
+
+
 def _options(kind: str) -> type[BaseModel]:
-    options = get_model(kind).generator_options
-    assert options is not None
-    return options
+    return _generative(kind).generator_options
 
 
 def _bound(field: Any, kind: type[Any]) -> Any:
@@ -151,21 +156,18 @@ def test_generator_options_are_the_command_lines(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", GENERATING)
 def test_generate_through_the_model_is_deterministic_and_valid(kind: str) -> None:
-    model = get_model(kind)
-    assert model.generate is not None
+    model, generator = get_model(kind), _generative(kind)
     options = _options(kind)(**SMALL_OPTIONS[kind])
-    instance = model.generate(options)
+    instance = generator.generate(options)
     assert isinstance(instance, model.instance_type)
-    assert instance == model.generate(_options(kind)(**SMALL_OPTIONS[kind]))
-    assert instance != model.generate(options.model_copy(update={"seed": 4}))
+    assert instance == generator.generate(_options(kind)(**SMALL_OPTIONS[kind]))
+    assert instance != generator.generate(options.model_copy(update={"seed": 4}))
     assert model.parse_instance(instance.model_dump()) == instance
     assert model.size(instance) > 0
 
 
 def test_the_models_generators_are_the_generate_functions() -> None:
-    placement = get_model("expert_placement")
-    memory = get_model("memory_mapping")
-    assert placement.generate is not None and memory.generate is not None
+    placement, memory = _generative("expert_placement"), _generative("memory_mapping")
     assert placement.generate(_options("expert_placement")()) == generate_placement(
         layers=8, experts=64, gpus=8, tokens=100_000, skew=1.0, affinity=0.7, seed=0
     )
@@ -200,23 +202,20 @@ def test_generator_options_are_frozen_and_their_own(kind: str) -> None:
     with pytest.raises(ValidationError, match="frozen"):
         setattr(options, "seed", 5)  # noqa: B010 (the options type is known only at run time)
     other = next(k for k in GENERATING if k != kind)
-    generate = get_model(kind).generate
-    assert generate is not None
+    generate = _generative(kind).generate
     with pytest.raises(TypeError, match=f"expected GeneratorOptions, got {type(options).__name__}"):
         generate(_options(other)())
 
 
 def test_options_that_fit_their_bounds_but_not_each_other_are_a_value_error() -> None:
-    generate = get_model("expert_placement").generate
-    assert generate is not None
+    generate = _generative("expert_placement").generate
     with pytest.raises(ValueError, match="experts % gpus"):
         generate(_options("expert_placement")(experts=10, gpus=4))
 
 
 def test_only_the_generating_kinds_have_a_generator() -> None:
     for kind, model in MODELS.items():
-        has = kind in GENERATING
-        assert (model.generate is not None, model.generator_options is not None) == (has, has)
+        assert isinstance(model, Generative) == (kind in GENERATING)
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,9 +224,10 @@ def test_only_the_generating_kinds_have_a_generator() -> None:
 
 
 def test_only_memory_mapping_takes_a_capacity() -> None:
-    assert [kind for kind, model in MODELS.items() if model.with_capacity] == ["memory_mapping"]
+    takes = [kind for kind, model in MODELS.items() if isinstance(model, CapacityQuestion)]
+    assert takes == ["memory_mapping"]
     memory = get_model("memory_mapping")
-    assert memory.with_capacity is not None
+    assert isinstance(memory, CapacityQuestion)
     instance = memory.read_file(example_path("memory_mapping/trace60.csv"))
     assert memory.with_capacity(instance, 4096).capacity == 4096
     with pytest.raises(InstanceError, match="capacity must be") as caught:

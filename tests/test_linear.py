@@ -13,7 +13,7 @@ from makespan.models.jssp import MODEL
 from makespan.models.jssp.benchmarks import load_named
 from makespan.solvers.backend import SolveRequest
 from makespan.solvers.backends import get_backend
-from makespan.solvers.control import SolveControl
+from makespan.solvers.control import SolveRun
 from makespan.solvers.ir import Model, ModelBuilder
 from makespan.solvers.linear import TIME_INDEXED_MAX_COLUMNS, LinearForm, linearize
 
@@ -40,7 +40,7 @@ def _start_vector(form: LinearForm) -> np.ndarray:
 
 def _solved_hints(ir: Model) -> Model:
     """The IR hinted with a CP-SAT optimum (so every aux value can be derived)."""
-    outcome = get_backend("cpsat").solve(SolveRequest(ir, 30, 1, 0, None), SolveControl())
+    outcome = get_backend("cpsat").solve(SolveRequest(ir, 30, 1, 0, None), SolveRun())
     assert outcome.values is not None
     return ir.with_hints(dict(enumerate(outcome.values)))
 
@@ -86,7 +86,7 @@ def test_cumulative_forms_agree_with_cp_sat(optional: bool, horizon: int) -> Non
     assert time_indexed == (not optional and 4 * (horizon + 1) <= TIME_INDEXED_MAX_COLUMNS)
     results = {}
     for name in ("cpsat", "highs"):
-        outcome = get_backend(name).solve(SolveRequest(ir, 30, 1, 0, None), SolveControl())
+        outcome = get_backend(name).solve(SolveRequest(ir, 30, 1, 0, None), SolveRun())
         results[name] = outcome.objective
     assert results["cpsat"] == results["highs"] == 9
 

@@ -20,6 +20,7 @@ from conftest import REPO, Service
 from makespan.api.client import Client, ConflictError, NotFoundError
 from makespan.instances import EXAMPLES, Example
 from makespan.models.errors import InstanceError
+from makespan.models.jssp.benchmarks import load_named
 from makespan.models.plotting import draw_result, plot_format, plot_result
 from makespan.models.registry import MODELS
 from makespan.solvers import Result, solve
@@ -165,7 +166,7 @@ def test_cli_plot_errors_exit_2_naming_the_problem(
         "broken": tmp_path / "broken.json",
         "not_result": tmp_path / "other.json",
     }
-    ft06 = solve("jssp", MODELS["jssp"].load_named("ft06"), time_limit_s=5)  # type: ignore[misc]
+    ft06 = solve("jssp", load_named("ft06"), time_limit_s=5)
     files["result"].write_text(ft06.to_json())
     files["broken"].write_text("{nope")
     files["not_result"].write_text(json.dumps({"problem": "jssp"}))
@@ -217,7 +218,7 @@ def test_plot_of_a_finished_job_in_every_format(service: Service, artifacts: Pat
 
 def test_plot_errors_are_4xx_with_a_message(service: Service) -> None:
     with Client(service.url) as client:
-        running = client.submit("jssp", MODELS["jssp"].load_named("ta41"), time_limit_s=60)  # type: ignore[misc]
+        running = client.submit("jssp", load_named("ta41"), time_limit_s=60)
         with pytest.raises(ConflictError, match="no result yet"):
             running.plot()
         running.cancel()

@@ -15,7 +15,7 @@ from makespan.models.gpu_packing.instance import (
     lower_bound,
 )
 from makespan.models.plotting import lazy_draw
-from makespan.models.spec import ProblemModel, module_parts
+from makespan.models.spec import KindParts, ProblemModel
 
 __all__ = [
     "MODEL",
@@ -27,18 +27,28 @@ __all__ = [
     "from_melange",
 ]
 
-MODEL: ProblemModel[GpuPackingInstance, GpuPackingSolution] = ProblemModel(
-    kind="gpu_packing",
-    summary="GPU packing (Melange): cheapest GPU fleet serving a bucketed request workload",
-    instance_type=GpuPackingInstance,
-    solution_type=GpuPackingSolution,
-    **module_parts(formats, compile, check),
-    warm_start=heuristics.warm_start,
-    lower_bound=lower_bound,
-    size=lambda instance: instance.size,
-    size_unit="slices",
-    default_size_limit=DEFAULT_SIZE_LIMIT,
-    default_backend="highs",
-    infeasibility_reason=check.infeasibility_reason,
-    plot=lazy_draw(f"{__name__}.plot"),
-)
+
+class GpuPacking(ProblemModel[GpuPackingInstance, GpuPackingSolution]):
+    """GPU packing: see :class:`GpuPackingInstance` for the objective."""
+
+    kind = "gpu_packing"
+    summary = "GPU packing (Melange): cheapest GPU fleet serving a bucketed request workload"
+    size_unit = "slices"
+    default_size_limit = DEFAULT_SIZE_LIMIT
+    default_backend = "highs"
+    instance_type = GpuPackingInstance
+    solution_type = GpuPackingSolution
+    parts = KindParts(formats, compile, check, heuristics.warm_start)
+    infeasibility_reason = staticmethod(check.infeasibility_reason)
+    plot = staticmethod(lazy_draw(f"{__name__}.plot"))
+
+    def size(self, instance: GpuPackingInstance) -> int:
+        """Buckets x slice factor: the slices to assign."""
+        return instance.size
+
+    def lower_bound(self, instance: GpuPackingInstance) -> float | None:
+        """Fractional GPUs of the cheapest type per request."""
+        return lower_bound(instance)
+
+
+MODEL = GpuPacking()

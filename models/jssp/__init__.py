@@ -13,7 +13,7 @@ from makespan.models.jssp.instance import (
     ScheduledOperation,
 )
 from makespan.models.plotting import lazy_draw
-from makespan.models.spec import ProblemModel, module_parts
+from makespan.models.spec import KindParts, ProblemModel
 
 __all__ = [
     "MODEL",
@@ -24,20 +24,29 @@ __all__ = [
     "ScheduledOperation",
 ]
 
-MODEL: ProblemModel[JobShopInstance, JobShopSolution] = ProblemModel(
-    kind="jssp",
-    summary="job-shop scheduling: minimise the makespan",
-    instance_type=JobShopInstance,
-    solution_type=JobShopSolution,
-    **module_parts(formats, compile, check),
-    warm_start=compile.warm_start,
-    # Only what is proven: published bounds serve gap-to-best-known reports, never the status,
-    # since a bound carried in a user's file is a claim, not a proof.
-    lower_bound=lambda instance: instance.trivial_lower_bound,
-    best_known=published_best,
-    size=lambda instance: instance.num_operations,
-    size_unit="operations",
-    default_size_limit=DEFAULT_SIZE_LIMIT,
-    load_named=benchmarks.load_named,
-    plot=lazy_draw(f"{__name__}.plot"),
-)
+
+class JobShop(ProblemModel[JobShopInstance, JobShopSolution]):
+    """Job-shop scheduling: see :class:`JobShopInstance` for the objective."""
+
+    kind = "jssp"
+    summary = "job-shop scheduling: minimise the makespan"
+    size_unit = "operations"
+    default_size_limit = DEFAULT_SIZE_LIMIT
+    instance_type = JobShopInstance
+    solution_type = JobShopSolution
+    parts = KindParts(formats, compile, check, compile.warm_start)
+    load_named = staticmethod(benchmarks.load_named)
+    plot = staticmethod(lazy_draw(f"{__name__}.plot"))
+    best_known = staticmethod(published_best)
+
+    def size(self, instance: JobShopInstance) -> int:
+        """The number of operations."""
+        return instance.num_operations
+
+    def lower_bound(self, instance: JobShopInstance) -> float | None:
+        """The longest job or the busiest machine (published bounds a file carries are
+        claims for gap reports, never for the status)."""
+        return instance.trivial_lower_bound
+
+
+MODEL = JobShop()

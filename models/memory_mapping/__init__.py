@@ -7,20 +7,19 @@ objectives written out.
 
 from __future__ import annotations
 
-from makespan.models.memory_mapping import check, compile, formats, generate, heuristics
+from makespan.models.memory_mapping import check, compile, formats, heuristics
+from makespan.models.memory_mapping import generate as generator
+from makespan.models.memory_mapping import instance as memory
 from makespan.models.memory_mapping.instance import (
     DEFAULT_SIZE_LIMIT,
     Buffer,
     MemoryInstance,
     MemorySolution,
     Placement,
-    goal,
-    lower_bound,
     max_live,
-    with_capacity,
 )
 from makespan.models.plotting import lazy_draw
-from makespan.models.spec import ProblemModel, module_parts
+from makespan.models.spec import KindParts, ProblemModel
 
 __all__ = [
     "MODEL",
@@ -32,23 +31,34 @@ __all__ = [
     "with_capacity",
 ]
 
-MODEL: ProblemModel[MemoryInstance, MemorySolution] = ProblemModel(
-    kind="memory_mapping",
-    summary="Memory mapping (MiniMalloc): buffer offsets that fit a capacity or minimise peak",
-    instance_type=MemoryInstance,
-    solution_type=MemorySolution,
-    **module_parts(formats, compile, check),
-    warm_start=heuristics.warm_start,
-    lower_bound=lower_bound,
-    size=lambda instance: len(instance.buffers),
-    size_unit="buffers",
-    default_size_limit=DEFAULT_SIZE_LIMIT,
-    infeasibility_reason=check.infeasibility_reason,
-    goal=goal,
-    search=heuristics.capacity_search,
-    auto_backend_limit=heuristics.LARGE_INSTANCE_BUFFERS,
-    plot=lazy_draw(f"{__name__}.plot"),
-    generator_options=generate.GeneratorOptions,
-    generate=generate.from_options,
-    with_capacity=with_capacity,
-)
+
+class MemoryMapping(ProblemModel[MemoryInstance, MemorySolution]):
+    """Memory mapping: see :mod:`makespan.models.memory_mapping.instance` for the three
+    objectives."""
+
+    kind = "memory_mapping"
+    summary = "Memory mapping (MiniMalloc): buffer offsets that fit a capacity or minimise peak"
+    size_unit = "buffers"
+    default_size_limit = DEFAULT_SIZE_LIMIT
+    instance_type = MemoryInstance
+    solution_type = MemorySolution
+    parts = KindParts(formats, compile, check, heuristics.warm_start)
+    infeasibility_reason = staticmethod(check.infeasibility_reason)
+    search = staticmethod(heuristics.capacity_search)
+    goal = staticmethod(memory.goal)
+    auto_backend_limit = heuristics.LARGE_INSTANCE_BUFFERS
+    plot = staticmethod(lazy_draw(f"{__name__}.plot"))
+    generator_options = generator.GeneratorOptions
+    generate = staticmethod(generator.from_options)
+    with_capacity = staticmethod(memory.with_capacity)
+
+    def size(self, instance: MemoryInstance) -> int:
+        """The number of buffers."""
+        return len(instance.buffers)
+
+    def lower_bound(self, instance: MemoryInstance) -> float | None:
+        """The max-live bound (see :func:`makespan.models.memory_mapping.instance.lower_bound`)."""
+        return memory.lower_bound(instance)
+
+
+MODEL = MemoryMapping()

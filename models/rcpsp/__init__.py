@@ -18,7 +18,7 @@ from makespan.models.rcpsp.instance import (
     Resource,
     ScheduledActivity,
 )
-from makespan.models.spec import ProblemModel, module_parts
+from makespan.models.spec import KindParts, ProblemModel
 
 __all__ = [
     "MODEL",
@@ -32,20 +32,29 @@ __all__ = [
     "infeasibility_reason",
 ]
 
-MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
-    kind="rcpsp",
-    summary="resource-constrained project scheduling (with RCPSP/max lags): minimise the makespan",
-    instance_type=RcpspInstance,
-    solution_type=RcpspSolution,
-    **module_parts(formats, compile, check),
-    warm_start=heuristics.warm_start,
-    # Only what is proven here (critical path, resource energy); published bounds carried in a
-    # file are claims for gap reports, never for the status.
-    lower_bound=bounds.lower_bound,
-    best_known=published_best,
-    size=lambda instance: instance.num_activities,
-    size_unit="activities",
-    default_size_limit=DEFAULT_SIZE_LIMIT,
-    infeasibility_reason=infeasibility_reason,
-    plot=lazy_draw(f"{__name__}.plot"),
-)
+
+class ProjectScheduling(ProblemModel[RcpspInstance, RcpspSolution]):
+    """Resource-constrained project scheduling: see :class:`RcpspInstance`."""
+
+    kind = "rcpsp"
+    summary = "resource-constrained project scheduling (with RCPSP/max lags): minimise the makespan"
+    size_unit = "activities"
+    default_size_limit = DEFAULT_SIZE_LIMIT
+    instance_type = RcpspInstance
+    solution_type = RcpspSolution
+    parts = KindParts(formats, compile, check, heuristics.warm_start)
+    plot = staticmethod(lazy_draw(f"{__name__}.plot"))
+    best_known = staticmethod(published_best)
+    infeasibility_reason = staticmethod(check.infeasibility_reason)
+
+    def size(self, instance: RcpspInstance) -> int:
+        """The number of activities (PSPLIB's dummy start and end included)."""
+        return instance.num_activities
+
+    def lower_bound(self, instance: RcpspInstance) -> float | None:
+        """The critical path and resource energy (published bounds a file carries are claims
+        for gap reports, never for the status)."""
+        return bounds.lower_bound(instance)
+
+
+MODEL = ProjectScheduling()
