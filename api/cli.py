@@ -5,6 +5,7 @@ Exit codes: 0 a solution was found; 1 none was (infeasible or unknown); 2 bad in
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -12,11 +13,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import annotated_types
 import typer
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -25,6 +29,8 @@ from rich.text import Text
 from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.models.errors import InstanceError
 from makespan.models.plotting import plot_format, plot_result
+from makespan.models.registry import MODELS
+from makespan.models.spec import Generative
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError
 from makespan.solvers.pipeline import make_options, solve_instance
@@ -444,65 +450,64 @@ generate_app = typer.Typer(help="Generate instances.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
 
 
-@generate_app.command("expert_placement")
-def generate_expert_placement(
-    layers: Annotated[int, typer.Option(min=1, help="MoE layers.")] = 8,
-    experts: Annotated[int, typer.Option(min=1, help="Experts per layer.")] = 64,
-    gpus: Annotated[int, typer.Option(min=1, help="GPUs (must divide --experts).")] = 8,
-    tokens: Annotated[int, typer.Option(min=1, help="Tokens routed per layer.")] = 100_000,
-    skew: Annotated[float, typer.Option(min=0.0, help="Zipf exponent of expert loads.")] = 1.0,
-    affinity: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of tokens kept on preferred experts.")
-    ] = 0.7,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-) -> None:
-    """A synthetic MoE placement instance: Zipf loads, routing with layer-to-layer affinity."""
-    from makespan.models.expert_placement.generate import generate
+def generator_command(kind: str, model: Generative[Any]) -> Callable[..., None]:
+    """The ``makespan generate KIND`` command of a kind with a generator: one option per field
+    of its :attr:`~makespan.models.spec.Generative.generator_options` (help, default and
+    bounds as the field has them), plus ``--out``."""
+    options_type = model.generator_options
 
-    try:
-        instance = generate(
-            layers=layers,
-            experts=experts,
-            gpus=gpus,
-            tokens=tokens,
-            skew=skew,
-            affinity=affinity,
-            seed=seed,
-        )
-    except (InstanceError, ValueError) as error:
-        raise _fail(str(error)) from None
-    text = instance.model_dump_json(exclude_none=True)
-    if out is None:
-        typer.echo(text)
-    else:
-        out.write_text(text + "\n", encoding="utf-8")
+    def command(out: Path | None = None, **values: Any) -> None:
+        try:
+            instance = model.generate(options_type(**values))
+        except (ValidationError, ValueError) as error:
+            raise _fail(str(error).splitlines()[0]) from None
+        _write_or_echo(instance.model_dump_json(exclude_none=True), out)
 
-
-@generate_app.command("memory_mapping")
-def generate_memory_mapping(
-    buffers: Annotated[int, typer.Option(min=1, help="Number of buffers.")] = 200,
-    two_level: Annotated[
-        bool, typer.Option("--two-level", help="Fast memory of --fast-share x max-live.")
-    ] = False,
-    fast_share: Annotated[
-        float, typer.Option(min=0.01, max=1.0, help="Fast capacity / max-live bound.")
-    ] = 0.5,
-    alignment: Annotated[int, typer.Option(min=1, help="Alignment of every buffer.")] = 1,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-) -> None:
-    """A synthetic buffer trace (activation-like lifetimes, log-uniform sizes), JSON."""
-    from makespan.models.memory_mapping.generate import generate
-
-    instance = generate(
-        buffers, two_level=two_level, fast_share=fast_share, alignment=alignment, seed=seed
+    fields = [_option_parameter(name, info) for name, info in options_type.model_fields.items()]
+    out = inspect.Parameter(
+        "out",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[Path | None, typer.Option(help="Write here instead of stdout.")],
     )
-    text = instance.model_dump_json(exclude_none=True)
+    signature = inspect.Signature([*fields, out])
+    command.__signature__ = signature  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    command.__doc__ = f"A synthetic {kind} instance as JSON, from the options below."
+    return command
+
+
+def _option_parameter(name: str, info: FieldInfo) -> inspect.Parameter:
+    option = typer.Option(
+        help=info.description,
+        min=_limit(info, annotated_types.Ge),
+        max=_limit(info, annotated_types.Le),
+    )
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=info.default,
+        annotation=Annotated[info.annotation, option],
+    )
+
+
+def _limit(info: FieldInfo, kind: type[annotated_types.Ge | annotated_types.Le]) -> Any:
+    for item in info.metadata:
+        if isinstance(item, kind):
+            return item.ge if isinstance(item, annotated_types.Ge) else item.le
+    return None
+
+
+def _write_or_echo(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text)
     else:
         out.write_text(text + "\n", encoding="utf-8")
+
+
+for _kind, _model in MODELS.items():
+    if isinstance(_model, Generative):
+        generate_app.command(_kind)(generator_command(_kind, _model))
 
 
 @app.command()
@@ -559,7 +564,6 @@ def serve(
     ] = False,
 ) -> None:
     """Run the REST service (settings also from MAKESPAN_* environment variables)."""
-    from pydantic import ValidationError
 
     from makespan.api.server import create_app
     from makespan.api.server import serve as serve_app

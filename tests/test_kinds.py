@@ -141,7 +141,7 @@ def _bound(field: Any, kind: type[Any]) -> Any:
 
 @pytest.mark.parametrize("kind", GENERATING)
 def test_generator_options_are_the_command_lines(kind: str) -> None:
-    command = getattr(cli, f"generate_{kind}")
+    command = cli.generator_command(kind, _generative(kind))
     hints = typing.get_type_hints(command, include_extras=True)
     parameters = inspect.signature(command).parameters
     fields = _options(kind).model_fields
