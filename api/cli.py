@@ -302,6 +302,7 @@ def batch(
     from makespan.api import batch as batching
     from makespan.api.executors import make_executor
 
+    _check_batch_paths(paths, out, resume)
     folders = Path(tempfile.mkdtemp(prefix="makespan-batch-"))
     try:
         options = make_options(
@@ -314,12 +315,8 @@ def batch(
         known = batching.load_bounds(bounds) if bounds is not None else {}
         chosen = make_executor(executor, folders, num_cpus=os.cpu_count())
     except (InstanceError, OptionsError, ValueError) as error:
+        shutil.rmtree(folders, ignore_errors=True)
         raise _fail(str(error)) from None
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or folder: {', '.join(missing)}")
-    if resume and out is None:
-        raise _fail("--resume needs --out, the output of the run to resume")
     items = batching.discover(paths)
     if resume and out is not None:
         done = batching.finished_files(out)
@@ -333,23 +330,46 @@ def batch(
         executor=chosen,
         jobs=jobs or max(1, (os.cpu_count() or 1) // workers),
     )
-    writer = batching.RowWriter(out) if out is not None else None
+    try:
+        rows, interrupted = _rows_of(run, len(items), out)
+    finally:
+        shutil.rmtree(folders, ignore_errors=True)
+    raise typer.Exit(_batch_exit_code(rows, interrupted))
+
+
+def _check_batch_paths(paths: list[Path], out: Path | None, resume: bool) -> None:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}")
+    if resume and out is None:
+        raise _fail("--resume needs --out, the output of the run to resume")
+
+
+def _rows_of(run: Any, total: int, out: Path | None) -> tuple[list[dict[str, Any]], bool]:
+    """Run the batch, writing each row to ``out`` as it comes; the rows, and whether Ctrl-C
+    ended the run (finished rows are kept), after printing the summary."""
+    from makespan.api.batch import RowWriter
+
+    writer = RowWriter(out) if out is not None else None
     rows: list[dict[str, Any]] = []
     interrupted = False
     started = time.monotonic()
     try:
-        _run_batch(run, len(items), rows, writer)
+        _run_batch(run, total, rows, writer)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         if writer is not None:
             writer.close()
-        shutil.rmtree(folders, ignore_errors=True)
     _print_batch_summary(rows, interrupted, out, time.monotonic() - started)
+    return rows, interrupted
+
+
+def _batch_exit_code(rows: list[dict[str, Any]], interrupted: bool) -> int:
     if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     solved = any(r["status"] in ("optimal", "feasible") for r in rows)
-    raise typer.Exit(EXIT_SOLVED if solved or not rows else EXIT_NO_SOLUTION)
+    return EXIT_SOLVED if solved or not rows else EXIT_NO_SOLUTION
 
 
 def _run_batch(run: Any, total: int, rows: list[dict[str, Any]], writer: Any) -> None:
