@@ -78,9 +78,8 @@ class JobError(BaseModel):
     message: str
 
 
-class JobSummary(BaseModel):
-    """A job as ``GET /v1/jobs`` lists it: its state and the headline of its result (read the
-    whole job, with its solution, from ``GET /v1/jobs/{id}``)."""
+class JobState(BaseModel):
+    """What every answer about a job says: its kind, status, times, options and error."""
 
     id: str
     problem: str
@@ -89,25 +88,23 @@ class JobSummary(BaseModel):
     started_at: str | None
     finished_at: str | None
     options: SolveOptions
+    error: JobError | None = None
+
+
+class JobSummary(JobState):
+    """A job as ``GET /v1/jobs`` lists it: its state and the headline of its result (read the
+    whole job, with its solution, from ``GET /v1/jobs/{id}``)."""
+
     objective: float | int | None = None
     bound: float | int | None = None
     gap: float | None = None
     termination: str | None = None
-    error: JobError | None = None
 
 
-class JobDocument(BaseModel):
+class JobDocument(JobState):
     """A job as ``GET /v1/jobs/{id}`` returns it."""
 
-    id: str
-    problem: str
-    status: JobStatus
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    options: SolveOptions
     result: JobResult | None
-    error: JobError | None
 
 
 def job_manager(request: Request) -> JobManager:
@@ -251,21 +248,13 @@ def _document(record: JobRecord) -> JobDocument:
 
 
 def _summary(record: JobRecord) -> JobSummary:
-    result = record.result or {}
-    return JobSummary(
-        id=record.id,
-        problem=record.problem,
-        status=record.status,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
-        options=SolveOptions.model_validate(record.options),
-        objective=result.get("objective"),
-        bound=result.get("bound"),
-        gap=result.get("gap"),
-        termination=result.get("termination"),
-        error=record.error,
-    )
+    state = JobState.model_validate(record, from_attributes=True)
+    headline = {name: (record.result or {}).get(name) for name in _HEADLINE}
+    return JobSummary(**state.model_dump(), **headline)
+
+
+_HEADLINE = ("objective", "bound", "gap", "termination")
+"""The fields of a result that a job listing shows."""
 
 
 async def _wait_final(manager: JobManager, job_id: str, closing: threading.Event) -> JobRecord:

@@ -84,6 +84,7 @@ class Backend:
 
     name: str
     version: str
-    supported_kinds: frozenset[ConstraintKind]
     check_params: Callable[[str], None]
     solve: Callable[[SolveRequest, BackendControl], BackendOutcome]
+    supported_kinds: frozenset[ConstraintKind] = frozenset(ConstraintKind)
+    """The IR constraint kinds it reads (every backend today reads them all)."""

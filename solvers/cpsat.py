@@ -18,21 +18,10 @@ from google.protobuf.message import Message
 from ortools.sat import sat_parameters_pb2
 from ortools.sat.python import cp_model
 
+from makespan.solvers import ir
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import BackendControl
 from makespan.solvers.deadline import BuildClock
-from makespan.solvers.ir import (
-    ConstraintKind,
-    Cumulative,
-    Interval,
-    Linear,
-    LinearExpr,
-    Literal,
-    MaxEquality,
-    Model,
-    NoOverlap,
-    NoOverlap2D,
-)
 from makespan.solvers.options import OptionsError
 from makespan.solvers.result import Status, Termination
 
@@ -145,30 +134,30 @@ def _reject_denied(params: Message, prefix: str) -> None:
                 _reject_denied(message, prefix=f"{prefix}{field.name}.")
 
 
-def compile_model(ir: Model) -> CompiledCpModel:
-    """Build the CP-SAT model of ``ir``; pure: the same IR always gives the same model."""
+def compile_model(source: ir.Model) -> CompiledCpModel:
+    """Build the CP-SAT model of ``source``; pure: the same IR always gives the same model."""
     model = cp_model.CpModel()
-    model.name = ir.name
+    model.name = source.name
     variables = tuple(
         model.new_bool_var(v.name) if v.is_bool else model.new_int_var(v.lb, v.ub, v.name)
-        for v in ir.variables
+        for v in source.variables
     )
     builder = _Builder(model, variables)
-    intervals = [builder.interval(iv) for iv in ir.intervals]
-    posters: dict[ConstraintKind, Callable[[Any], None]] = {
-        ConstraintKind.LINEAR: builder.post_linear,
-        ConstraintKind.NO_OVERLAP: lambda c: builder.post_no_overlap(c, intervals),
-        ConstraintKind.CUMULATIVE: lambda c: builder.post_cumulative(c, intervals),
-        ConstraintKind.NO_OVERLAP_2D: lambda c: builder.post_no_overlap_2d(c, intervals),
-        ConstraintKind.MAX_EQUALITY: builder.post_max_equality,
+    intervals = [builder.interval(iv) for iv in source.intervals]
+    posters: dict[ir.ConstraintKind, Callable[[Any], None]] = {
+        ir.ConstraintKind.LINEAR: builder.post_linear,
+        ir.ConstraintKind.NO_OVERLAP: lambda c: builder.post_no_overlap(c, intervals),
+        ir.ConstraintKind.CUMULATIVE: lambda c: builder.post_cumulative(c, intervals),
+        ir.ConstraintKind.NO_OVERLAP_2D: lambda c: builder.post_no_overlap_2d(c, intervals),
+        ir.ConstraintKind.MAX_EQUALITY: builder.post_max_equality,
     }
     clock = BuildClock()
-    for constraint in ir.constraints:
+    for constraint in source.constraints:
         clock.tick()
         posters[constraint.kind](constraint)
-    if ir.objective is not None:
-        model.minimize(builder.expr(ir.objective))
-    for var, value in ir.hints:
+    if source.objective is not None:
+        model.minimize(builder.expr(source.objective))
+    for var, value in source.hints:
         model.add_hint(variables[var], value)
     return CompiledCpModel(model, variables)
 
@@ -180,7 +169,7 @@ class _Builder:
         self.model = model
         self.variables = variables
 
-    def expr(self, e: LinearExpr) -> Any:
+    def expr(self, e: ir.LinearExpr) -> Any:
         """The CP-SAT expression of an IR expression (a bare variable when it is one)."""
         if not e.terms:
             return e.constant
@@ -189,12 +178,12 @@ class _Builder:
         vars_ = [self.variables[v] for v, _ in e.terms]
         return cp_model.LinearExpr.weighted_sum(vars_, [c for _, c in e.terms]) + e.constant
 
-    def literal(self, lit: Literal) -> Any:
+    def literal(self, lit: ir.Literal) -> Any:
         """The CP-SAT literal of an IR literal."""
         var = self.variables[lit.var]
         return ~var if lit.negated else var
 
-    def interval(self, iv: Interval) -> cp_model.IntervalVar:
+    def interval(self, iv: ir.Interval) -> cp_model.IntervalVar:
         """The CP-SAT interval (optional when the IR interval has a presence literal)."""
         start, size, end = self.expr(iv.start), self.expr(iv.size), self.expr(iv.end)
         if iv.presence is None:
@@ -202,7 +191,7 @@ class _Builder:
         presence = self.literal(iv.presence)
         return self.model.new_optional_interval_var(start, size, end, presence, iv.name)
 
-    def post_linear(self, c: Linear) -> None:
+    def post_linear(self, c: ir.Linear) -> None:
         """``lb <= expr <= ub``, only enforced when the literals hold."""
         lb = cp_model.INT_MIN if c.lb is None else c.lb
         ub = cp_model.INT_MAX if c.ub is None else c.ub
@@ -210,21 +199,23 @@ class _Builder:
         if c.enforce:
             ct.only_enforce_if([self.literal(lit) for lit in c.enforce])
 
-    def post_no_overlap(self, c: NoOverlap, intervals: Sequence[cp_model.IntervalVar]) -> None:
+    def post_no_overlap(self, c: ir.NoOverlap, intervals: Sequence[cp_model.IntervalVar]) -> None:
         """A no-overlap over the listed intervals."""
         self.model.add_no_overlap([intervals[i] for i in c.intervals])
 
-    def post_cumulative(self, c: Cumulative, intervals: Sequence[cp_model.IntervalVar]) -> None:
+    def post_cumulative(self, c: ir.Cumulative, intervals: Sequence[cp_model.IntervalVar]) -> None:
         """A cumulative with constant demands and capacity."""
         self.model.add_cumulative([intervals[i] for i in c.intervals], c.demands, c.capacity)
 
-    def post_no_overlap_2d(self, c: NoOverlap2D, intervals: Sequence[cp_model.IntervalVar]) -> None:
+    def post_no_overlap_2d(
+        self, c: ir.NoOverlap2D, intervals: Sequence[cp_model.IntervalVar]
+    ) -> None:
         """Rectangles x_i * y_i pairwise disjoint."""
         self.model.add_no_overlap_2d(
             [intervals[i] for i in c.x_intervals], [intervals[i] for i in c.y_intervals]
         )
 
-    def post_max_equality(self, c: MaxEquality) -> None:
+    def post_max_equality(self, c: ir.MaxEquality) -> None:
         """``target == max(exprs)``."""
         self.model.add_max_equality(self.expr(c.target), [self.expr(e) for e in c.exprs])
 
@@ -292,7 +283,7 @@ def _outcome(
     solver: cp_model.CpSolver,
     code: Any,
     compiled: CompiledCpModel,
-    ir: Model,
+    source: ir.Model,
     control: BackendControl,
 ) -> BackendOutcome:
     interrupted = Termination.CANCELLED if control.stop_requested else Termination.TIME_LIMIT
@@ -300,7 +291,7 @@ def _outcome(
     values = tuple(solver.response_proto.solution) if has_solution else None
     if values is not None and len(values) != len(compiled.variables):
         values = tuple(solver.value(v) for v in compiled.variables)
-    has_objective = ir.objective is not None
+    has_objective = source.objective is not None
     objective = solver.objective_value if has_solution and has_objective else None
     bound = solver.best_objective_bound if has_objective else None
     status, termination, message = {
@@ -316,10 +307,4 @@ def _outcome(
     )
 
 
-BACKEND = Backend(
-    name=NAME,
-    version=VERSION,
-    supported_kinds=frozenset(ConstraintKind),
-    check_params=check_params,
-    solve=solve,
-)
+BACKEND = Backend(NAME, VERSION, check_params, solve)

@@ -20,7 +20,6 @@ import numpy as np
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import BackendControl
 from makespan.solvers.export import highs_model
-from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
 from makespan.solvers.params import allowed_highs_params, apply_highs_params, check_highs_params
 from makespan.solvers.result import Status, Termination
@@ -112,10 +111,4 @@ def _outcome(
     )
 
 
-BACKEND = Backend(
-    name=NAME,
-    version=VERSION,
-    supported_kinds=frozenset(ConstraintKind),
-    check_params=check_highs_params,
-    solve=solve,
-)
+BACKEND = Backend(NAME, VERSION, check_highs_params, solve)

@@ -35,7 +35,6 @@ import numpy as np
 
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest, honest
 from makespan.solvers.control import BackendControl
-from makespan.solvers.ir import ConstraintKind
 from makespan.solvers.linear import LinearForm, linearize
 from makespan.solvers.options import KILL_GRACE_S, OptionsError
 from makespan.solvers.params import (
@@ -131,11 +130,10 @@ def backend(solver: str) -> Backend:
     find it."""
     _check_available(solver)
     return Backend(
-        name=f"pyomo:{solver}",
-        version=f"pyomo {_pyomo_version()}",
-        supported_kinds=frozenset(ConstraintKind),
-        check_params=partial(check_params, solver),
-        solve=partial(solve, solver),
+        f"pyomo:{solver}",
+        f"pyomo {_pyomo_version()}",
+        partial(check_params, solver),
+        partial(solve, solver),
     )
 
 
