@@ -1,13 +1,15 @@
 """The job store's tables, and the migrations that create and upgrade them (Alembic).
 
-The tables are declared once here; the migrations in ``api/migrations/versions`` build them step
-by step, and :func:`migrate` runs whatever a database is missing when a store opens it. A
-database made by an older makespan (before migrations) is upgraded in place.
+The columns are declared once here, grouped by the revision that introduced them (those groups
+are frozen: a change is a new revision); the migrations in ``api/migrations/versions`` build the
+tables from them step by step, and :func:`migrate` runs whatever a database is missing when a
+store opens it. A database made by an older makespan (before migrations) is upgraded in place.
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -16,37 +18,51 @@ from sqlalchemy.engine import Engine
 
 metadata = sa.MetaData()
 
-jobs = sa.Table(
-    "jobs",
-    metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("problem", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("started_at", sa.Text),
-    sa.Column("finished_at", sa.Text),
-    sa.Column("options", sa.Text, nullable=False),
-    sa.Column("instance", sa.Text, nullable=False),
-    sa.Column("slots", sa.Integer, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("cancel_requested", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("result", sa.Text),
-    sa.Column("error", sa.Text),
-    sa.Column("owner", sa.Text),
-    sa.Column("lease_expires", sa.Float),
-    sa.Column("checkpoint", sa.Text),
-)
-"""One row per job; ``owner``/``lease_expires`` hold the claim of the server running it."""
 
-incumbents = sa.Table(
-    "incumbents",
-    metadata,
-    sa.Column("job_id", sa.Text, primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("time_s", sa.Float, nullable=False),
-    sa.Column("objective", sa.Float),
-    sa.Column("bound", sa.Float),
-)
+def job_columns_0001() -> list[sa.Column[Any]]:
+    """The ``jobs`` columns as revision 0001 created them (frozen: later revisions add)."""
+    return [
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("problem", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Text, nullable=False),
+        sa.Column("started_at", sa.Text),
+        sa.Column("finished_at", sa.Text),
+        sa.Column("options", sa.Text, nullable=False),
+        sa.Column("instance", sa.Text, nullable=False),
+        sa.Column("slots", sa.Integer, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("cancel_requested", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("result", sa.Text),
+        sa.Column("error", sa.Text),
+    ]
+
+
+def job_columns_0002() -> list[sa.Column[Any]]:
+    """The ``jobs`` columns revision 0002 added: the claim of the server running a job
+    (``owner``, ``lease_expires``) and its best answer so far (``checkpoint``)."""
+    return [
+        sa.Column("owner", sa.Text),
+        sa.Column("lease_expires", sa.Float),
+        sa.Column("checkpoint", sa.Text),
+    ]
+
+
+def incumbent_columns_0001() -> list[sa.Column[Any]]:
+    """The ``incumbents`` columns as revision 0001 created them."""
+    return [
+        sa.Column("job_id", sa.Text, primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("time_s", sa.Float, nullable=False),
+        sa.Column("objective", sa.Float),
+        sa.Column("bound", sa.Float),
+    ]
+
+
+jobs = sa.Table("jobs", metadata, *job_columns_0001(), *job_columns_0002())
+"""One row per job, as the latest revision leaves it."""
+
+incumbents = sa.Table("incumbents", metadata, *incumbent_columns_0001())
 """A job's progress points, in order of ``seq``."""
 
 MIGRATIONS = "makespan.api:migrations"
