@@ -32,7 +32,7 @@ from makespan.models.plotting import plot_format, plot_result
 from makespan.models.registry import MODELS
 from makespan.models.spec import Generative
 from makespan.solvers.control import SolveControl
-from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError
+from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.pipeline import make_options, solve_instance
 from makespan.solvers.result import Incumbent, Result
 
@@ -47,10 +47,22 @@ app = typer.Typer(
 )
 
 
-_GAP_LIMIT_HELP = (
-    "Stop once (objective - bound) / objective is at most this; such a stop is reported "
-    "as termination gap_limit, status feasible unless proven."
-)
+# The options `solve` and `batch` share, each written once.
+Problem = Annotated[str | None, typer.Option(help="Problem kind; inferred when omitted.")]
+Backend = Annotated[str, typer.Option(help="auto|cpsat|highs|pyomo[:SOLVER]")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+GapLimit = Annotated[
+    float | None,
+    typer.Option(
+        "--gap-limit",
+        help="Stop once (objective - bound) / objective is at most this; such a stop is "
+        "reported as termination gap_limit, status feasible unless proven.",
+    ),
+]
+Capacity = Annotated[
+    int | None,
+    typer.Option(help="memory_mapping: fit this capacity (default: from the file, if any)."),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -62,23 +74,18 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def solve(
     target: Annotated[str, typer.Argument(help="Instance file, or a benchmark name such as ta41.")],
-    problem: Annotated[
-        str | None, typer.Option(help="Problem kind; inferred when omitted.")
-    ] = None,
+    problem: Problem = None,
     format: Annotated[str | None, typer.Option("--format", help="File format override.")] = None,
-    capacity: Annotated[
-        int | None,
-        typer.Option(help="memory_mapping: fit this capacity (default: from the file, if any)."),
-    ] = None,
+    capacity: Capacity = None,
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="Seconds, all included.")
     ] = DEFAULT_TIME_LIMIT_S,
-    backend: Annotated[str, typer.Option(help="auto|cpsat|highs|pyomo[:SOLVER]")] = "auto",
+    backend: Backend = "auto",
     workers: Annotated[
         int | None, typer.Option(help="Solver threads (default: all cores).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    gap_limit: Annotated[float | None, typer.Option("--gap-limit", help=_GAP_LIMIT_HELP)] = None,
+    seed: Seed = 0,
+    gap_limit: GapLimit = None,
     params: Annotated[
         str | None,
         typer.Option(
@@ -102,15 +109,7 @@ def solve(
         if plot_file is not None:
             plot_format(plot_file)  # a bad suffix fails before the solve, not after
         loaded = with_capacity(load_instance(target, problem=problem, format=format), capacity)
-        options = make_options(
-            time_limit_s=time_limit,
-            backend=backend,
-            workers=workers,
-            seed=seed,
-            gap_limit=gap_limit,
-            backend_params=params,
-            warm_start=not no_warm_start,
-        )
+        options = _options(time_limit, backend, workers, seed, gap_limit, params, no_warm_start)
     except (InstanceError, OptionsError) as error:
         raise _fail(str(error)) from None
     live = not as_json and sys.stdout.isatty()
@@ -127,6 +126,27 @@ def solve(
     if plot_file is not None:
         _write_plot(loaded, result, plot_file, quiet=as_json)
     raise typer.Exit(EXIT_SOLVED if result.has_solution else EXIT_NO_SOLUTION)
+
+
+def _options(
+    time_limit: float,
+    backend: str,
+    workers: int | None,
+    seed: int,
+    gap_limit: float | None,
+    params: str | None = None,
+    no_warm_start: bool = False,
+) -> SolveOptions:
+    """The solve options the command line's flags name (an OptionsError names the bad one)."""
+    return make_options(
+        time_limit_s=time_limit,
+        backend=backend,
+        workers=workers,
+        seed=seed,
+        gap_limit=gap_limit,
+        backend_params=params,
+        warm_start=not no_warm_start,
+    )
 
 
 def _write_plot(loaded: LoadedInstance, result: Result, path: Path, *, quiet: bool) -> None:
@@ -271,9 +291,7 @@ def _print_summary(loaded: LoadedInstance, result: Result) -> None:
 @app.command()
 def batch(
     paths: Annotated[list[Path], typer.Argument(help="Instance files or folders (recursive).")],
-    problem: Annotated[
-        str | None, typer.Option(help="Problem kind of every file; inferred when omitted.")
-    ] = None,
+    problem: Problem = None,
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="Seconds per instance, all included.")
     ] = DEFAULT_TIME_LIMIT_S,
@@ -281,10 +299,10 @@ def batch(
         int | None, typer.Option(min=1, help="Instances solved at once (default: cores/workers).")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Solver threads per instance.")] = 1,
-    backend: Annotated[str, typer.Option(help="auto|cpsat|highs|pyomo[:SOLVER]")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    gap_limit: Annotated[float | None, typer.Option("--gap-limit", help=_GAP_LIMIT_HELP)] = None,
-    capacity: Annotated[int | None, typer.Option(help="memory_mapping: fit this capacity.")] = None,
+    backend: Backend = "auto",
+    seed: Seed = 0,
+    gap_limit: GapLimit = None,
+    capacity: Capacity = None,
     executor: Annotated[
         str, typer.Option(help="local | ray (a local Ray) | ray:ADDRESS (a cluster).")
     ] = "local",
