@@ -3,7 +3,7 @@
 Two layers, both pure Python:
 
 * :func:`giffler_thompson` builds an *active* schedule with a priority dispatching rule;
-  :func:`best_dispatch` keeps the best over :data:`DISPATCH_RULES`.
+  :func:`best_dispatch` keeps the best over :data:`DISPATCH_RULES` (:mod:`.dispatch`).
 * :func:`tabu_search` improves a schedule on its disjunctive graph with the N7 neighbourhood
   of Zhang et al. (2007), a superset of N5 of Nowicki & Smutnicki: in each block of one
   critical path, the first or last operation moves inside the block and inner operations move
@@ -18,12 +18,11 @@ CP-SAT and the fallback answer when the solver finds nothing better.
 
 from __future__ import annotations
 
-import heapq
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from makespan.models.jssp.dispatch import DISPATCH_RULES, WarmStart, best_dispatch, giffler_thompson
 from makespan.models.jssp.instance import JobShopInstance
 
 __all__ = [
@@ -35,153 +34,12 @@ __all__ = [
     "warm_start",
 ]
 
-DISPATCH_RULES: tuple[str, ...] = ("spt", "lpt", "mwkr", "mopnr", "mwkr_spt")
-"""Priority rules for :func:`giffler_thompson`.
-
-``spt`` shortest processing time; ``lpt`` longest processing time; ``mwkr`` most work remaining in
-the job (this operation included); ``mopnr`` most operations remaining in the job; ``mwkr_spt``
-largest ratio of remaining job work to processing time.
-"""
-
 _STOP_POLL_ITERATIONS = 64
 _STALL_MIN_ITERATIONS = 2_000
 _STALL_ITERATIONS_PER_OPERATION = 20
 
 DEFAULT_MAX_STALL_ITERATIONS = 1_000_000
 """Default iteration cap without improvement of the best schedule in :func:`tabu_search`."""
-
-
-@dataclass(frozen=True)
-class WarmStart:
-    """A feasible schedule produced by a heuristic.
-
-    Attributes:
-        method: how it was built, e.g. ``"mwkr"`` or ``"mwkr+tabu"``.
-        starts: ``starts[j][k]`` is the start of operation ``k`` of job ``j``; the schedule is
-            feasible and semi-active (no operation can start earlier without changing the
-            machine sequences).
-        makespan: the largest end time.
-    """
-
-    method: str
-    starts: tuple[tuple[int, ...], ...]
-    makespan: int
-
-
-# --------------------------------------------------------------------------------------------
-# Dispatching rules (Giffler-Thompson)
-# --------------------------------------------------------------------------------------------
-
-
-def _rule_key(rule: str) -> Callable[[int, int, int, int], float]:
-    """The key minimised by ``rule``: ``f(duration, remaining_work, remaining_ops, job)``."""
-    if rule == "spt":
-        return lambda d, w, o, j: d
-    if rule == "lpt":
-        return lambda d, w, o, j: -d
-    if rule == "mwkr":
-        return lambda d, w, o, j: -w
-    if rule == "mopnr":
-        return lambda d, w, o, j: -o
-    if rule == "mwkr_spt":
-        return lambda d, w, o, j: -w / d if d > 0 else float("-inf")
-    raise ValueError(f"unknown dispatching rule {rule!r}; expected one of {DISPATCH_RULES}")
-
-
-def giffler_thompson(
-    instance: JobShopInstance, rule: str, *, rng: random.Random | None = None
-) -> WarmStart:
-    """Active schedule by the Giffler-Thompson algorithm, choosing in the conflict set by `rule`.
-
-    At each step the unscheduled operation with the earliest possible completion time ``C`` is
-    found; among the operations ready on its machine that could start before ``C`` (the conflict
-    set), the one ranked first by ``rule`` (see :data:`DISPATCH_RULES`) is scheduled as early as
-    possible. Ties are broken by the lowest job index, or uniformly at random when ``rng`` is
-    given.
-
-    Raises:
-        ValueError: ``rule`` is not in :data:`DISPATCH_RULES`.
-    """
-    key = _rule_key(rule)
-    machines = [[op.machine for op in job] for job in instance.jobs]
-    durations = [[op.duration for op in job] for job in instance.jobs]
-    remaining_work: list[list[int]] = []
-    for row in durations:
-        suffix = [0] * len(row)
-        acc = 0
-        for k in range(len(row) - 1, -1, -1):
-            acc += row[k]
-            suffix[k] = acc
-        remaining_work.append(suffix)
-
-    num_jobs = instance.num_jobs
-    next_op = [0] * num_jobs
-    job_ready = [0] * num_jobs
-    machine_ready = [0] * instance.num_machines
-    waiting: list[list[int]] = [[] for _ in range(instance.num_machines)]
-    starts: list[list[int]] = [[0] * len(row) for row in durations]
-    # Lazy heap of (completion-time lower bound, job, op index); ready times only grow, so a
-    # popped entry whose recomputed value is unchanged is the true minimum.
-    heap: list[tuple[int, int, int]] = []
-    for j in range(num_jobs):
-        waiting[machines[j][0]].append(j)
-        heap.append((durations[j][0], j, 0))
-    heapq.heapify(heap)
-
-    makespan = 0
-    while heap:
-        c, j, k = heapq.heappop(heap)
-        if next_op[j] != k:
-            continue  # stale entry
-        m = machines[j][k]
-        est = job_ready[j] if job_ready[j] > machine_ready[m] else machine_ready[m]
-        real = est + durations[j][k]
-        if real != c:
-            heapq.heappush(heap, (real, j, k))
-            continue
-        # Conflict set on machine m: ready operations that could start before c.
-        mr = machine_ready[m]
-        best_key = 0.0
-        chosen: list[int] = []
-        for i in waiting[m]:
-            ki = next_op[i]
-            s_i = job_ready[i] if job_ready[i] > mr else mr
-            if s_i < c or i == j:
-                kv = key(durations[i][ki], remaining_work[i][ki], len(durations[i]) - ki, i)
-                if not chosen or kv < best_key:
-                    best_key = kv
-                    chosen = [i]
-                elif kv == best_key:
-                    chosen.append(i)
-        i = min(chosen) if rng is None or len(chosen) == 1 else chosen[rng.randrange(len(chosen))]
-        ki = next_op[i]
-        s = job_ready[i] if job_ready[i] > mr else mr
-        end = s + durations[i][ki]
-        starts[i][ki] = s
-        job_ready[i] = end
-        machine_ready[m] = end
-        if end > makespan:
-            makespan = end
-        waiting[m].remove(i)
-        next_op[i] = ki + 1
-        if ki + 1 < len(durations[i]):
-            waiting[machines[i][ki + 1]].append(i)
-            heapq.heappush(heap, (end + durations[i][ki + 1], i, ki + 1))
-        if i != j:
-            heapq.heappush(heap, (c, j, k))  # still a valid lower bound for job j
-
-    return WarmStart(method=rule, starts=tuple(tuple(row) for row in starts), makespan=makespan)
-
-
-def best_dispatch(instance: JobShopInstance) -> WarmStart:
-    """Every rule in :data:`DISPATCH_RULES`, best makespan kept (first rule wins ties)."""
-    best: WarmStart | None = None
-    for rule in DISPATCH_RULES:
-        candidate = giffler_thompson(instance, rule)
-        if best is None or candidate.makespan < best.makespan:
-            best = candidate
-    assert best is not None
-    return best
 
 
 # --------------------------------------------------------------------------------------------
