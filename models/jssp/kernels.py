@@ -29,10 +29,11 @@ path, in one block: forward moves ``ops[a]`` right after ``ops[b]``, backward mo
 right before ``ops[a]``. The tabu table maps "``u`` before ``v``" (the key ``u * (n + 1) + v``)
 to the iteration at which restoring that order stops being tabu.
 
-**Arrays, not tuples, in hot calls.** The named tuples group the state for the calls made once
-per iteration; helpers called per move or per operation take the arrays themselves, because
-numba reference-counts every member of a tuple argument at each such call (scoring ran several
-times slower that way).
+**Arrays, not tuples, in the innermost calls.** The named tuples group the state for the calls
+made once per iteration or per move; the helpers of the innermost loops (a tabu table probe, the
+relaxation of one operation, the enumeration and the bookkeeping of one move) take the arrays
+themselves: numba reference-counted every member of a tuple argument at each of their calls,
+which made a search several times slower.
 
 **Random draws** are CPython's (Mersenne Twister MT19937, :func:`randbelow` draws what
 ``random.Random.randrange`` draws), so a seed gives the schedules of the earlier pure-Python
@@ -56,9 +57,11 @@ RUNNING, AT_BOUND, STALLED, CAPPED, ONE_BLOCK, NO_MOVE, TABLE_FULL = range(7)
 
 # Entries of the counters array (see new_counters).
 ITERATION, BEST, _LAST_IMPROVEMENT, _LAST_RESTART = range(4)
+_COUNTERS = _LAST_RESTART + 1
 
 # Entries of the parameters array (see new_parameters).
 _LOWER_BOUND, _MAX_STALL, _RESTART_AFTER, _TENURE, _TENURE_SPREAD, _IT_CAP, _ROOM = range(7)
+_PARAMETERS = _ROOM + 1
 
 
 MAX_JUMP = 6
@@ -202,7 +205,7 @@ def new_graph(dur: Ints, mach: Ints, jp: Ints, js: Ints, num_machines: int) -> G
 
 def new_counters(best: int) -> Ints:
     """The search's counters before its first iteration, from the makespan it starts at."""
-    counters = np.zeros(4, dtype=np.int64)
+    counters = np.zeros(_COUNTERS, dtype=np.int64)
     counters[BEST] = best
     return counters
 
@@ -221,7 +224,7 @@ def new_parameters(
     improvement or at iteration ``iteration_cap`` (-1: none); restart after ``restart_after``;
     tabu tenure ``tenure`` plus a random part below ``tenure_spread``; ``room``: more than the
     pair orders one move can destroy."""
-    values = [0] * 7
+    values = [0] * _PARAMETERS
     values[_LOWER_BOUND] = lower_bound
     values[_MAX_STALL] = max_stall
     values[_RESTART_AFTER] = restart_after
@@ -243,10 +246,11 @@ def new_tabu_table(capacity: int) -> TabuTable:
 
 def new_moves(n: int) -> Moves:
     """Room for choosing moves on a graph of ``n`` operations."""
+    most = 4 * (n + 1)  # moves of one critical path (see Moves.tied)
     return Moves(
         block=np.zeros((_MOVES_PER_BLOCK, 3), dtype=np.int64),
-        tied=np.zeros((4 * (n + 1), 3), dtype=np.int64),
-        banned=np.zeros((4 * (n + 1), 3), dtype=np.int64),
+        tied=np.zeros((most, 3), dtype=np.int64),
+        banned=np.zeros((most, 3), dtype=np.int64),
         state=np.zeros(_STATE_SIZE, dtype=np.int64),
         heads=np.zeros(n + 1, dtype=np.int64),
         chosen=np.zeros(_CHOSEN_SIZE, dtype=np.int64),
