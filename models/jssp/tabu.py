@@ -79,8 +79,8 @@ def kernels_ready(deadline: float, should_stop: Callable[[], bool]) -> bool:
     """Whether the compiled search is ready, waiting until ``deadline`` or ``should_stop()``.
 
     The first call in a process loads the kernels in a background thread: from numba's disk
-    cache in a fraction of a second, or, when the cache is cold (a fresh install, a changed
-    kernels.py), by compiling them, which takes several seconds. Waiting here rather than in
+    cache in about 0.15 s, or, when the cache is cold (a fresh install, a changed kernels.py),
+    by compiling them, about 11 s of one core (bench/README.md). Waiting here rather than in
     the first kernel call keeps a warm start within its budget and its stop requests either
     way; a later call finds the kernels ready.
 
@@ -109,7 +109,7 @@ class _Loader:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.done = threading.Event()
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
 
 
 _loader = _Loader()
