@@ -6,7 +6,7 @@ They are claims from the literature (or a file's header), never proofs: ``solve`
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Annotated, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ class KnownBounds(BaseModel):
         return self.optimum if self.optimum is not None else self.upper
 
 
+@runtime_checkable
 class CarriesBounds(Protocol):
     """An instance that may carry published bounds."""
 
@@ -41,11 +42,8 @@ class CarriesBounds(Protocol):
         """The published bounds, if any."""
 
 
-def published_best(instance: CarriesBounds) -> float | None:
-    """The best-known objective an instance carries, or None."""
-    return None if instance.bounds is None else instance.bounds.best_known
-
-
-def no_published_best(instance: object) -> float | None:
-    """For kinds whose instances carry no published bounds."""
-    return None
+def published_best(instance: object) -> float | None:
+    """The best-known objective an instance carries (a ``bounds`` field of
+    :class:`KnownBounds`), or None; instances of kinds without published bounds carry none."""
+    bounds = instance.bounds if isinstance(instance, CarriesBounds) else None
+    return None if bounds is None else bounds.best_known

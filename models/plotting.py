@@ -8,14 +8,12 @@ matplotlib is imported only when a picture is asked for: solving never pays for 
 
 from __future__ import annotations
 
-import importlib
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from makespan.models.errors import InstanceError
-from makespan.models.spec import Drawable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,17 +31,6 @@ MEDIA_TYPES: dict[PlotFormat, str] = {
 }
 
 Draw = Callable[[Any, Any], "Figure"]
-
-
-def lazy_draw(module: str) -> Draw:
-    """A ``draw`` that imports ``module`` (and so matplotlib) on its first call."""
-
-    def draw(instance: Any, solution: Any) -> Figure:
-        function: Draw = importlib.import_module(module).draw
-        return function(instance, solution)
-
-    draw.__doc__ = f"Draw a solution with ``{module}.draw``."
-    return draw
 
 
 def new_figure(width_in: float, height_in: float) -> Figure:
@@ -104,8 +91,6 @@ def draw_result(
     :class:`InstanceError` when the result carries no solution, does not fit the instance, or
     the kind has no picture.
     """
-    if not isinstance(model, Drawable):
-        raise InstanceError(f"problem {model.kind!r} has no picture")
     if result.problem != model.kind:
         raise InstanceError(f"the result is of problem {result.problem!r}, not {model.kind!r}")
     if result.solution is None:

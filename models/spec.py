@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
+from makespan.models.bounds import published_best
 from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.textfile import validate_document
@@ -69,53 +70,96 @@ def generator_options_of(options_type: type[OptionsT], options: BaseModel) -> Op
     return options
 
 
-class ProblemModel(ABC, Generic[InstanceT, SolutionT]):
-    """What every problem kind must provide, so that ``solve`` and every interface treat the
-    kinds alike; what a kind *may* provide besides is a capability (:class:`Searchable`,
-    :class:`NamedBenchmarks`, :class:`Drawable`, :class:`Generative`,
-    :class:`CapacityQuestion`), asked with ``isinstance``.
+@dataclass(frozen=True)
+class KindAbout:
+    """What a kind is called and how big its instances may be."""
 
-    A kind is a subclass that names itself (the class attributes), hands over its standard
-    modules (:attr:`parts`: formats, compile, check and its warm start) and says how big an
-    instance is and what bound it proves cheaply; one instance of it is registered in
-    :mod:`makespan.models.registry`.
+    kind: str
+    """The name users write (``jssp``)."""
+    summary: str
+    """One line for ``makespan problems``."""
+    size_unit: str
+    """What the kind's size counts (``operations``)."""
+    default_size_limit: int
+    """The largest size a service accepts by default."""
+    default_backend: str = "cpsat"
+    """What ``backend="auto"`` means for this kind."""
+
+
+class ProblemModel(Generic[InstanceT, SolutionT]):
+    """What every problem kind provides, so that ``solve`` and every interface treat the kinds
+    alike: its name and limits (:class:`KindAbout`) and its standard modules
+    (:class:`KindParts`). What a kind *may* provide besides is a capability
+    (:class:`Searchable`, :class:`NamedBenchmarks`, :class:`Generative`,
+    :class:`CapacityQuestion`), given by a subclass and asked with ``isinstance``.
     """
 
-    kind: ClassVar[str]
-    """The name users write (``jssp``)."""
-    summary: ClassVar[str]
-    """One line for ``makespan problems``."""
-    size_unit: ClassVar[str]
-    """What :meth:`size` counts (``operations``)."""
-    default_size_limit: ClassVar[int]
-    """The largest :meth:`size` a service accepts by default."""
-    default_backend: ClassVar[str] = "cpsat"
-    """What ``backend="auto"`` means for this kind."""
-    instance_type: type[InstanceT]
-    """The validated instance (frozen pydantic; its JSON schema is the kind's)."""
-    solution_type: type[SolutionT]
-    """The validated solution."""
-    parts: KindParts[InstanceT, SolutionT]
-    """The kind's standard modules, whose functions the methods below are."""
+    def __init__(self, about: KindAbout, parts: KindParts[InstanceT, SolutionT]) -> None:
+        self.about = about
+        self.parts = parts
 
-    @abstractmethod
+    def __repr__(self) -> str:
+        return f"<ProblemModel {self.kind}>"
+
+    @property
+    def kind(self) -> str:
+        """The name users write (``jssp``)."""
+        return self.about.kind
+
+    @property
+    def summary(self) -> str:
+        """One line for ``makespan problems``."""
+        return self.about.summary
+
+    @property
+    def size_unit(self) -> str:
+        """What :meth:`size` counts."""
+        return self.about.size_unit
+
+    @property
+    def default_size_limit(self) -> int:
+        """The largest :meth:`size` a service accepts by default."""
+        return self.about.default_size_limit
+
+    @property
+    def default_backend(self) -> str:
+        """What ``backend="auto"`` means for this kind."""
+        return self.about.default_backend
+
+    @property
+    def instance_type(self) -> type[InstanceT]:
+        """The validated instance (frozen pydantic; its JSON schema is the kind's)."""
+        return self.parts.instance_type
+
+    @property
+    def solution_type(self) -> type[SolutionT]:
+        """The validated solution."""
+        return self.parts.solution_type
+
     def size(self, instance: InstanceT) -> int:
         """How big the instance is, in :attr:`size_unit` (for service limits)."""
+        return self.parts.measures.size(instance)
 
-    @abstractmethod
     def lower_bound(self, instance: InstanceT) -> float | None:
         """A cheap lower bound on the objective that is proven (never a published claim)."""
+        return self.parts.measures.lower_bound(instance)
 
     def best_known(self, instance: InstanceT) -> float | None:
-        """A published best objective the instance carries, for gap-to-best reports."""
-        del instance
-        return None
+        """A published best objective the instance carries (for gap-to-best reports)."""
+        return published_best(instance)
 
     def infeasibility_reason(self, instance: InstanceT) -> str | None:
         """A short reason when a cheap test proves the instance has no solution (``solve``
         then answers ``infeasible`` at once), else None."""
-        del instance
-        return None
+        return self.parts.check.infeasibility_reason(instance)
+
+    def plot(self, instance: InstanceT, solution: SolutionT) -> Figure:
+        """The picture of ``solution``, drawn by the ``plot`` module of the kind's package
+        (imported, and matplotlib with it, on the first call: solving never pays for it)."""
+        package = self.instance_type.__module__.rpartition(".")[0]
+        draw: Callable[[InstanceT, SolutionT], Figure]
+        draw = importlib.import_module(f"{package}.plot").draw
+        return draw(instance, solution)
 
     # -- the standard modules -------------------------------------------------------------
 
@@ -152,7 +196,7 @@ class ProblemModel(ABC, Generic[InstanceT, SolutionT]):
     ) -> WarmStart[SolutionT] | None:
         """A heuristic solution within ``budget_s`` seconds, returning early once
         ``should_stop()`` is true."""
-        return self.parts.warm_start(instance, budget_s, seed, should_stop)
+        return self.parts.heuristics.warm_start(instance, budget_s, seed, should_stop)
 
     def compile(self, instance: InstanceT, upper_bound: float | None) -> Compiled[Any]:
         """The instance as IR (objective capped by ``upper_bound`` when given); pure."""
@@ -230,14 +274,6 @@ class NamedBenchmarks(Protocol[_InstanceOut]):
 
 
 @runtime_checkable
-class Drawable(Protocol[_InstanceIn, _SolutionIn]):
-    """A kind that draws its solutions (see :mod:`makespan.models.plotting`)."""
-
-    def plot(self, instance: _InstanceIn, solution: _SolutionIn) -> Figure:
-        """The picture of ``solution``, a matplotlib Figure."""
-
-
-@runtime_checkable
 class Generative(Protocol[_InstanceOut]):
     """A kind with an instance generator, whose parameters a command line can offer."""
 
@@ -297,19 +333,49 @@ class KindCompile(Protocol[_InstanceIn, SolutionT]):
 
 
 class KindCheck(Protocol[_InstanceIn, _SolutionIn]):
-    """What every kind's ``check`` module provides: the independent checker."""
+    """What every kind's ``check`` module provides: the independent checker, and the cheap
+    proof of infeasibility (a function answering None where the kind has none)."""
 
     def check(self, instance: _InstanceIn, solution: _SolutionIn) -> CheckReport:
         """:meth:`ProblemModel.check`."""
 
+    def infeasibility_reason(self, instance: _InstanceIn) -> str | None:
+        """:meth:`ProblemModel.infeasibility_reason`."""
+
+
+class KindMeasures(Protocol[_InstanceIn]):
+    """What a kind's ``instance`` module (rcpsp: ``bounds``) provides: how big an instance is
+    and its cheap proven bound."""
+
+    def size(self, instance: _InstanceIn) -> int:
+        """:meth:`ProblemModel.size`."""
+
+    def lower_bound(self, instance: _InstanceIn) -> float | None:
+        """:meth:`ProblemModel.lower_bound`."""
+
+
+class KindHeuristics(Protocol[_InstanceIn, SolutionT]):
+    """What every kind's ``heuristics`` module provides: its warm start."""
+
+    def warm_start(
+        self,
+        instance: _InstanceIn,
+        budget_s: float,
+        seed: int,
+        should_stop: Callable[[], bool],
+    ) -> WarmStart[SolutionT] | None:
+        """:meth:`ProblemModel.warm_start`."""
+
 
 @dataclass(frozen=True)
 class KindParts(Generic[InstanceT, SolutionT]):
-    """A kind's standard modules, by their standard names: mypy checks that each module has
-    every name with its signature (:class:`KindFormats`, :class:`KindCompile`,
-    :class:`KindCheck`)."""
+    """A kind's types and standard modules, by their standard names: mypy checks that each
+    module has every name with its signature."""
 
+    instance_type: type[InstanceT]
+    solution_type: type[SolutionT]
+    measures: KindMeasures[InstanceT]
     formats: KindFormats[InstanceT]
     compile: KindCompile[InstanceT, SolutionT]
     check: KindCheck[InstanceT, SolutionT]
-    warm_start: Callable[[InstanceT, float, int, Callable[[], bool]], WarmStart[SolutionT] | None]
+    heuristics: KindHeuristics[InstanceT, SolutionT]

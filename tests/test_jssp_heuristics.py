@@ -16,8 +16,8 @@ from makespan.models.jssp.heuristics import (
     WarmStart,
     best_dispatch,
     giffler_thompson,
+    improved_schedule,
     tabu_search,
-    warm_start,
 )
 from makespan.models.jssp.instance import JobShopInstance
 from makespan.models.jssp.tabu import kernels_ready
@@ -216,7 +216,7 @@ def test_random_small_instances_with_zero_durations_and_revisits() -> None:
 def test_warm_start_respects_its_budget() -> None:
     instance = _benchmark("ft10")
     t0 = time.monotonic()
-    ws = warm_start(instance, time_budget_s=0.5, seed=1)
+    ws = improved_schedule(instance, time_budget_s=0.5, seed=1)
     elapsed = time.monotonic() - t0
     assert elapsed < 1.0
     assert_feasible(instance, ws)
@@ -229,4 +229,4 @@ def test_warm_start_gives_the_dispatch_schedule_while_the_kernels_load(
 ) -> None:
     monkeypatch.setattr(heuristics, "kernels_ready", lambda deadline, should_stop: False)
     instance = INSTANCES["ft06"]
-    assert warm_start(instance, time_budget_s=5) == best_dispatch(instance)
+    assert improved_schedule(instance, time_budget_s=5) == best_dispatch(instance)

@@ -9,41 +9,42 @@ between consecutive layers."""
 
 from __future__ import annotations
 
-from makespan.models.expert_placement import check, compile, formats, heuristics
+from makespan.models.expert_placement import check, compile, formats, heuristics, instance
 from makespan.models.expert_placement import generate as generator
 from makespan.models.expert_placement.instance import (
-    DEFAULT_SIZE_LIMIT,
+    DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
+)
+from makespan.models.expert_placement.instance import (
     ExpertPlacementInstance,
     ExpertPlacementSolution,
     Route,
 )
-from makespan.models.plotting import lazy_draw
-from makespan.models.spec import KindParts, ProblemModel
+from makespan.models.spec import KindAbout, KindParts, ProblemModel
 
 __all__ = ["MODEL", "ExpertPlacementInstance", "ExpertPlacementSolution", "Route"]
 
 
 class ExpertPlacement(ProblemModel[ExpertPlacementInstance, ExpertPlacementSolution]):
-    """Expert placement: see :class:`ExpertPlacementInstance` for the objective."""
+    """Expert placement, with an instance generator."""
 
-    kind = "expert_placement"
-    summary = "MoE expert placement on GPUs: weighted max per-GPU load plus routed link cost"
-    size_unit = "expert-GPU pairs"
-    default_size_limit = DEFAULT_SIZE_LIMIT
-    instance_type = ExpertPlacementInstance
-    solution_type = ExpertPlacementSolution
-    parts = KindParts(formats, compile, check, heuristics.warm_start)
-    plot = staticmethod(lazy_draw(f"{__name__}.plot"))
     generator_options = generator.GeneratorOptions
     generate = staticmethod(generator.from_options)
 
-    def size(self, instance: ExpertPlacementInstance) -> int:
-        """Layers x experts x GPUs: the placement booleans of the model."""
-        return instance.size
 
-    def lower_bound(self, instance: ExpertPlacementInstance) -> float | None:
-        """Per layer the balanced load, and every route at the cheapest link."""
-        return instance.lower_bound
-
-
-MODEL = ExpertPlacement()
+MODEL = ExpertPlacement(
+    KindAbout(
+        "expert_placement",
+        "MoE expert placement on GPUs: weighted max per-GPU load plus routed link cost",
+        "expert-GPU pairs",
+        SIZE_LIMIT,
+    ),
+    KindParts(
+        ExpertPlacementInstance,
+        ExpertPlacementSolution,
+        instance,
+        formats,
+        compile,
+        check,
+        heuristics,
+    ),
+)

@@ -310,3 +310,13 @@ class ExpertPlacementSolution(BaseModel):
             crossing_tokens=float(crossing),
             objective=float(objective),
         )
+
+
+def size(instance: ExpertPlacementInstance) -> int:
+    """Layers x experts x GPUs: the placement booleans of the model."""
+    return instance.size
+
+
+def lower_bound(instance: ExpertPlacementInstance) -> float | None:
+    """Per layer the balanced load, and every route at the cheapest link."""
+    return instance.lower_bound

@@ -365,3 +365,8 @@ class GpuPackingSolution(BaseModel):
     gpus: dict[str, NonNegativeInt]
     assignment: tuple[Assignment, ...]
     cheapest_single_type: CheapestSingleType | None = None
+
+
+def size(instance: GpuPackingInstance) -> int:
+    """Buckets x slice factor: the slices to assign."""
+    return instance.size

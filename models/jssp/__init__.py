@@ -3,17 +3,18 @@ each on one machine, with no two operations overlapping on a machine."""
 
 from __future__ import annotations
 
-from makespan.models.bounds import KnownBounds, published_best
-from makespan.models.jssp import benchmarks, check, compile, formats
+from makespan.models.bounds import KnownBounds
+from makespan.models.jssp import benchmarks, check, compile, formats, heuristics, instance
 from makespan.models.jssp.instance import (
-    DEFAULT_SIZE_LIMIT,
+    DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
+)
+from makespan.models.jssp.instance import (
     JobShopInstance,
     JobShopSolution,
     Operation,
     ScheduledOperation,
 )
-from makespan.models.plotting import lazy_draw
-from makespan.models.spec import KindParts, ProblemModel
+from makespan.models.spec import KindAbout, KindParts, ProblemModel
 
 __all__ = [
     "MODEL",
@@ -26,27 +27,12 @@ __all__ = [
 
 
 class JobShop(ProblemModel[JobShopInstance, JobShopSolution]):
-    """Job-shop scheduling: see :class:`JobShopInstance` for the objective."""
+    """Job-shop scheduling, with the classic benchmark sets by name."""
 
-    kind = "jssp"
-    summary = "job-shop scheduling: minimise the makespan"
-    size_unit = "operations"
-    default_size_limit = DEFAULT_SIZE_LIMIT
-    instance_type = JobShopInstance
-    solution_type = JobShopSolution
-    parts = KindParts(formats, compile, check, compile.warm_start)
     load_named = staticmethod(benchmarks.load_named)
-    plot = staticmethod(lazy_draw(f"{__name__}.plot"))
-    best_known = staticmethod(published_best)
-
-    def size(self, instance: JobShopInstance) -> int:
-        """The number of operations."""
-        return instance.num_operations
-
-    def lower_bound(self, instance: JobShopInstance) -> float | None:
-        """The longest job or the busiest machine (published bounds a file carries are
-        claims for gap reports, never for the status)."""
-        return instance.trivial_lower_bound
 
 
-MODEL = JobShop()
+MODEL = JobShop(
+    KindAbout("jssp", "job-shop scheduling: minimise the makespan", "operations", SIZE_LIMIT),
+    KindParts(JobShopInstance, JobShopSolution, instance, formats, compile, check, heuristics),
+)

@@ -52,3 +52,9 @@ def _check_machines(
         for (_, end, a), (start, _, b) in pairwise(spans):
             if start < end:
                 log.add(f"operations {a} and {b} overlap on machine {machine}")
+
+
+def infeasibility_reason(instance: JobShopInstance) -> str | None:
+    """None: every job shop has a schedule (run the jobs one after another)."""
+    del instance
+    return None

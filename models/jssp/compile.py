@@ -18,11 +18,11 @@ by the upper bound a warm start supplies; the makespan starts at the trivial low
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
-from makespan.models.spec import Compiled, WarmStart
+from makespan.models.spec import Compiled
 from makespan.solvers.ir import ModelBuilder, Var
 
 
@@ -84,17 +84,3 @@ def hint(
     values = {compiled.index.starts[op.job][op.index].index: op.start for op in solution.operations}
     values[compiled.index.makespan.index] = solution.makespan
     return values
-
-
-def warm_start(
-    instance: JobShopInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
-) -> WarmStart[JobShopSolution]:
-    """Best Giffler-Thompson dispatch, improved by tabu search within ``budget_s``
-    (:func:`makespan.models.jssp.heuristics.warm_start`), as the kind's solution."""
-    from makespan.models.jssp import heuristics  # on first use: importing the kind stays light
-
-    found = heuristics.warm_start(
-        instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
-    )
-    solution = JobShopSolution.from_starts(instance, found.starts)
-    return WarmStart(found.method, solution, solution.makespan)

@@ -8,7 +8,8 @@ Two layers:
   of Zhang et al. (2007), a superset of N5 of Nowicki & Smutnicki (:mod:`.tabu` drives it in
   time slices; its loop is compiled with numba in :mod:`.kernels`).
 
-:func:`warm_start` chains the two within a time budget. Its schedule is the solution hint for
+:func:`improved_schedule` chains the two within a time budget (:func:`warm_start` gives it as
+the kind's solution). Its schedule is the solution hint for
 CP-SAT and the fallback answer when the solver finds nothing better.
 """
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from makespan.models import spec
 from makespan.models.jssp.dispatch import DISPATCH_RULES, WarmStart, best_dispatch, giffler_thompson
-from makespan.models.jssp.instance import JobShopInstance
+from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
 from makespan.models.jssp.tabu import DEFAULT_MAX_STALL_ITERATIONS, kernels_ready, tabu_search
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "WarmStart",
     "best_dispatch",
     "giffler_thompson",
+    "improved_schedule",
     "stall_limit",
     "tabu_search",
     "warm_start",
@@ -43,6 +46,15 @@ def stall_limit(instance: JobShopInstance) -> int:
 
 
 def warm_start(
+    instance: JobShopInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
+) -> spec.WarmStart[JobShopSolution]:
+    """The kind's warm start: :func:`improved_schedule` as a solution."""
+    found = improved_schedule(instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop)
+    solution = JobShopSolution.from_starts(instance, found.starts)
+    return spec.WarmStart(found.method, solution, solution.makespan)
+
+
+def improved_schedule(
     instance: JobShopInstance,
     *,
     time_budget_s: float,

@@ -163,3 +163,14 @@ class JobShopSolution(BaseModel):
             for k, (op, s) in enumerate(zip(job, row, strict=True))
         )
         return cls(makespan=max((o.end for o in ops), default=0), operations=ops)
+
+
+def size(instance: JobShopInstance) -> int:
+    """The number of operations."""
+    return instance.num_operations
+
+
+def lower_bound(instance: JobShopInstance) -> float | None:
+    """The longest job or the busiest machine (published bounds a file carries are claims for
+    gap reports, never for the status)."""
+    return instance.trivial_lower_bound

@@ -48,7 +48,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from makespan.models.memory_mapping.jit import njit
+from makespan.models.jit import njit
 
 Ints = NDArray[np.int64]
 

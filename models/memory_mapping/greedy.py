@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from makespan.models.jit import njit
 from makespan.models.memory_mapping.instance import max_live
-from makespan.models.memory_mapping.jit import njit
 
 Int64s = NDArray[np.int64]
 OrderFn = Callable[[Int64s, Int64s, Int64s], Int64s]

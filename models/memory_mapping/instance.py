@@ -206,3 +206,8 @@ class MemorySolution(BaseModel):
     buffers: tuple[Placement, ...]
     slow: tuple[str, ...] = ()
     slow_benefit: Annotated[int, Field(ge=0)] | None = None
+
+
+def size(instance: MemoryInstance) -> int:
+    """The number of buffers."""
+    return len(instance.buffers)

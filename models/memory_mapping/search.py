@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from makespan.models.memory_mapping.jit import njit
+from makespan.models.jit import njit
 
 Ints = NDArray[np.int64]
 

@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-from makespan.models.bounds import KnownBounds, published_best
-from makespan.models.plotting import lazy_draw
+from makespan.models.bounds import KnownBounds
 from makespan.models.rcpsp import bounds, check, compile, formats, heuristics
-from makespan.models.rcpsp.check import infeasibility_reason
 from makespan.models.rcpsp.instance import (
-    DEFAULT_SIZE_LIMIT,
+    DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
+)
+from makespan.models.rcpsp.instance import (
     Activity,
     Lag,
     RcpspInstance,
@@ -18,7 +18,7 @@ from makespan.models.rcpsp.instance import (
     Resource,
     ScheduledActivity,
 )
-from makespan.models.spec import KindParts, ProblemModel
+from makespan.models.spec import KindAbout, KindParts, ProblemModel
 
 __all__ = [
     "MODEL",
@@ -33,28 +33,12 @@ __all__ = [
 ]
 
 
-class ProjectScheduling(ProblemModel[RcpspInstance, RcpspSolution]):
-    """Resource-constrained project scheduling: see :class:`RcpspInstance`."""
-
-    kind = "rcpsp"
-    summary = "resource-constrained project scheduling (with RCPSP/max lags): minimise the makespan"
-    size_unit = "activities"
-    default_size_limit = DEFAULT_SIZE_LIMIT
-    instance_type = RcpspInstance
-    solution_type = RcpspSolution
-    parts = KindParts(formats, compile, check, heuristics.warm_start)
-    plot = staticmethod(lazy_draw(f"{__name__}.plot"))
-    best_known = staticmethod(published_best)
-    infeasibility_reason = staticmethod(check.infeasibility_reason)
-
-    def size(self, instance: RcpspInstance) -> int:
-        """The number of activities (PSPLIB's dummy start and end included)."""
-        return instance.num_activities
-
-    def lower_bound(self, instance: RcpspInstance) -> float | None:
-        """The critical path and resource energy (published bounds a file carries are claims
-        for gap reports, never for the status)."""
-        return bounds.lower_bound(instance)
-
-
-MODEL = ProjectScheduling()
+MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
+    KindAbout(
+        "rcpsp",
+        "resource-constrained project scheduling (with RCPSP/max lags): minimise the makespan",
+        "activities",
+        SIZE_LIMIT,
+    ),
+    KindParts(RcpspInstance, RcpspSolution, bounds, formats, compile, check, heuristics),
+)

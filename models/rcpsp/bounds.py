@@ -52,3 +52,8 @@ def lower_bound(instance: RcpspInstance) -> int | None:
         return None
     energy = (energy_bound(instance, r) for r in instance.resources)
     return max([critical_path_bound(instance), *energy])
+
+
+def size(instance: RcpspInstance) -> int:
+    """The number of activities (PSPLIB's dummy start and end included)."""
+    return instance.num_activities
