@@ -116,6 +116,13 @@ class Service:
             time.sleep(0.2)
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
+    def signal_alone(self, signum: signal.Signals, timeout: float) -> None:
+        """Send ``signum`` to the server process alone (its job processes are left to notice
+        on their own) and wait up to ``timeout`` s for it to exit."""
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+        self.process.wait(timeout=timeout)
+
     def kill(self) -> None:
         """kill -9 the server and every process it started, as a crash would."""
         if self.process is not None and self.process.poll() is None:
