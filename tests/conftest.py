@@ -61,6 +61,16 @@ def makespan_command() -> list[str]:
     return [script]
 
 
+def run_makespan(
+    command: list[str], *args: str, cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``makespan ARGS`` in ``cwd``, its output captured as text; it never raises on an
+    exit code, so that the test asserts on it."""
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
+    )
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     """Poll ``predicate`` every 0.1 s until it holds; ``TimeoutError`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
