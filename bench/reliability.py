@@ -28,11 +28,9 @@ import json
 import os
 import resource
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -46,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import start_server
 
 TINY: dict[str, Any] = {
     "num_machines": 2,
@@ -59,8 +58,6 @@ MARKER = "MAKESPAN_BENCH_RUN"
 """An environment variable every process of the bench's servers inherits: finds orphans."""
 
 FINAL = frozenset({"done", "failed", "cancelled"})
-
-SERVE = [sys.executable, "-m", "makespan.api", "serve"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -90,40 +87,21 @@ class Server:
         self.db = folder / "jobs.sqlite3"
         self.run = run
         self.settings = settings
-        self.port = 0
+        self.url = ""  # set by start(), on the port it finds free
         self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, **extra: str) -> Server:
         """Start the server (on a fresh port) and wait for /healthz."""
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
         environment = {
-            **os.environ,
             MARKER: self.run,
             **{f"MAKESPAN_{k.upper()}": v for k, v in {**self.settings, **extra}.items()},
         }
-        log = (self.folder / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [*SERVE, "--port", str(self.port), "--db", str(self.db)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=environment,
+        # Not in a group of its own: kill() takes the server alone, so its job processes are
+        # left to show whether they end by themselves (the orphans counted).
+        self.process, self.url = start_server(
+            self.db, log=self.folder / "server.log", env=environment, own_group=False
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.folder / 'server.log'}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        return self
 
     def kill(self) -> None:
         """SIGKILL the server process alone, as the OOM killer would."""
