@@ -3,6 +3,7 @@ gaps, and starting a real ``makespan serve`` on loopback."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -57,6 +58,25 @@ def solve_ours(problem: str, instance: Any, time_limit_s: float, workers: int) -
         "time_s": result.wall_time_s,
         "warm_start": result.warm_start.objective if result.warm_start else None,
     }
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--time-limit``, ``--workers`` and ``--json-out``, as every comparison bench takes them."""
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json-out", type=Path, default=None, help="write the raw rows here")
+
+
+def compared(
+    base: dict[str, Any], mine: dict[str, Any], **references: float | None
+) -> dict[str, Any]:
+    """A row's two runs, then both gaps to each reference: ``gap_ub=...`` gives the columns
+    ``gap_ub_textbook`` and ``gap_ub_ours``, in that order."""
+    row: dict[str, Any] = {"textbook": base, "ours": mine}
+    for column, reference in references.items():
+        row[f"{column}_textbook"] = gap(base["objective"], reference)
+        row[f"{column}_ours"] = gap(mine["objective"], reference)
+    return row
 
 
 def gap(objective: float | None, reference: float | None) -> float | None:
