@@ -1,20 +1,38 @@
-"""What the comparison benchmarks share: solving a textbook CP-SAT model, solving with ours, and
-formatting gaps."""
+"""What the benchmarks share: solving a textbook CP-SAT model, solving with ours, formatting
+gaps, and starting a real ``makespan serve`` on loopback."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
-from typing import Any
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-from ortools.sat.python import cp_model
+import httpx
 
-from makespan.solvers import solve
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
+
+# OR-Tools and the solver stack are imported where a solve needs them: the service benches
+# (fuzz, reliability, service) import this module to start servers and talk HTTP only.
+
+SERVE = [sys.executable, "-m", "makespan.api", "serve"]
+"""``makespan serve`` as the benches run it: the package of this Python, not a PATH lookup."""
 
 
 def solve_textbook(
     model: cp_model.CpModel, time_limit_s: float, workers: int, started: float
 ) -> dict[str, Any]:
     """Solve a textbook model with default parameters (only the limit and workers set)."""
+    from ortools.sat.python import cp_model
+
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = workers
@@ -30,6 +48,8 @@ def solve_textbook(
 
 def solve_ours(problem: str, instance: Any, time_limit_s: float, workers: int) -> dict[str, Any]:
     """makespan's solve() with its defaults."""
+    from makespan.solvers import solve
+
     result = solve(problem, instance, time_limit_s=time_limit_s, workers=workers, seed=0)
     return {
         "objective": result.objective,
@@ -38,6 +58,25 @@ def solve_ours(problem: str, instance: Any, time_limit_s: float, workers: int) -
         "time_s": result.wall_time_s,
         "warm_start": result.warm_start.objective if result.warm_start else None,
     }
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--time-limit``, ``--workers`` and ``--json-out``, as every comparison bench takes them."""
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json-out", type=Path, default=None, help="write the raw rows here")
+
+
+def compared(
+    base: dict[str, Any], mine: dict[str, Any], **references: float | None
+) -> dict[str, Any]:
+    """A row's two runs, then both gaps to each reference: ``gap_ub=...`` gives the columns
+    ``gap_ub_textbook`` and ``gap_ub_ours``, in that order."""
+    row: dict[str, Any] = {"textbook": base, "ours": mine}
+    for column, reference in references.items():
+        row[f"{column}_textbook"] = gap(base["objective"], reference)
+        row[f"{column}_ours"] = gap(mine["objective"], reference)
+    return row
 
 
 def gap(objective: float | None, reference: float | None) -> float | None:
@@ -65,3 +104,75 @@ def head_to_head(rows: list[dict[str, Any]], ours: str, theirs: str) -> str:
         f"instances: {len(rows)}; ours better on {better}, worse on {worse}, "
         f"equal on {len(rows) - better - worse}"
     )
+
+
+def free_port() -> int:
+    """A loopback port that is free now (the OS picks it; a server started next takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(
+    db: Path,
+    *options: str,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    own_group: bool = True,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``makespan serve`` on a free loopback port with its SQLite file at ``db`` and wait
+    until ``/healthz`` answers; the process and its base URL.
+
+    ``options`` go on its command line after the port and the database, ``env`` on top of this
+    process's environment; its output is appended to ``log``, or dropped. ``own_group`` gives
+    it its own process group, so that signalling the group reaches its solver processes too;
+    a bench that kills the server alone to count orphans wants it off. A server that does not
+    come up within 60 s is killed and a ``RuntimeError`` names its log.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with _output(log) as output:
+        process = subprocess.Popen(
+            [*SERVE, "--port", str(port), "--db", str(db), *options],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=own_group,
+        )
+    try:
+        _wait_until_healthy(process, url)
+    except RuntimeError as error:
+        with contextlib.suppress(ProcessLookupError):  # an exited server's group may be gone
+            if own_group:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        process.wait(timeout=30)
+        raise RuntimeError(f"{error}; log: {log or 'not kept'}") from None
+    return process, url
+
+
+@contextlib.contextmanager
+def _output(log: Path | None) -> Iterator[IO[bytes] | int]:
+    """The server's stdout: ``log`` opened for appending (the child keeps its own copy once
+    started, so it is closed here), or DEVNULL."""
+    if log is None:
+        yield subprocess.DEVNULL
+        return
+    with log.open("ab") as file:
+        yield file
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
+    """Poll ``/healthz`` until it answers 200; ``RuntimeError`` if the server exits first or
+    ``timeout`` s pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"makespan serve exited with code {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"makespan serve did not answer /healthz within {timeout:g} s")

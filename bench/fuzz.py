@@ -37,7 +37,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import start_server
 
 SMALL_LIMITS = {
     "MAKESPAN_MAX_TIME_LIMIT_S": "1",
@@ -84,8 +84,7 @@ class Server:
         self.log = folder / f"{name}.log"
         self.db = folder / f"{name}.sqlite3"
         self.env = dict(env)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""  # set by start(), on the port it finds free
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,26 +94,10 @@ class Server:
         return self.process.pid
 
     def start(self) -> Server:
-        """Start it and wait until ``/healthz`` answers."""
-        command = [sys.executable, "-m", "makespan.api", "serve"]
-        command += ["--port", str(self.port), "--db", str(self.db)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
-                start_new_session=True,  # its own process group: stop() takes the solvers too
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} server exited: {self.log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} server did not start: {self.log.read_text()[-2000:]}")
+        """Start it in its own process group (so that stop() takes the solvers too) and wait
+        until ``/healthz`` answers."""
+        self.process, self.url = start_server(self.db, log=self.log, env=self.env)
+        return self
 
     def stop(self) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left."""
@@ -133,13 +116,6 @@ class Server:
         routine = re.compile(r"^INFO: |^WARNING:  Invalid HTTP request received\.$")
         lines = self.log.read_text(errors="replace").splitlines()
         return [line for line in lines if not routine.match(line)][-limit:]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

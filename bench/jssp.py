@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import cell, gap, head_to_head, pct, solve_ours, solve_textbook
+from common import add_run_options, cell, compared, head_to_head, pct, solve_ours, solve_textbook
 from ortools.sat.python import cp_model
 
 from makespan.models.jssp.benchmarks import load_named
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run both solvers on every instance and print the table and the ratio of mean gaps."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", default=",".join(DEFAULT_INSTANCES))
-    parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--json-out", type=Path, default=None, help="write the raw rows here")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     bks = best_known_values()
     rows = []
@@ -88,14 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         best = bks.get(name) or (instance.bounds.best_known if instance.bounds else None)
         base = textbook(instance, args.time_limit, args.workers)
         mine = solve_ours("jssp", instance, args.time_limit, args.workers)
-        row = {
-            "instance": name,
-            "best": best,
-            "textbook": base,
-            "ours": mine,
-            "gap_textbook": gap(base["objective"], best),
-            "gap_ours": gap(mine["objective"], best),
-        }
+        row = {"instance": name, "best": best, **compared(base, mine, gap=best)}
         rows.append(row)
         print(
             f"| {name} | {instance.num_jobs}x{instance.num_machines} | {best} "

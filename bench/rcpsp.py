@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import cell, gap, head_to_head, pct, solve_ours, solve_textbook
+from common import add_run_options, cell, compared, head_to_head, pct, solve_ours, solve_textbook
 from ortools.sat.python import cp_model
 
 from makespan.models.rcpsp import MODEL, RcpspInstance
@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run both solvers on every instance; print the table and the summary counts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", default=None, help="PSPLIB names, comma-separated")
-    parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--json-out", type=Path, default=None, help="write the raw rows here")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     bounds = load_bounds()
     if not bounds:
@@ -110,12 +108,7 @@ def _run(name: str, entry: dict[str, Any], time_limit_s: float, workers: int) ->
         "instance": name,
         "upper_bound": upper,
         "cpm_lb": cpm,
-        "textbook": base,
-        "ours": mine,
-        "gap_ub_textbook": gap(base["objective"], upper),
-        "gap_ub_ours": gap(mine["objective"], upper),
-        "gap_cpm_textbook": gap(base["objective"], cpm),
-        "gap_cpm_ours": gap(mine["objective"], cpm),
+        **compared(base, mine, gap_ub=upper, gap_cpm=cpm),
     }
     print(
         f"| {name} | {upper} | {cpm} "

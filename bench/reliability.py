@@ -28,11 +28,9 @@ import json
 import os
 import resource
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -46,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import start_server
 
 TINY: dict[str, Any] = {
     "num_machines": 2,
@@ -59,8 +58,6 @@ MARKER = "MAKESPAN_BENCH_RUN"
 """An environment variable every process of the bench's servers inherits: finds orphans."""
 
 FINAL = frozenset({"done", "failed", "cancelled"})
-
-SERVE = [sys.executable, "-m", "makespan.api", "serve"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -90,40 +87,21 @@ class Server:
         self.db = folder / "jobs.sqlite3"
         self.run = run
         self.settings = settings
-        self.port = 0
+        self.url = ""  # set by start(), on the port it finds free
         self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, **extra: str) -> Server:
         """Start the server (on a fresh port) and wait for /healthz."""
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
         environment = {
-            **os.environ,
             MARKER: self.run,
             **{f"MAKESPAN_{k.upper()}": v for k, v in {**self.settings, **extra}.items()},
         }
-        log = (self.folder / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [*SERVE, "--port", str(self.port), "--db", str(self.db)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=environment,
+        # Not in a group of its own: kill() takes the server alone, so its job processes are
+        # left to show whether they end by themselves (the orphans counted).
+        self.process, self.url = start_server(
+            self.db, log=self.folder / "server.log", env=environment, own_group=False
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.folder / 'server.log'}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        return self
 
     def kill(self) -> None:
         """SIGKILL the server process alone, as the OOM killer would."""
@@ -344,6 +322,19 @@ def serves(url: str) -> bool:
     return False
 
 
+def conclude(
+    server: Server, run: str, name: str, ids: list[str], left: int | None = None
+) -> FaultRun:
+    """The end of every fault: wait for its jobs, check that a small solve still works, stop
+    the server, and count the run's orphans (or take ``left``, counted when the fault's own
+    server was gone).
+    """
+    outcome = settle(server.url, ids)
+    served = serves(server.url)
+    server.stop()
+    return FaultRun(name, len(ids), outcome, orphans(run) if left is None else left, served)
+
+
 def server_kill_at(point: str) -> Callable[[Path, str], FaultRun]:
     """SIGKILL the server alone at ``point`` of a job's life, restart it, check the jobs."""
 
@@ -364,10 +355,7 @@ def server_kill_at(point: str) -> Callable[[Path, str], FaultRun]:
         left = orphans(run)
         server.start()
         ids = [job] if blocker is None else [blocker, job]
-        outcome = settle(server.url, ids)
-        served = serves(server.url)
-        server.stop()
-        return FaultRun(f"server SIGKILL: {point}", len(ids), outcome, left, served)
+        return conclude(server, run, f"server SIGKILL: {point}", ids, left)
 
     return fault
 
@@ -381,10 +369,7 @@ def job_process_kill(folder: Path, run: str) -> FaultRun:
     wait_for((folder_of_victim / "checkpoint.json").exists)  # killed holding a checked answer
     with contextlib.suppress(OSError, ValueError):
         os.kill(int((folder_of_victim / "pid").read_text()), signal.SIGKILL)
-    outcome = settle(server.url, [victim, bystander])
-    served = serves(server.url)
-    server.stop()
-    return FaultRun("job process SIGKILL", 2, outcome, orphans(run), served)
+    return conclude(server, run, "job process SIGKILL", [victim, bystander])
 
 
 def fork_server_kill(folder: Path, run: str) -> FaultRun:
@@ -398,10 +383,7 @@ def fork_server_kill(folder: Path, run: str) -> FaultRun:
             if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(pid, signal.SIGKILL)
     after = submit(server.url, TINY, 3)
-    outcome = settle(server.url, [running, after])
-    served = serves(server.url)
-    server.stop()
-    return FaultRun("fork server SIGKILL", 2, outcome, orphans(run), served)
+    return conclude(server, run, "fork server SIGKILL", [running, after])
 
 
 def children(pid: int) -> list[int]:
@@ -424,10 +406,7 @@ def database_lock(folder: Path, run: str) -> FaultRun:
     time.sleep(10)
     locker.rollback()
     locker.close()
-    outcome = settle(server.url, ids)
-    served = serves(server.url)
-    server.stop()
-    return FaultRun("database locked 10 s", len(ids), outcome, orphans(run), served)
+    return conclude(server, run, "database locked 10 s", ids)
 
 
 def full_disk(folder: Path, run: str) -> FaultRun:
@@ -446,10 +425,7 @@ def full_disk(folder: Path, run: str) -> FaultRun:
         if answer.status_code == 202:
             ids.append(answer.json()["id"])
     resource.prlimit(server.pid, resource.RLIMIT_FSIZE, limits)
-    outcome = settle(server.url, ids)
-    served = serves(server.url)
-    server.stop()
-    return FaultRun("disk full", len(ids), outcome, orphans(run), served)
+    return conclude(server, run, "disk full", ids)
 
 
 def few_file_descriptors(folder: Path, run: str) -> FaultRun:
@@ -469,10 +445,7 @@ def few_file_descriptors(folder: Path, run: str) -> FaultRun:
                 ids.append(answer.json()["id"])
     time.sleep(2)
     resource.prlimit(server.pid, resource.RLIMIT_NOFILE, limits)
-    outcome = settle(server.url, ids)
-    served = serves(server.url)
-    server.stop()
-    return FaultRun("file descriptors exhausted", len(ids), outcome, orphans(run), served)
+    return conclude(server, run, "file descriptors exhausted", ids)
 
 
 def sigterm_during_solve(folder: Path, run: str) -> FaultRun:
@@ -495,12 +468,11 @@ def sigterm_during_solve(folder: Path, run: str) -> FaultRun:
     ids = []
     if answers and "location" in answers[0].headers:
         ids.append(answers[0].headers["location"].rsplit("/", 1)[1])
-    outcome = settle(server.url, ids)
-    if not ids:
-        outcome.lost += 1
-    served = serves(server.url)
-    server.stop()
-    return FaultRun("SIGTERM during /v1/solve", 1, outcome, left, served)
+    fault_run = conclude(server, run, "SIGTERM during /v1/solve", ids, left)
+    if not ids:  # the answer named no job: the fault's one job is lost
+        fault_run.jobs = 1
+        fault_run.outcome.lost += 1
+    return fault_run
 
 
 FAULTS: dict[str, Callable[[Path, str], FaultRun]] = {

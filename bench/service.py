@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
+from common import start_server
 
 from makespan.api.client import Client
 from makespan.models.jssp.benchmarks import load_named
@@ -35,36 +33,6 @@ def percentile(values: list[float], q: float) -> float:
     """The q-quantile (0..1) by nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def start_server(slots: int, db: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A real server on a free loopback port; returns the process and its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "makespan.api",
-        "serve",
-        "--port",
-        str(port),
-        "--db",
-        str(db),
-        "--workers",
-        str(slots),
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def report(name: str, latencies: list[float], wall: float) -> None:
@@ -97,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     report("in-process solve(), sequential", latencies, time.monotonic() - started)
 
     with tempfile.TemporaryDirectory() as folder:
-        process, url = start_server(args.slots, Path(folder) / "bench.sqlite3")
+        db = Path(folder) / "bench.sqlite3"
+        process, url = start_server(db, "--workers", str(args.slots))
         try:
             with Client(url) as client:
                 client.solve("jssp", body, **OPTIONS)  # warm the fork server

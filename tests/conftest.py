@@ -1,4 +1,5 @@
-"""Shared fixtures: test data paths, the shared benchmark folder, the backends to test."""
+"""Shared fixtures and helpers: test data paths, the shared benchmark folder, the backends to
+test, the ``makespan`` command, and real servers on loopback."""
 
 from __future__ import annotations
 
@@ -60,6 +61,25 @@ def makespan_command() -> list[str]:
     return [script]
 
 
+def run_makespan(
+    command: list[str], *args: str, cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``makespan ARGS`` in ``cwd``, its output captured as text; it never raises on an
+    exit code, so that the test asserts on it."""
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll ``predicate`` every 0.1 s until it holds; ``TimeoutError`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.1)
+
+
 class Service:
     """A real ``makespan serve`` subprocess on a free loopback port with its own SQLite file."""
 
@@ -71,6 +91,12 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log = db.with_suffix(".log")
+
+    @property
+    def pid(self) -> int:
+        """The server process's pid (it must have been started)."""
+        assert self.process is not None
+        return self.process.pid
 
     def start(self) -> Service:
         """Start the server and wait until /healthz answers."""
@@ -100,6 +126,13 @@ class Service:
             time.sleep(0.2)
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
+    def signal_alone(self, signum: signal.Signals, timeout: float) -> None:
+        """Send ``signum`` to the server process alone (its job processes are left to notice
+        on their own) and wait up to ``timeout`` s for it to exit."""
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+        self.process.wait(timeout=timeout)
+
     def kill(self) -> None:
         """kill -9 the server and every process it started, as a crash would."""
         if self.process is not None and self.process.poll() is None:
@@ -125,6 +158,11 @@ def _free_port() -> int:
         return port
 
 
+def _environment(settings: dict[str, str]) -> dict[str, str]:
+    """``workers="1"`` as ``MAKESPAN_WORKERS=1``: settings named as the service documents them."""
+    return {f"MAKESPAN_{name.upper()}": value for name, value in settings.items()}
+
+
 @pytest.fixture
 def start_service(makespan_command: list[str], tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """Start real servers with settings from ``MAKESPAN_*`` variables; all stopped afterwards."""
@@ -132,9 +170,7 @@ def start_service(makespan_command: list[str], tmp_path: Path) -> Iterator[Calla
 
     def start(db: Path | None = None, **env: str) -> Service:
         service = Service(
-            makespan_command,
-            db or tmp_path / f"jobs{len(started)}.sqlite3",
-            {f"MAKESPAN_{k.upper()}": v for k, v in env.items()},
+            makespan_command, db or tmp_path / f"jobs{len(started)}.sqlite3", _environment(env)
         )
         started.append(service)
         return service.start()
@@ -142,3 +178,24 @@ def start_service(makespan_command: list[str], tmp_path: Path) -> Iterator[Calla
     yield start
     for service in started:
         service.stop()
+
+
+def module_service(folder: str, **settings: str) -> object:
+    """A module-scoped ``service`` fixture: one real server shared by a module's tests, with
+    ``settings`` as ``MAKESPAN_*`` variables and its SQLite file in a temporary ``folder``.
+
+    Assign it at module level (``service = module_service("name", workers="1")``) for pytest
+    to find; it is opaque otherwise. Starting a server takes seconds, hence one per module.
+    """
+
+    @pytest.fixture(scope="module", name="service")
+    def service(
+        makespan_command: list[str], tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Service]:
+        db = tmp_path_factory.mktemp(folder) / "jobs.sqlite3"
+        server = Service(makespan_command, db, _environment(settings))
+        server.start()
+        yield server
+        server.stop()
+
+    return service

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Service
+from conftest import Service, module_service
 
 from makespan.api.client import Client
 
@@ -36,26 +36,15 @@ SMALL_LIMITS = {
 }
 
 
-@pytest.fixture(scope="module")
-def service(
-    makespan_command: list[str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    """One server for the module: 1 slot, small instance limits, 256 KiB bodies."""
-    folder = tmp_path_factory.mktemp("exposure")
-    server = Service(
-        makespan_command,
-        folder / "jobs.sqlite3",
-        {
-            "MAKESPAN_WORKERS": "1",
-            "MAKESPAN_MAX_BODY_BYTES": str(256 * 1024),
-            "MAKESPAN_MAX_TIME_LIMIT_S": "60",
-            "MAKESPAN_DEFAULT_TIME_LIMIT_S": "7",
-            "MAKESPAN_INSTANCE_LIMITS": json.dumps(SMALL_LIMITS),
-        },
-    )
-    server.start()
-    yield server
-    server.stop()
+service = module_service(
+    "exposure",
+    workers="1",
+    max_body_bytes=str(256 * 1024),
+    max_time_limit_s="60",
+    default_time_limit_s="7",
+    instance_limits=json.dumps(SMALL_LIMITS),
+)
+"""One server for the module: 1 slot, small instance limits, 256 KiB bodies."""
 
 
 def _post(service: Service, body: bytes, **headers: str) -> httpx.Response:
@@ -253,8 +242,7 @@ def test_api_key_from_a_file_and_malformed_authorization(
     key_file = tmp_path / "key"
     key_file.write_text("from-a-file\n")
     server = start_service(api_key_file=str(key_file))
-    assert server.process is not None
-    command_line = Path(f"/proc/{server.process.pid}/cmdline").read_bytes()
+    command_line = Path(f"/proc/{server.pid}/cmdline").read_bytes()
     assert b"from-a-file" not in command_line
     url = f"{server.url}/v1/jobs"
     assert httpx.get(url, headers={"authorization": "Bearer from-a-file"}).status_code == 200

@@ -9,11 +9,11 @@ objective. ft10 (optimum 930) is far from proven in a few seconds, so every stop
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, run_makespan
 from test_jssp_solve import assert_checked
 
 from makespan.models.jssp import MODEL
@@ -39,6 +39,13 @@ def _instance(name: str) -> JobShopInstance:
     instance = load_named(name)
     assert instance is not None
     return instance
+
+
+def _solve_on(
+    backend: str, instance: JobShopInstance, time_limit_s: float, **options: Any
+) -> Result:
+    """Solve with ``backend`` on one worker: the runs below differ in their gap settings only."""
+    return solve("jssp", instance, time_limit_s=time_limit_s, backend=backend, workers=1, **options)
 
 
 def assert_stopped_by_gap(instance: JobShopInstance, result: Result, limit: float) -> None:
@@ -68,15 +75,7 @@ def test_gap_limit_stops_the_backend_with_its_own_bound(backend: str) -> None:
 def test_gap_limit_option_ends_the_solve_honestly(backend: str) -> None:
     instance = _instance("ft10")
     # Without the warm start the backend itself has to reach the gap.
-    result = solve(
-        "jssp",
-        instance,
-        time_limit_s=8,
-        backend=backend,
-        workers=1,
-        gap_limit=0.5,
-        warm_start=False,
-    )
+    result = _solve_on(backend, instance, 8, gap_limit=0.5, warm_start=False)
     assert_stopped_by_gap(instance, result, 0.5)
     assert result.wall_time_s < 8
 
@@ -88,15 +87,7 @@ def test_gap_limit_option_ends_the_solve_honestly(backend: str) -> None:
 def test_a_backend_gap_parameter_is_no_proof(backend: str, warm_start: bool) -> None:
     instance = _instance("ft10")
     params, limit = GAP_PARAMETER[backend]
-    result = solve(
-        "jssp",
-        instance,
-        time_limit_s=8,
-        backend=backend,
-        workers=1,
-        backend_params=params,
-        warm_start=warm_start,
-    )
+    result = _solve_on(backend, instance, 8, backend_params=params, warm_start=warm_start)
     assert_stopped_by_gap(instance, result, limit)
     assert result.wall_time_s < 8
 
@@ -113,15 +104,7 @@ def test_a_warm_start_within_the_gap_limit_needs_no_backend() -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gap_limit_zero_still_proves_optimality(backend: str) -> None:
     instance = _instance("ft06")
-    result = solve(
-        "jssp",
-        instance,
-        time_limit_s=9,
-        backend=backend,
-        workers=1,
-        gap_limit=0.0,
-        warm_start=False,
-    )
+    result = _solve_on(backend, instance, 9, gap_limit=0.0, warm_start=False)
     assert result.status == "optimal" and result.termination == "solved"
     assert result.objective == result.bound == 55 and result.gap == 0
     assert_checked(instance, result)
@@ -155,13 +138,8 @@ def test_the_control_halts_once_the_gap_limit_is_met() -> None:
 
 
 def test_cli_gap_limit(makespan_command: list[str], tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*makespan_command, "solve", "ft10", "--json", "--gap-limit", "0.5", "--workers", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    options = ["--json", "--gap-limit", "0.5", "--workers", "1"]
+    done = run_makespan(makespan_command, "solve", "ft10", *options, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["termination"] == "gap_limit" and document["status"] == "feasible"
@@ -172,22 +150,9 @@ def test_batch_gap_limit(makespan_command: list[str], tmp_path: Path) -> None:
     instance = tmp_path / "ft10.json"
     instance.write_text(_instance("ft10").model_dump_json())
     rows = tmp_path / "rows.jsonl"
-    done = subprocess.run(
-        [
-            *makespan_command,
-            "batch",
-            str(instance),
-            "--problem",
-            "jssp",
-            "--gap-limit",
-            "0.5",
-            "--out",
-            str(rows),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+    options = ["--problem", "jssp", "--gap-limit", "0.5", "--out", str(rows)]
+    done = run_makespan(
+        makespan_command, "batch", str(instance), *options, cwd=tmp_path, timeout=120
     )
     assert done.returncode == 0, done.stderr
     (row,) = [json.loads(line) for line in rows.read_text().splitlines()]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, run_makespan
 
 from makespan.models.jssp import MODEL
 from makespan.models.jssp.benchmarks import load_named
@@ -50,21 +49,7 @@ def test_dict_instances_are_accepted_and_json_has_no_infinity() -> None:
     result = solve("jssp", _instance("ft06").model_dump(), time_limit_s=30, workers=2)
     document = json.loads(result.to_json())
     assert document["objective"] == 55
-    assert set(document) >= {
-        "problem",
-        "status",
-        "termination",
-        "objective",
-        "bound",
-        "gap",
-        "wall_time_s",
-        "backend",
-        "backend_version",
-        "warm_start",
-        "incumbents",
-        "solution",
-        "message",
-    }
+    assert set(document) >= set(Result.model_fields)  # every field, null ones too
     assert len(document["solution"]["operations"]) == 36
 
 
@@ -99,12 +84,6 @@ def test_bad_options_name_the_field() -> None:
         solve("jssp", _instance("ft06"), backend="gurobi")
 
 
-def _cli(command: list[str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False
-    )
-
-
 @pytest.mark.parametrize(
     ("target", "optimum"), [("ft06.txt", 55), ("la01.txt", 666), ("ft06.json", 55), ("la01", 666)]
 )
@@ -113,19 +92,8 @@ def test_cli_proves_known_optima(
 ) -> None:
     path = data / target if (data / target).exists() else Path(target)
     out = tmp_path / "result.json"
-    done = _cli(
-        makespan_command,
-        "solve",
-        str(path),
-        "--json",
-        "--workers",
-        "2",
-        "--time-limit",
-        "60",
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
+    options = ["--json", "--workers", "2", "--time-limit", "60", "--out", str(out)]
+    done = run_makespan(makespan_command, "solve", str(path), *options, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     assert document["status"] == "optimal" and document["objective"] == optimum
@@ -133,7 +101,9 @@ def test_cli_proves_known_optima(
 
 
 def test_cli_human_summary(makespan_command: list[str], data: Path, tmp_path: Path) -> None:
-    done = _cli(makespan_command, "solve", str(data / "ft06.txt"), "--workers", "2", cwd=tmp_path)
+    done = run_makespan(
+        makespan_command, "solve", str(data / "ft06.txt"), "--workers", "2", cwd=tmp_path
+    )
     assert done.returncode == 0
     assert "optimal" in done.stdout and "55" in done.stdout
 
@@ -150,7 +120,7 @@ def test_cli_bad_file_exits_2_with_file_and_line(
 ) -> None:
     path = tmp_path / "bad.txt"
     path.write_text(text)
-    done = _cli(makespan_command, "solve", str(path), "--problem", "jssp", cwd=tmp_path)
+    done = run_makespan(makespan_command, "solve", str(path), "--problem", "jssp", cwd=tmp_path)
     assert done.returncode == 2
     assert f"{path}{expected}" in done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
@@ -168,25 +138,15 @@ def test_cli_bad_file_exits_2_with_file_and_line(
 def test_cli_usage_errors_exit_2(
     makespan_command: list[str], tmp_path: Path, args: list[str]
 ) -> None:
-    done = _cli(makespan_command, "solve", *args, cwd=tmp_path)
+    done = run_makespan(makespan_command, "solve", *args, cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
 
 def test_cli_exits_1_without_a_solution(
     makespan_command: list[str], data: Path, tmp_path: Path
 ) -> None:
-    done = _cli(
-        makespan_command,
-        "solve",
-        "ta71",
-        "--time-limit",
-        "0.3",
-        "--no-warm-start",
-        "--workers",
-        "1",
-        "--json",
-        cwd=tmp_path,
-    )
+    options = ["--time-limit", "0.3", "--no-warm-start", "--workers", "1", "--json"]
+    done = run_makespan(makespan_command, "solve", "ta71", *options, cwd=tmp_path)
     assert done.returncode == 1, done.stdout
     assert json.loads(done.stdout)["status"] == "unknown"
 
@@ -195,19 +155,8 @@ def test_cli_exits_1_without_a_solution(
 def test_cli_proves_ft06_with_every_backend(
     makespan_command: list[str], tmp_path: Path, backend: str
 ) -> None:
-    done = _cli(
-        makespan_command,
-        "solve",
-        "ft06",
-        "--backend",
-        backend,
-        "--json",
-        "--workers",
-        "1",
-        "--time-limit",
-        "120",
-        cwd=tmp_path,
-    )
+    options = ["--backend", backend, "--json", "--workers", "1", "--time-limit", "120"]
+    done = run_makespan(makespan_command, "solve", "ft06", *options, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["status"] == "optimal" and document["objective"] == 55

@@ -111,27 +111,23 @@ def test_mip_start_is_complete_and_feasible_for_every_pass(optional: bool) -> No
     assert _violations(cumulative, _start_vector(cumulative)) == []
 
 
+def _export(command: list[str], name: str, out: Path) -> Path:
+    """``makespan export NAME --out OUT`` (the format from the suffix); ``out``."""
+    subprocess.run(
+        [*command, "export", name, "--out", str(out)], check=True, capture_output=True, timeout=120
+    )
+    return out
+
+
 def test_mps_export_re_read_by_highs_proves_ft06(
     makespan_command: list[str], tmp_path: Path
 ) -> None:
-    out = tmp_path / "ft06.mps"
-    subprocess.run(
-        [*makespan_command, "export", "ft06", "--out", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    out = _export(makespan_command, "ft06", tmp_path / "ft06.mps")
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.readModel(str(out))
     h.run()
     assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     assert round(h.getInfo().objective_function_value) == 55
-    lp = tmp_path / "la01.lp"
-    subprocess.run(
-        [*makespan_command, "export", "la01", "--out", str(lp)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    lp = _export(makespan_command, "la01", tmp_path / "la01.lp")
     assert "makespan" in lp.read_text()

@@ -9,6 +9,7 @@ server keeps serving. ``bench/reliability.py`` runs the same faults many times, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -16,15 +17,16 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import Service
+import pytest
+from conftest import Service, wait_for
 
-from makespan.api.client import Client
+from makespan.api.client import Client, Job
 from makespan.api.store import MAX_INCUMBENTS, JobStatus, JobStore
 from makespan.models.jssp import MODEL as JSSP
 from makespan.models.jssp.benchmarks import load_named
@@ -44,14 +46,6 @@ def _ta41() -> Any:
     return instance
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.1)
-
-
 def _assert_checked(document: dict[str, Any]) -> None:
     result = document["result"]
     assert result is not None and result["solution"] is not None, document
@@ -63,116 +57,23 @@ def _folders(server: Service) -> Path:
     return server.db.with_suffix(".jobs")
 
 
-def test_a_database_lock_held_by_another_process_loses_nothing(
-    start_service: Callable[..., Service],
-) -> None:
-    server = start_service(workers="1")
-    with Client(server.url) as sdk:
-        job = sdk.submit("jssp", TINY, time_limit_s=5)
-        job.wait(timeout=60)
-        running = sdk.submit("jssp", _ta41(), time_limit_s=3)
-        _wait_for(lambda: running.status() == "running")
-        locker = sqlite3.connect(server.db, timeout=30)
-        locker.execute("BEGIN IMMEDIATE")  # the write lock, as a backup or a sqlite3 shell
-        try:
-            time.sleep(5)  # the job ends meanwhile; its result waits for the lock
-            health = httpx.get(f"{server.url}/healthz", timeout=10).json()
-            assert health["status"] == "degraded" and any("store" in p for p in health["problems"])
-        finally:
-            locker.rollback()
-            locker.close()
-        result = running.wait(timeout=60)
-        assert result.objective is not None
-        _assert_checked(running.document())
-        after = sdk.solve("jssp", TINY, time_limit_s=5)
-        assert after.objective == 7
-        _wait_for(lambda: httpx.get(f"{server.url}/healthz").json()["status"] == "ok", 30)
+def _running_ta41(sdk: Client, time_limit_s: float) -> Job:
+    """A ta41 job once it runs: ta41 is never proven, so it runs for its whole limit."""
+    job = sdk.submit("jssp", _ta41(), time_limit_s=time_limit_s)
+    wait_for(lambda: job.status() == "running")
+    return job
 
 
-def test_a_process_that_cannot_start_fails_its_job_and_frees_the_slots(
-    start_service: Callable[..., Service],
-) -> None:
-    server = start_service(workers="1")
-    assert server.process is not None
-    pid = server.process.pid
-    with Client(server.url) as sdk:
-        assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # fork server up
-        open_files = len(os.listdir(f"/proc/{pid}/fd"))
-        limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_files, limits[1]))
-        try:
-            job = sdk.submit("jssp", TINY, time_limit_s=5)
-            _wait_for(lambda: job.status() in ("failed", "done"))
-        finally:
-            resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
-        document = job.document()
-        if document["status"] == "failed":  # the pipe or the fork failed for want of fds
-            assert "could not start" in document["error"]["message"]
-        assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # its slot came back
+def _job_pid(server: Service, job_id: str) -> int:
+    """The pid of the job's process, once it has written it."""
+    pid_file = _folders(server) / job_id / "pid"
+    wait_for(pid_file.exists)
+    return int(pid_file.read_text().strip())
 
 
-def test_a_killed_job_process_ends_with_its_checkpoint_or_fails(
-    start_service: Callable[..., Service],
-) -> None:
-    server = start_service(workers="2")
-    with Client(server.url) as sdk:
-        victim = sdk.submit("jssp", _ta41(), time_limit_s=30)
-        bystander = sdk.submit("jssp", _ta41(), time_limit_s=4)
-        _wait_for(lambda: (_folders(server) / victim.id / "checkpoint.json").exists())
-        _wait_for(lambda: (_folders(server) / victim.id / "pid").exists())
-        os.kill(int(_pid_of(server, victim.id)), signal.SIGKILL)
-        _wait_for(lambda: victim.status() in ("done", "failed"))
-        document = victim.document()
-        assert document["status"] == "done", document
-        assert document["result"]["termination"] == "error"
-        assert "exited" in document["result"]["message"]
-        _assert_checked(document)
-        bystander.wait(timeout=60)  # the other job's channel was never disturbed
-        _assert_checked(bystander.document())
-
-
-def _pid_of(server: Service, job_id: str) -> str:
-    return (_folders(server) / job_id / "pid").read_text().strip()
-
-
-def test_a_frozen_job_is_killed_at_its_deadline_and_keeps_its_warm_start(
-    start_service: Callable[..., Service],
-) -> None:
-    server = start_service(workers="1", kill_grace_s="1")
-    with Client(server.url) as sdk:
-        job = sdk.submit("jssp", _ta41(), time_limit_s=4)
-        _wait_for(lambda: (_folders(server) / job.id / "checkpoint.json").exists())
-        os.kill(int(_pid_of(server, job.id)), signal.SIGSTOP)  # stuck: never answers again
-        _wait_for(lambda: job.status() in ("done", "failed"), timeout=30)
-        document = job.document()
-        assert document["status"] == "done"
-        assert document["result"]["termination"] == "time_limit"
-        assert "killed" in document["result"]["message"]
-        _assert_checked(document)
-
-
-def test_a_job_cancelled_while_queued_never_starts(start_service: Callable[..., Service]) -> None:
-    server = start_service(workers="1")
-    with Client(server.url) as sdk:
-        blocker = sdk.submit("jssp", _ta41(), time_limit_s=3)
-        queued = sdk.submit("jssp", TINY, time_limit_s=3)
-        assert queued.cancel()["status"] == "cancelled"
-        blocker.wait(timeout=60)
-        time.sleep(1.5)  # the scheduler has looked at the queue again meanwhile
-        document = queued.document()
-        assert document["status"] == "cancelled" and document["started_at"] is None
-
-
-def test_cancelling_a_running_job_stops_its_process(start_service: Callable[..., Service]) -> None:
-    server = start_service(workers="1")
-    with Client(server.url) as sdk:
-        job = sdk.submit("jssp", _ta41(), time_limit_s=60)
-        _wait_for(lambda: (_folders(server) / job.id / "pid").exists())
-        pid = int(_pid_of(server, job.id))
-        job.cancel()
-        result = job.wait(timeout=30)
-        assert result.termination == "cancelled" and job.status() == "cancelled"
-        _wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 15)
+def _wait_gone(pid: int) -> None:
+    """Wait until ``pid`` has exited (gone, or a zombie nobody has reaped yet)."""
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 15)
 
 
 def _zombie(pid: int) -> bool:
@@ -182,38 +83,150 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def test_sigkill_of_the_server_alone_leaves_no_orphans_and_the_job_reruns(
-    start_service: Callable[..., Service], tmp_path: Path
-) -> None:
-    db = tmp_path / "kill.sqlite3"
-    server = start_service(db=db, workers="1")
-    assert server.process is not None
-    with Client(server.url) as sdk:
-        job = sdk.submit("jssp", _ta41(), time_limit_s=4)
-        _wait_for(lambda: (_folders(server) / job.id / "pid").exists())
-        pid = int(_pid_of(server, job.id))
-    os.kill(server.process.pid, signal.SIGKILL)  # the server only, as the OOM killer does
-    server.process.wait(timeout=30)
-    _wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 15)
+@contextlib.contextmanager
+def _limited(pid: int, limit: int, soft: int) -> Iterator[None]:
+    """The resource ``limit`` of the running process ``pid`` lowered to ``soft`` for the block,
+    then put back: the server meets the limit while it runs, as it would in production."""
+    limits = resource.prlimit(pid, limit)
+    resource.prlimit(pid, limit, (soft, limits[1]))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, limit, limits)
+
+
+def _document_after_restart(
+    start_service: Callable[..., Service], db: Path, job_id: str
+) -> dict[str, Any]:
+    """Restart a server on ``db``, wait for the job to end there, and return its document."""
     restarted = start_service(db=db, workers="1")
     with Client(restarted.url) as sdk:
-        sdk.job(job.id).wait(timeout=120)
-        document = sdk.job(job.id).document()
+        sdk.job(job_id).wait(timeout=120)
+        return sdk.job(job_id).document()
+
+
+@pytest.fixture
+def server(start_service: Callable[..., Service]) -> Service:
+    """A server with one CPU slot, as most faults here want: one job runs, the next queues."""
+    return start_service(workers="1")
+
+
+@pytest.fixture
+def sdk(server: Service) -> Iterator[Client]:
+    """An SDK client to ``server``."""
+    with Client(server.url) as client:
+        yield client
+
+
+def test_a_database_lock_held_by_another_process_loses_nothing(
+    server: Service, sdk: Client
+) -> None:
+    job = sdk.submit("jssp", TINY, time_limit_s=5)
+    job.wait(timeout=60)
+    running = _running_ta41(sdk, 3)
+    locker = sqlite3.connect(server.db, timeout=30)
+    locker.execute("BEGIN IMMEDIATE")  # the write lock, as a backup or a sqlite3 shell
+    try:
+        time.sleep(5)  # the job ends meanwhile; its result waits for the lock
+        health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+        assert health["status"] == "degraded" and any("store" in p for p in health["problems"])
+    finally:
+        locker.rollback()
+        locker.close()
+    result = running.wait(timeout=60)
+    assert result.objective is not None
+    _assert_checked(running.document())
+    after = sdk.solve("jssp", TINY, time_limit_s=5)
+    assert after.objective == 7
+    wait_for(lambda: httpx.get(f"{server.url}/healthz").json()["status"] == "ok", 30)
+
+
+def test_a_process_that_cannot_start_fails_its_job_and_frees_the_slots(
+    server: Service, sdk: Client
+) -> None:
+    assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # fork server up
+    open_files = len(os.listdir(f"/proc/{server.pid}/fd"))
+    with _limited(server.pid, resource.RLIMIT_NOFILE, open_files):
+        job = sdk.submit("jssp", TINY, time_limit_s=5)
+        wait_for(lambda: job.status() in ("failed", "done"))
+    document = job.document()
+    if document["status"] == "failed":  # the pipe or the fork failed for want of fds
+        assert "could not start" in document["error"]["message"]
+    assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # its slot came back
+
+
+def test_a_killed_job_process_ends_with_its_checkpoint_or_fails(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="2")
+    with Client(server.url) as sdk:
+        victim = sdk.submit("jssp", _ta41(), time_limit_s=30)
+        bystander = sdk.submit("jssp", _ta41(), time_limit_s=4)
+        wait_for(lambda: (_folders(server) / victim.id / "checkpoint.json").exists())
+        os.kill(_job_pid(server, victim.id), signal.SIGKILL)
+        wait_for(lambda: victim.status() in ("done", "failed"))
+        document = victim.document()
+        assert document["status"] == "done", document
+        assert document["result"]["termination"] == "error"
+        assert "exited" in document["result"]["message"]
+        _assert_checked(document)
+        bystander.wait(timeout=60)  # the other job's channel was never disturbed
+        _assert_checked(bystander.document())
+
+
+def test_a_frozen_job_is_killed_at_its_deadline_and_keeps_its_warm_start(
+    start_service: Callable[..., Service],
+) -> None:
+    server = start_service(workers="1", kill_grace_s="1")
+    with Client(server.url) as sdk:
+        job = sdk.submit("jssp", _ta41(), time_limit_s=4)
+        wait_for(lambda: (_folders(server) / job.id / "checkpoint.json").exists())
+        os.kill(_job_pid(server, job.id), signal.SIGSTOP)  # stuck: never answers again
+        wait_for(lambda: job.status() in ("done", "failed"), timeout=30)
+        document = job.document()
+        assert document["status"] == "done"
+        assert document["result"]["termination"] == "time_limit"
+        assert "killed" in document["result"]["message"]
+        _assert_checked(document)
+
+
+def test_a_job_cancelled_while_queued_never_starts(sdk: Client) -> None:
+    blocker = sdk.submit("jssp", _ta41(), time_limit_s=3)
+    queued = sdk.submit("jssp", TINY, time_limit_s=3)
+    assert queued.cancel()["status"] == "cancelled"
+    blocker.wait(timeout=60)
+    time.sleep(1.5)  # the scheduler has looked at the queue again meanwhile
+    document = queued.document()
+    assert document["status"] == "cancelled" and document["started_at"] is None
+
+
+def test_cancelling_a_running_job_stops_its_process(server: Service, sdk: Client) -> None:
+    job = sdk.submit("jssp", _ta41(), time_limit_s=60)
+    pid = _job_pid(server, job.id)
+    job.cancel()
+    result = job.wait(timeout=30)
+    assert result.termination == "cancelled" and job.status() == "cancelled"
+    _wait_gone(pid)
+
+
+def test_sigkill_of_the_server_alone_leaves_no_orphans_and_the_job_reruns(
+    server: Service, sdk: Client, start_service: Callable[..., Service]
+) -> None:
+    job = sdk.submit("jssp", _ta41(), time_limit_s=4)
+    pid = _job_pid(server, job.id)
+    server.signal_alone(signal.SIGKILL, timeout=30)  # the server only, as the OOM killer does
+    _wait_gone(pid)
+    document = _document_after_restart(start_service, server.db, job.id)
     assert document["status"] == "done"
     _assert_checked(document)
-    store = JobStore(db)
-    try:
-        assert store.get(job.id) is not None and store.get(job.id).attempts == 2  # type: ignore[union-attr]
-    finally:
-        store.close()
+    with contextlib.closing(JobStore(server.db)) as store:
+        record = store.get(job.id)
+        assert record is not None and record.attempts == 2
 
 
 def test_sigterm_during_a_synchronous_solve_answers_503_and_keeps_the_job(
-    start_service: Callable[..., Service], tmp_path: Path
+    server: Service, start_service: Callable[..., Service]
 ) -> None:
-    db = tmp_path / "term.sqlite3"
-    server = start_service(db=db, workers="1")
-    assert server.process is not None
     answers: list[httpx.Response] = []
     body = {"problem": "jssp", "instance": json.loads(_ta41().model_dump_json())}
     body["options"] = {"time_limit_s": 20}
@@ -223,51 +236,33 @@ def test_sigterm_during_a_synchronous_solve_answers_503_and_keeps_the_job(
 
     thread = threading.Thread(target=solve)
     thread.start()
-    _wait_for(lambda: any(_folders(server).glob("*/pid")))
-    os.kill(server.process.pid, signal.SIGTERM)
+    wait_for(lambda: any(_folders(server).glob("*/pid")))
+    server.signal_alone(signal.SIGTERM, timeout=60)
     thread.join(timeout=60)
-    server.process.wait(timeout=60)
     (answer,) = answers
     assert answer.status_code == 503, answer.text
     job_id = answer.headers["location"].rsplit("/", 1)[1]
-    restarted = start_service(db=db, workers="1")
-    with Client(restarted.url) as sdk:
-        sdk.job(job_id).wait(timeout=120)
-        _assert_checked(sdk.job(job_id).document())
+    _assert_checked(_document_after_restart(start_service, server.db, job_id))
 
 
-def test_full_disk_delays_the_result_but_loses_nothing(
-    start_service: Callable[..., Service],
-) -> None:
-    server = start_service(workers="1")
-    assert server.process is not None
-    pid = server.process.pid
-    with Client(server.url) as sdk:
-        job = sdk.submit("jssp", _ta41(), time_limit_s=3)
-        _wait_for(lambda: job.status() == "running")
-        size = server.db.stat().st_size + Path(f"{server.db}-wal").stat().st_size
-        limits = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (max(size // 2, 4096), limits[1]))
-        try:
-            time.sleep(5)  # the job ends; its result cannot be written
-            refused = httpx.post(
-                f"{server.url}/v1/jobs", json={"problem": "jssp", "instance": TINY}, timeout=30
-            )
-            assert refused.status_code in (202, 503), refused.text
-        finally:
-            resource.prlimit(pid, resource.RLIMIT_FSIZE, limits)
-        job.wait(timeout=60)
-        _assert_checked(job.document())
+def test_full_disk_delays_the_result_but_loses_nothing(server: Service, sdk: Client) -> None:
+    job = _running_ta41(sdk, 3)
+    size = server.db.stat().st_size + Path(f"{server.db}-wal").stat().st_size
+    with _limited(server.pid, resource.RLIMIT_FSIZE, max(size // 2, 4096)):
+        time.sleep(5)  # the job ends; its result cannot be written
+        refused = httpx.post(
+            f"{server.url}/v1/jobs", json={"problem": "jssp", "instance": TINY}, timeout=30
+        )
+        assert refused.status_code in (202, 503), refused.text
+    job.wait(timeout=60)
+    _assert_checked(job.document())
 
 
-def test_purge_and_retention(start_service: Callable[..., Service], tmp_path: Path) -> None:
-    db = tmp_path / "keep.sqlite3"
-    server = start_service(db=db, workers="1")
-    with Client(server.url) as sdk:
+def test_purge_and_retention(server: Service, start_service: Callable[..., Service]) -> None:
+    with Client(server.url) as sdk:  # closed before the graceful stop below
         done = sdk.submit("jssp", TINY, time_limit_s=5)
         done.wait(timeout=60)
-        running = sdk.submit("jssp", _ta41(), time_limit_s=20)
-        _wait_for(lambda: running.status() == "running")
+        running = _running_ta41(sdk, 20)
         refused = httpx.delete(f"{server.url}/v1/jobs/{running.id}", params={"purge": "true"})
         assert refused.status_code == 409
         running.cancel()
@@ -279,13 +274,12 @@ def test_purge_and_retention(start_service: Callable[..., Service], tmp_path: Pa
         assert [job["id"] for job in listed] == [done.id]
         assert "result" not in listed[0] and listed[0]["objective"] == 7
     server.stop()
-    restarted = start_service(db=db, workers="1", retention_days="0.00001")
+    restarted = start_service(db=server.db, workers="1", retention_days="0.00001")
     assert httpx.get(f"{restarted.url}/v1/jobs/{done.id}").status_code == 404
 
 
 def test_incumbents_are_thinned_past_the_cap(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "thin.sqlite3")
-    try:
+    with contextlib.closing(JobStore(tmp_path / "thin.sqlite3")) as store:
         record = store.insert("jssp", "{}", {}, 1)
         assert store.claim(record.id, "test")
         for k in range(3 * MAX_INCUMBENTS):
@@ -295,17 +289,11 @@ def test_incumbents_are_thinned_past_the_cap(tmp_path: Path) -> None:
         assert points[0]["time_s"] == 0 and points[-1]["time_s"] == 3 * MAX_INCUMBENTS - 1
         assert store.finish(record.id, JobStatus.DONE, {"objective": 1})
         assert not store.finish(record.id, JobStatus.FAILED)  # final states are final
-    finally:
-        store.close()
 
 
-def test_plots_are_bounded_and_never_stall_the_service(
-    start_service: Callable[..., Service],
-) -> None:
-    server = start_service(workers="1")
-    with Client(server.url) as sdk:
-        job = sdk.submit("jssp", _ta41(), time_limit_s=2)
-        job.wait(timeout=60)
+def test_plots_are_bounded_and_never_stall_the_service(server: Service, sdk: Client) -> None:
+    job = sdk.submit("jssp", _ta41(), time_limit_s=2)
+    job.wait(timeout=60)
 
     def picture(fmt: str) -> httpx.Response:
         return httpx.get(f"{server.url}/v1/jobs/{job.id}/plot.{fmt}", timeout=120)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Service
+from conftest import Service, module_service, wait_for
 
 from makespan.api.client import (
     AuthenticationError,
@@ -45,24 +45,10 @@ def _named(name: str) -> JobShopInstance:
     return instance
 
 
-@pytest.fixture(scope="module")
-def service(
-    makespan_command: list[str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    """One server shared by the tests of this module: 2 CPU slots, 256 KiB bodies."""
-    folder = tmp_path_factory.mktemp("service")
-    server = Service(
-        makespan_command,
-        folder / "jobs.sqlite3",
-        {
-            "MAKESPAN_WORKERS": "2",
-            "MAKESPAN_MAX_BODY_BYTES": str(256 * 1024),
-            "MAKESPAN_MAX_TIME_LIMIT_S": "120",
-        },
-    )
-    server.start()
-    yield server
-    server.stop()
+service = module_service(
+    "service", workers="2", max_body_bytes=str(256 * 1024), max_time_limit_s="120"
+)
+"""One server shared by the tests of this module: 2 CPU slots, 256 KiB bodies."""
 
 
 @pytest.fixture
@@ -76,14 +62,6 @@ def _assert_checked(instance: JobShopInstance, result: Result) -> None:
     report = MODEL.check(instance, MODEL.parse_solution(result.solution))
     assert report.feasible, report.violations
     assert report.objective == result.objective
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.1)
 
 
 def test_submit_and_poll(client: Client, data: Path) -> None:
@@ -141,7 +119,7 @@ def test_events_stream_incumbents_then_done(client: Client) -> None:
 def test_cancel_mid_solve_keeps_the_incumbent(client: Client) -> None:
     instance = _named("ta41")
     job = client.submit("jssp", instance, time_limit_s=100)
-    _wait_for(lambda: job.status() == "running")
+    wait_for(lambda: job.status() == "running")
     time.sleep(3)
     started = time.monotonic()
     job.cancel()
@@ -290,7 +268,7 @@ def test_kill_9_mid_job_loses_nothing(
     with Client(server.url) as sdk:
         running = sdk.submit("jssp", _named("ta41"), time_limit_s=3)
         queued = sdk.submit("jssp", TINY, time_limit_s=3)
-        _wait_for(lambda: running.status() == "running")
+        wait_for(lambda: running.status() == "running")
     server.kill()
     restarted = start_service(db=db, workers="1")
     with Client(restarted.url) as sdk:
@@ -321,16 +299,15 @@ def test_a_crashed_solver_fails_its_job_not_the_server(
     start_service: Callable[..., Service],
 ) -> None:
     server = start_service(workers="1")
-    assert server.process is not None
     with Client(server.url) as sdk:
         sdk.solve("jssp", TINY, time_limit_s=5)  # the fork server is up: only jobs are new below
-        before = set(_descendants(server.process.pid))
+        before = set(_descendants(server.pid))
         job = sdk.submit("jssp", _named("ta41"), time_limit_s=60)
-        _wait_for(lambda: job.status() == "running")
-        _wait_for(lambda: bool(set(_descendants(server.process.pid)) - before))  # type: ignore[union-attr]
-        for pid in set(_descendants(server.process.pid)) - before:
+        wait_for(lambda: job.status() == "running")
+        wait_for(lambda: bool(set(_descendants(server.pid)) - before))
+        for pid in set(_descendants(server.pid)) - before:
             os.kill(pid, signal.SIGKILL)
-        _wait_for(lambda: job.status() in ("failed", "done"))
+        wait_for(lambda: job.status() in ("failed", "done"))
         document = job.document()
         if document["status"] == "failed":  # killed before its first checkpoint
             assert document["error"]["type"] == "crashed"
@@ -355,7 +332,7 @@ def test_api_key_and_full_queue(start_service: Callable[..., Service]) -> None:
         sdk.jobs()
     with Client(server.url, api_key="s3cret") as sdk:
         first = sdk.submit("jssp", _named("ta41"), time_limit_s=20)
-        _wait_for(lambda: first.status() == "running")
+        wait_for(lambda: first.status() == "running")
         second = sdk.submit("jssp", TINY, time_limit_s=5)
         with pytest.raises(QueueFullError) as caught:
             sdk.submit("jssp", TINY, time_limit_s=5)
