@@ -25,10 +25,17 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from makespan.api import worker
+from makespan.api import job_process
 from makespan.api.executor import Executor, ExecutorEvents, JobStartError, final_from_checkpoint
 from makespan.api.health import Health
-from makespan.api.worker import CHECKPOINT_FILE, PID_FILE, RESULT_FILE, JobTask, read_json_file
+from makespan.api.worker import (
+    CHECKPOINT_FILE,
+    PID_FILE,
+    RESULT_FILE,
+    JobTask,
+    process_start_time,
+    read_json_file,
+)
 from makespan.solvers.options import KILL_GRACE_S
 
 log = logging.getLogger("makespan.executor")
@@ -76,13 +83,13 @@ class LocalProcessExecutor(Executor):
         self.kill_grace_s = kill_grace_s
         self.health = health or Health()
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["makespan.api.worker"])
+        self._ctx.set_forkserver_preload(["makespan.api.fork_preload"])
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._events: ExecutorEvents | None = None
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
-        self._server = (os.getpid(), worker.process_start_time(os.getpid()) or "")
+        self._server = (os.getpid(), process_start_time(os.getpid()) or "")
 
     def start(self, events: ExecutorEvents) -> None:
         """Start the monitor thread (channels, exits, deadlines)."""
@@ -122,14 +129,14 @@ class LocalProcessExecutor(Executor):
         try:
             cancel = self._ctx.Event()
             process = self._ctx.Process(
-                target=worker.run_job,
+                target=job_process.run_job,
                 args=(task, sender, cancel, str(folder), self._server),
                 name=f"makespan-job-{task.job_id[:8]}",
                 daemon=False,  # a job may start processes of its own (the Pyomo backend does)
             )
-            deadline = time.monotonic() + task.options.time_limit_s + self.kill_grace_s
             with self._lock:  # registered first: the monitor never sees a half-started job
-                process.start()
+                process.start()  # may wait for the fork server to start: the clock starts after
+                deadline = time.monotonic() + task.options.time_limit_s + self.kill_grace_s
                 self._running[task.job_id] = _Running(
                     task, process, receiver, cancel, folder, deadline, _exit_handle(process)
                 )

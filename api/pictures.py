@@ -42,7 +42,7 @@ def _render(
     server: tuple[int, str],
 ) -> bytes:
     """In a pool process: parse, check and draw one solution."""
-    from makespan.api.worker import die_with_server
+    from makespan.api.job_process import die_with_server
     from makespan.models.plotting import plot_result
     from makespan.models.registry import MODELS
     from makespan.solvers.result import Result

@@ -153,6 +153,10 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         then answers ``infeasible`` at once), else None."""
         return self.parts.check.infeasibility_reason(instance)
 
+    def prepare(self) -> None:
+        """Load what the kind's solves need before the first one (compiled code), so that
+        processes forked afterwards start ready; nothing by default."""
+
     def plot(self, instance: InstanceT, solution: SolutionT) -> Figure:
         """The picture of ``solution``, drawn by the ``plot`` module of the kind's package
         (imported, and matplotlib with it, on the first call: solving never pays for it)."""

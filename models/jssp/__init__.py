@@ -30,6 +30,7 @@ class JobShop(ProblemModel[JobShopInstance, JobShopSolution]):
     """Job-shop scheduling, with the classic benchmark sets by name."""
 
     load_named = staticmethod(benchmarks.load_named)
+    prepare = staticmethod(heuristics.prepare)
 
 
 MODEL = JobShop(

@@ -30,6 +30,7 @@ __all__ = [
     "best_dispatch",
     "giffler_thompson",
     "improved_schedule",
+    "prepare",
     "stall_limit",
     "tabu_search",
     "warm_start",
@@ -43,6 +44,16 @@ def stall_limit(instance: JobShopInstance) -> int:
     """Iterations without improvement after which :func:`warm_start` hands over to the exact
     solver: small instances stop early (CP-SAT does better there), large ones use the budget."""
     return max(_STALL_MIN_ITERATIONS, _STALL_ITERATIONS_PER_OPERATION * instance.num_operations)
+
+
+PREPARE_WAIT_S = 60.0
+"""How long :func:`prepare` waits for the kernels (compiling them on a cold cache takes ~11 s)."""
+
+
+def prepare() -> None:
+    """Load the tabu search's compiled kernels now (the fork server does, so that every job
+    process starts with them)."""
+    kernels_ready(time.monotonic() + PREPARE_WAIT_S, lambda: False)
 
 
 def warm_start(
