@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -129,16 +130,7 @@ def _load_kernels() -> None:
         _loader.done.set()
 
 
-def tabu_search(
-    instance: JobShopInstance,
-    initial: WarmStart,
-    *,
-    deadline: float,
-    seed: int = 0,
-    lower_bound: int | None = None,
-    max_stall_iterations: int = DEFAULT_MAX_STALL_ITERATIONS,
-    should_stop: Callable[[], bool] | None = None,
-) -> WarmStart:
+def tabu_search(instance: JobShopInstance, initial: WarmStart, **limits: Any) -> WarmStart:
     """Tabu search on critical-block moves (N7 of Zhang et al., a superset of N5) from `initial`.
 
     Runs until ``time.monotonic() >= deadline``, the lower bound is reached (``lower_bound``,
@@ -151,18 +143,12 @@ def tabu_search(
     deadline interrupts it. The first call in a process may wait for the kernels to load or
     compile (see :func:`kernels_ready`, which waits within a deadline).
 
+    ``limits`` are :func:`run_tabu`'s keywords (``deadline`` is required).
+
     Raises:
         ValueError: the start times of ``initial`` do not give acyclic machine sequences.
     """
-    result, _ = run_tabu(
-        instance,
-        initial,
-        deadline=deadline,
-        seed=seed,
-        lower_bound=lower_bound,
-        max_stall_iterations=max_stall_iterations,
-        should_stop=should_stop,
-    )
+    result, _ = run_tabu(instance, initial, **limits)
     return result
 
 
