@@ -74,5 +74,13 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(files("makespan.api").joinpath("migrations")))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Servers starting together on one database migrate one at a time (the lock ends
+            # with the transaction).
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+_LOCK = 0x6D616B65
+"""The advisory lock key the migrations hold on PostgreSQL ("make")."""

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         health = Health()
-        store = JobStore(settings.db, health)
+        store = JobStore(settings.db, health, lease_s=settings.lease_s)
         chosen = executor or make_executor(
             settings.executor,
             settings.job_folders,

@@ -45,7 +45,8 @@ log = logging.getLogger("makespan.store")
 T = TypeVar("T")
 
 LEASE_S = 30.0
-"""How long a claim on a running job lasts unless its server renews it."""
+"""How long a claim on a running job lasts unless its server renews it (the default of
+``MAKESPAN_LEASE_S``): what a dead server's jobs wait before another server takes them over."""
 
 REQUEST_RETRY_S = 8.0
 """How long a request waits out a busy database before it answers 503."""
@@ -143,9 +144,12 @@ _RECORD_COLUMNS = (
 class JobStore:
     """Thread-safe access to the jobs database (a connection pool; no lock of ours)."""
 
-    def __init__(self, target: str | Path, health: Health | None = None) -> None:
+    def __init__(
+        self, target: str | Path, health: Health | None = None, *, lease_s: float = LEASE_S
+    ) -> None:
         self.url = database_url(target)
         self.health = health or Health()
+        self.lease_s = lease_s
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -297,8 +301,9 @@ class JobStore:
 
         return self._patiently(purge, "purge")
 
-    def incumbents(self, job_id: str) -> list[dict[str, Any]]:
-        """The progress points of a job, in order, each with its sequence number."""
+    def incumbents(self, job_id: str, after: int = -1) -> list[dict[str, Any]]:
+        """The progress points of a job after sequence number ``after``, in order, each with
+        its sequence number."""
 
         def read() -> list[dict[str, Any]]:
             query = (
@@ -308,7 +313,7 @@ class JobStore:
                     incumbents.c.objective,
                     incumbents.c.bound,
                 )
-                .where(incumbents.c.job_id == job_id)
+                .where(incumbents.c.job_id == job_id, incumbents.c.seq > after)
                 .order_by(incumbents.c.seq)
             )
             with self._read() as c:
@@ -322,34 +327,48 @@ class JobStore:
 
     # -- the server's bookkeeping (retried without limit by the caller) ------------------
 
-    def queued(self, limit: int = 1000) -> list[JobRecord]:
-        """Queued jobs, oldest first."""
-        query = (
-            sa.select(*_RECORD_COLUMNS)
-            .where(jobs.c.status == JobStatus.QUEUED.value)
-            .order_by(jobs.c.created_at, jobs.c.id)
-            .limit(limit)
-        )
-        with self._read() as c:
-            return [_record(row) for row in c.execute(query)]
-
     def claim(self, job_id: str, owner: str) -> bool:
         """queued -> running for ``owner`` under a fresh lease; False when the job is no longer
         queued (cancelled, or claimed by another server)."""
         with self._write() as c:
-            claimed = c.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    started_at=now(),
-                    attempts=jobs.c.attempts + 1,
-                    owner=owner,
-                    lease_expires=time.time() + LEASE_S,
-                )
-            ).rowcount
-            if claimed:
-                c.execute(incumbents.delete().where(incumbents.c.job_id == job_id))
+            return self._claim(c, job_id, owner)
+
+    def claim_oldest(self, owner: str, free_slots: int) -> JobRecord | None:
+        """Claim the oldest queued job if it fits in ``free_slots``; None when there is none
+        or it does not fit (first come, first served: no job overtakes an older one).
+
+        On PostgreSQL the row is locked with ``FOR UPDATE SKIP LOCKED``, so servers sharing the
+        database each take a different job without waiting for one another; SQLite's write
+        lock serialises the claims.
+        """
+        oldest = (
+            sa.select(jobs.c.id, jobs.c.slots)
+            .where(jobs.c.status == JobStatus.QUEUED.value)
+            .order_by(jobs.c.created_at, jobs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self._write() as c:
+            row = c.execute(oldest).first()
+            if row is None or row.slots > free_slots or not self._claim(c, row.id, owner):
+                return None
+            claimed = c.execute(sa.select(*_RECORD_COLUMNS).where(jobs.c.id == row.id)).first()
+        return None if claimed is None else _record(claimed)
+
+    def _claim(self, c: Connection, job_id: str, owner: str) -> bool:
+        claimed = c.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
+            .values(
+                status=JobStatus.RUNNING.value,
+                started_at=now(),
+                attempts=jobs.c.attempts + 1,
+                owner=owner,
+                lease_expires=time.time() + self.lease_s,
+            )
+        ).rowcount
+        if claimed:
+            c.execute(incumbents.delete().where(incumbents.c.job_id == job_id))
         return bool(claimed)
 
     def renew(self, owner: str, job_ids: list[str]) -> None:
@@ -364,7 +383,7 @@ class JobStore:
                     jobs.c.status == JobStatus.RUNNING.value,
                     jobs.c.id.in_(job_ids),
                 )
-                .values(lease_expires=time.time() + LEASE_S)
+                .values(lease_expires=time.time() + self.lease_s)
             )
 
     def release(self, owner: str) -> None:
@@ -409,13 +428,17 @@ class JobStore:
                     _thin(c, job_id)
         return seq
 
-    def save_checkpoint(self, job_id: str, result: dict[str, Any]) -> None:
+    def save_checkpoint(self, job_id: str, result: dict[str, Any], owner: str) -> None:
         """Keep a running job's best checked answer, for a server that takes it over."""
         text = json.dumps(result, allow_nan=False)
         with self._write() as c:
             c.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.status == JobStatus.RUNNING.value,
+                    jobs.c.owner == owner,
+                )
                 .values(checkpoint=text)
             )
 
@@ -425,12 +448,19 @@ class JobStore:
         status: JobStatus,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
+        *,
+        owner: str | None = None,
     ) -> bool:
-        """Record the end of a job, unless it already ended; True when this call ended it."""
+        """Record the end of a job, unless it already ended; True when this call ended it.
+
+        With ``owner``, only while that server still holds the job: a server that lost its
+        lease (another took the job over) cannot overwrite the job's end.
+        """
+        claim = sa.true() if owner is None else jobs.c.owner == owner
         with self._write() as c:
             ended = c.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status.not_in(_FINAL))
+                .where(jobs.c.id == job_id, jobs.c.status.not_in(_FINAL), claim)
                 .values(
                     status=status.value,
                     finished_at=now(),
