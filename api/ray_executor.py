@@ -87,7 +87,7 @@ def _run_task(task: JobTask, queue: Queue, board: Any) -> dict[str, Any]:
 
 def _head_node() -> str:
     """The id of the cluster's head node (this driver's node when there is no marked head)."""
-    for node in ray.nodes():
+    for node in ray.nodes():  # type: ignore[no-untyped-call]
         if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
             return str(node["NodeID"])
     return str(ray.get_runtime_context().get_node_id())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,10 @@ def _owner(store: JobStore, job_id: str) -> str | None:
     return record.owner
 
 
+def _ended(server: Service, job_id: str) -> bool:
+    return _status(server, job_id) in ("done", "failed", "cancelled")
+
+
 def _status(server: Service, job_id: str) -> str:
     status: str = httpx.get(f"{server.url}/v1/jobs/{job_id}", timeout=30).json()["status"]
     return status
@@ -132,7 +137,7 @@ def test_a_ray_node_that_dies_ends_its_job_clearly(
         cluster.remove_node(worker_node)  # one of the two jobs runs there
         documents = []
         for job in jobs:
-            wait_for(lambda j=job: _status(a, j.id) in ("done", "failed", "cancelled"), 120)
+            wait_for(partial(_ended, a, job.id), 120)
             documents.append(job.document())
     ended_by_the_node = [
         d
