@@ -144,12 +144,15 @@ class JobManager:
                 "options.workers",
                 f"{slots} workers exceed this service's {self.settings.workers} CPU slots",
             )
-        if self.store.count(JobStatus.QUEUED) >= self.settings.max_queue:
+        queued = self.queue_length  # the scheduler's count, at most a second old: no query here
+        if queued is not None and queued >= self.settings.max_queue:
             raise QueueFullError(f"the queue is full ({self.settings.max_queue} jobs waiting)")
         stored_options = job.options.model_copy(update={"workers": slots}).model_dump(mode="json")
         record = self.store.insert(
             job.model.kind, job.instance.model_dump_json(), stored_options, slots
         )
+        with self._lock:
+            self.queue_length = (self.queue_length or 0) + 1
         self._wake.set()
         return record
 

@@ -221,9 +221,20 @@ class JobStore:
                 c.execute(jobs.insert().values(**row))
 
         self._patiently(insert, "insert")
-        record = self.get(job_id)
-        assert record is not None
-        return record
+        return JobRecord(
+            id=job_id,
+            problem=problem,
+            status=JobStatus.QUEUED,
+            created_at=row["created_at"],
+            started_at=None,
+            finished_at=None,
+            options=options,
+            slots=slots,
+            attempts=0,
+            cancel_requested=False,
+            result=None,
+            error=None,
+        )
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job with this id, or None."""

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -213,115 +212,22 @@ def module_service(folder: str, **settings: str) -> object:
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 
-
-POSTGRES_INSTALL = "apt-get install postgresql"
-"""How to get the server the PostgreSQL tests start (Debian's package)."""
-
-
-def _postgres_binaries() -> Path | None:
-    """The folder of Debian's PostgreSQL server programs (initdb, pg_ctl), or None."""
-    found = shutil.which("initdb")
-    if found is not None:
-        return Path(found).resolve().parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
-    return candidates[0].parent if candidates else None
-
-
-class Postgres:
-    """A real PostgreSQL server in a temporary data directory, on a free loopback port, run as
-    an unprivileged user when the tests run as root (the server refuses to run as root)."""
-
-    def __init__(self, binaries: Path, folder: Path) -> None:
-        self.binaries = binaries
-        self.folder = folder
-        self.data = folder / "data"
-        self.port = _free_port()
-        self.user = "postgres" if os.geteuid() == 0 else None
-        self.log = folder / "postgres.log"
-
-    def _run(self, *command: str) -> None:
-        runner = ["runuser", "-u", self.user, "--"] if self.user else []
-        done = subprocess.run([*runner, *command], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"{command[0]} failed: {done.stdout}{done.stderr}")
-
-    def start(self) -> Postgres:
-        """initdb, then pg_ctl start, then a database named ``makespan``."""
-        self.data.mkdir(parents=True)
-        if self.user:
-            shutil.chown(self.data.parent, self.user)
-            shutil.chown(self.data, self.user)
-        self._run(
-            str(self.binaries / "initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            "makespan",
-            "--auth=trust",
-            "--no-sync",
-        )
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            str(self.binaries / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.log),
-            "-o",
-            options,
-            "-w",
-            "start",
-        )
-        self._run(
-            str(self.binaries / "createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "makespan",
-            "makespan",
-        )
-        return self
-
-    @property
-    def url(self) -> str:
-        """The server's ``postgresql://`` URL."""
-        return f"postgresql://makespan@127.0.0.1:{self.port}/makespan"
-
-    def new_database(self, name: str) -> str:
-        """A fresh database on this server; its URL."""
-        self._run(
-            str(self.binaries / "createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "makespan",
-            name,
-        )
-        return f"postgresql://makespan@127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        """pg_ctl stop, fast, and remove the data."""
-        with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
-            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop")
-        shutil.rmtree(self.folder, ignore_errors=True)
+sys.path.insert(0, str(REPO / "bench"))  # the PostgreSQL starter is shared with the benches
+from common import POSTGRES_INSTALL, Postgres, postgres_binaries  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A real PostgreSQL server for the session; a clean skip without one (a failure under CI,
     whose .ci/run installs it)."""
-    binaries = _postgres_binaries()
+    binaries = postgres_binaries()
     if binaries is None:
         message = f"PostgreSQL is not installed: {POSTGRES_INSTALL}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     # Not under pytest's temporary folder: the server's user must be able to reach it.
-    server = Postgres(binaries, Path(tempfile.mkdtemp(prefix="makespan-postgres-"))).start()
+    server = Postgres(binaries).start()
     yield server
     server.stop()
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Postgres, Service, _environment, wait_for
+from common import Postgres
+from conftest import Service, _environment, wait_for
 
 from makespan.api.client import Client, Event
 from makespan.api.store import JobStore
