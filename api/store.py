@@ -206,11 +206,12 @@ class JobStore:
     def insert(self, problem: str, instance: str, options: dict[str, Any], slots: int) -> JobRecord:
         """Store a new queued job; durable when this returns."""
         job_id = uuid.uuid4().hex
+        created = now()
         row = {
             "id": job_id,
             "problem": problem,
             "status": JobStatus.QUEUED.value,
-            "created_at": now(),
+            "created_at": created,
             "options": json.dumps(options),
             "instance": instance,
             "slots": slots,
@@ -225,7 +226,7 @@ class JobStore:
             id=job_id,
             problem=problem,
             status=JobStatus.QUEUED,
-            created_at=row["created_at"],
+            created_at=created,
             started_at=None,
             finished_at=None,
             options=options,
