@@ -284,6 +284,8 @@ class JobManager:
             record = self.store.retrying(claim, "claim") if free > 0 else None
             if record is None:
                 return  # none queued, or the oldest needs more slots than are free
+            with self._lock:
+                self.queue_length = max(0, (self.queue_length or 1) - 1)
             self._start(record)
 
     def _start(self, record: JobRecord) -> None:

@@ -166,11 +166,12 @@ def _instance(model: ProblemModel[Any, Any], document: dict[str, Any], limit: in
             instance = model.parse_instance(raw)
         else:
             instance = model.read_text(text, fmt, REQUEST_TEXT_SOURCE)
-    except InstanceError as error:  # its field is relative to what was parsed: name it
-        where = "instance" if text is None else "instance_text"
-        field = where + (f".{error.field}" if error.field else "")
+    except InstanceError as error:
+        if error.field is None:
+            raise  # a file line, or a whole-instance message: the handler names the field
+        where = "instance" if text is None else "instance_text"  # the field was relative
         raise InstanceError(
-            error.message, source=error.source, line=error.line, field=field
+            error.message, source=error.source, line=error.line, field=f"{where}.{error.field}"
         ) from None
     _check_size(model, model.size(instance), limit, "instance")
     return instance
