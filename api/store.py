@@ -390,11 +390,7 @@ class JobStore:
         with self._write() as c:
             c.execute(
                 jobs.update()
-                .where(
-                    jobs.c.owner == owner,
-                    jobs.c.status == JobStatus.RUNNING.value,
-                    jobs.c.id.in_(job_ids),
-                )
+                .where(_held_by(owner), jobs.c.id.in_(job_ids))
                 .values(lease_expires=time.time() + self.lease_s)
             )
 
@@ -402,11 +398,7 @@ class JobStore:
         """End this server's leases now (a clean shutdown): the next server re-runs its jobs
         without waiting for them to expire."""
         with self._write() as c:
-            c.execute(
-                jobs.update()
-                .where(jobs.c.owner == owner, jobs.c.status == JobStatus.RUNNING.value)
-                .values(lease_expires=0.0)
-            )
+            c.execute(jobs.update().where(_held_by(owner)).values(lease_expires=0.0))
 
     def cancel_requested(self, job_ids: list[str]) -> set[str]:
         """Which of these jobs were asked to stop (by any server)."""
@@ -445,13 +437,7 @@ class JobStore:
         text = json.dumps(result, allow_nan=False)
         with self._write() as c:
             c.execute(
-                jobs.update()
-                .where(
-                    jobs.c.id == job_id,
-                    jobs.c.status == JobStatus.RUNNING.value,
-                    jobs.c.owner == owner,
-                )
-                .values(checkpoint=text)
+                jobs.update().where(_held_by(owner), jobs.c.id == job_id).values(checkpoint=text)
             )
 
     def finish(
@@ -567,6 +553,11 @@ class Recovery:
 
 
 _FINAL = tuple(status.value for status in FINAL_STATUSES)
+
+
+def _held_by(owner: str) -> sa.ColumnElement[bool]:
+    """Running jobs that ``owner`` holds."""
+    return sa.and_(jobs.c.owner == owner, jobs.c.status == JobStatus.RUNNING.value)
 
 
 def _thin(c: Connection, job_id: str) -> None:

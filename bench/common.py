@@ -215,6 +215,9 @@ class Postgres:
         if done.returncode != 0:
             raise RuntimeError(f"{command[0]} failed: {done.stdout}{done.stderr}")
 
+    url = ""
+    """The ``postgresql://`` URL of the database ``makespan`` (once started)."""
+
     def start(self) -> Postgres:
         """initdb, then pg_ctl start, then a database named ``makespan``."""
         self.data.mkdir(parents=True)
@@ -242,22 +245,8 @@ class Postgres:
             "-w",
             "start",
         )
-        self._run(
-            str(self.binaries / "createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "makespan",
-            "makespan",
-        )
+        self.url = self.new_database("makespan")
         return self
-
-    @property
-    def url(self) -> str:
-        """The server's ``postgresql://`` URL."""
-        return f"postgresql://makespan@127.0.0.1:{self.port}/makespan"
 
     def new_database(self, name: str) -> str:
         """A fresh database on this server; its URL."""
