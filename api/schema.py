@@ -8,6 +8,7 @@ store opens it. A database made by an older makespan (before migrations) is upgr
 
 from __future__ import annotations
 
+import threading
 from importlib.resources import files
 from typing import Any
 
@@ -69,8 +70,17 @@ MIGRATIONS = "makespan.api:migrations"
 """Where Alembic finds the migration scripts (inside the installed package)."""
 
 
+_MIGRATING = threading.Lock()
+"""Alembic keeps its running context in module globals: one migration at a time per process."""
+
+
 def migrate(engine: Engine) -> None:
     """Bring the database's schema up to date (creating it when it is empty)."""
+    with _MIGRATING:
+        _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(files("makespan.api").joinpath("migrations")))
     with engine.begin() as connection:
