@@ -7,6 +7,7 @@ import math
 
 from makespan.models.check import CheckReport, ViolationLog
 from makespan.models.gpu_packing.instance import (
+    COST_SCALE,
     LOAD_TOLERANCE,
     Assignment,
     GpuPackingInstance,
@@ -50,7 +51,9 @@ def check(instance: GpuPackingInstance, solution: GpuPackingSolution) -> CheckRe
         if load > capacity * (1 + LOAD_TOLERANCE) + LOAD_TOLERANCE:
             where = instance.gpu_types[k].name + ("" if gpu is None else f" GPU {gpu}")
             log.add(f"{where} carries load {load:.9g} > capacity {capacity}")
-    cost = sum(t.cost_per_hour * n for t, n in zip(instance.gpu_types, counts, strict=True))
+    # In exact cost units (costs carry at most four decimals): no float noise in the objective.
+    units = sum(t.cost_units * n for t, n in zip(instance.gpu_types, counts, strict=True))
+    cost = units / COST_SCALE
     if not math.isclose(cost, solution.cost_per_hour, rel_tol=1e-9, abs_tol=1e-9):
         log.add(f"claimed cost {solution.cost_per_hour} differs from the fleet's {cost}")
     return log.report(cost)
