@@ -6,7 +6,6 @@ Exit codes: 0 a solution was found; 1 none was (infeasible or unknown); 2 bad in
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import shutil
 import sys
@@ -28,12 +27,13 @@ from rich.text import Text
 
 from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.models.errors import InstanceError
+from makespan.models.jsontext import parse_json
 from makespan.models.plotting import plot_format, plot_result
 from makespan.models.registry import MODELS
 from makespan.models.spec import Generative
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
-from makespan.solvers.pipeline import make_options, solve_instance
+from makespan.solvers.pipeline import check_solution, make_options, solve_instance
 from makespan.solvers.result import Incumbent, Result
 
 EXIT_SOLVED, EXIT_NO_SOLUTION, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -193,14 +193,7 @@ def plot(
 
 def _read_result(path: Path) -> Result:
     """A Result from a file holding a Result or a job document with one."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise InstanceError(f"cannot read file: {error}", source=str(path)) from None
-    except json.JSONDecodeError as error:
-        raise InstanceError(
-            f"invalid JSON: {error.msg}", source=str(path), line=error.lineno
-        ) from None
+    document = _read_json(path)
     if isinstance(document, dict) and isinstance(document.get("result"), dict):
         document = document["result"]  # a job from GET /v1/jobs/{id}
     try:
@@ -209,6 +202,53 @@ def _read_result(path: Path) -> Result:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "result"
         raise InstanceError(f"not a Result: {field}: {first['msg']}", source=str(path)) from None
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's document; errors as ``FILE:LINE: message``."""
+    try:
+        return parse_json(path.read_bytes(), str(path))
+    except OSError as error:
+        raise InstanceError(f"cannot read file: {error}", source=str(path)) from None
+
+
+def _solution_in(document: Any) -> Any:
+    """The solution a file holds: itself, a Result's ``solution``, or a job document's
+    result's ``solution``."""
+    if isinstance(document, dict) and isinstance(document.get("result"), dict):
+        document = document["result"]
+    if isinstance(document, dict) and "solution" in document and "status" in document:
+        document = document["solution"]
+    return document
+
+
+@app.command()
+def check(
+    target: Annotated[str, typer.Argument(help="The instance file (or benchmark name).")],
+    solution_file: Annotated[
+        Path, typer.Argument(help="A solution, a Result (solve --out) or a job document.")
+    ],
+    problem: Problem = None,
+    format: Annotated[str | None, typer.Option("--format", help="File format override.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the check as JSON.")] = False,
+) -> None:
+    """Check a solution against an instance with the kind's independent checker (the one every
+    solve passes): exit 0 when feasible, 1 when not, 2 for bad input."""
+    try:
+        loaded = load_instance(target, problem=problem, format=format)
+        solution = _solution_in(_read_json(solution_file))
+        verdict = check_solution(loaded.model, loaded.instance, solution)
+    except InstanceError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        typer.echo(verdict.model_dump_json(indent=2))
+    elif verdict.feasible:
+        typer.echo(f"feasible: objective {_fmt(verdict.objective)}")
+    else:
+        typer.echo(f"infeasible: {len(verdict.violations)} violations")
+        for violation in verdict.violations:
+            typer.echo(f"  {violation.message}")
+    raise typer.Exit(EXIT_SOLVED if verdict.feasible else EXIT_NO_SOLUTION)
 
 
 def _solve_with_progress(loaded: LoadedInstance, options: Any, *, live: bool) -> Result:

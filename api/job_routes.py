@@ -19,11 +19,17 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from makespan.api.errors import RETRY_AFTER_S, ErrorBody
 from makespan.api.jobs import JobEvent, JobManager
-from makespan.api.requests import ParsedJob, is_json_media_type, parse_job_body
+from makespan.api.requests import (
+    ParsedJob,
+    is_json_media_type,
+    parse_check_body,
+    parse_job_body,
+)
 from makespan.api.store import JobRecord, JobStatus
 from makespan.models.registry import MODELS
 from makespan.solvers.options import SolveOptions
-from makespan.solvers.result import Result
+from makespan.solvers.pipeline import check_solution
+from makespan.solvers.result import CheckResult, Result
 
 router = APIRouter(tags=["jobs"])
 
@@ -116,11 +122,15 @@ def job_manager(request: Request) -> JobManager:
 Manager = Annotated[JobManager, Depends(job_manager)]
 
 
-async def read_job_request(request: Request) -> ParsedJob:
-    """The request's body as a validated job, parsed in a worker thread (a few at a time)."""
+async def _json_body(request: Request) -> bytes:
     if not is_json_media_type(request.headers.get("content-type", "")):
         raise HTTPException(415, "expected a JSON body (Content-Type: application/json)")
-    body = await request.body()
+    return await request.body()
+
+
+async def read_job_request(request: Request) -> ParsedJob:
+    """The request's body as a validated job, parsed in a worker thread (a few at a time)."""
+    body = await _json_body(request)
     manager = job_manager(request)
     parsed: ParsedJob = await anyio.to_thread.run_sync(
         parse_job_body, body, manager.limits, limiter=request.app.state.parse_limiter
@@ -163,6 +173,35 @@ async def solve(request: Request, manager: Manager) -> JobResult:
     if final.result is None:
         raise HTTPException(500, (final.error or {}).get("message", "the solve failed"))
     return JobResult.model_validate(final.result)
+
+
+CHECK_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}},
+    }
+}
+"""The documented body of ``POST /v1/check``: a job request's problem and instance, and the
+solution (any of the kinds' solution schemas)."""
+
+
+@router.post(
+    "/v1/check",
+    tags=["problems"],
+    operation_id="check",
+    openapi_extra=CHECK_REQUEST_BODY,
+    responses={415: {"model": ErrorBody, "description": "The body is not JSON"}},
+)
+async def check(request: Request, manager: Manager) -> CheckResult:
+    """Check a solution against an instance with the kind's independent checker (the one every
+    solve's answer passes): feasibility, the objective recomputed, and every violation."""
+    body = await _json_body(request)
+    parsed = await anyio.to_thread.run_sync(
+        parse_check_body, body, manager.limits, limiter=request.app.state.parse_limiter
+    )
+    return await anyio.to_thread.run_sync(
+        check_solution, parsed.model, parsed.instance, parsed.solution
+    )
 
 
 @router.get("/v1/jobs", operation_id="list_jobs")

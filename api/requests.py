@@ -96,6 +96,7 @@ class ServiceLimits:
 
 
 _ENVELOPE = frozenset({"problem", "instance", "instance_text", "format", "options"})
+_CHECK_ENVELOPE = frozenset({"problem", "instance", "instance_text", "format", "solution"})
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -114,19 +115,44 @@ def parse_job_body(body: bytes, limits: ServiceLimits) -> ParsedJob:
         OptionsError: an invalid option or backend parameter (422).
         TooLargeError: an instance over the service's size limit for its kind (413).
     """
-    document = parse_json(body, "body")
-    if not isinstance(document, dict):
-        raise InstanceError("expected a JSON object", field="body")
-    unknown = sorted(set(document) - _ENVELOPE)
-    if unknown:
-        raise InstanceError(
-            f"unknown field; expected {', '.join(sorted(_ENVELOPE))}", field=unknown[0]
-        )
+    document = _envelope(body, _ENVELOPE)
     model = _kind(document.get("problem"))
     options = _options(document.get("options"), limits)
     instance = _instance(model, document, limits.size_limits.get(model.kind))
     resolve_backend(model, options)  # an unknown backend or parameter: 422 before queuing
     return ParsedJob(model, instance, options)
+
+
+@dataclass(frozen=True)
+class ParsedCheck:
+    """A validated check request: the kind, its typed instance, and the solution as sent."""
+
+    model: ProblemModel[Any, Any]
+    instance: Any
+    solution: Any
+
+
+def parse_check_body(body: bytes, limits: ServiceLimits) -> ParsedCheck:
+    """Validate a ``POST /v1/check`` body in stages, as :func:`parse_job_body` does (the
+    solution's shape is validated by the check itself)."""
+    document = _envelope(body, _CHECK_ENVELOPE)
+    model = _kind(document.get("problem"))
+    if "solution" not in document:
+        raise InstanceError("give the solution to check", field="solution")
+    instance = _instance(model, document, limits.size_limits.get(model.kind))
+    return ParsedCheck(model, instance, document["solution"])
+
+
+def _envelope(body: bytes, fields: frozenset[str]) -> dict[str, Any]:
+    document = parse_json(body, "body")
+    if not isinstance(document, dict):
+        raise InstanceError("expected a JSON object", field="body")
+    unknown = sorted(set(document) - fields)
+    if unknown:
+        raise InstanceError(
+            f"unknown field; expected {', '.join(sorted(fields))}", field=unknown[0]
+        )
+    return document
 
 
 def _kind(problem: Any) -> ProblemModel[Any, Any]:

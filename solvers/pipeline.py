@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from makespan.models.check import CheckReport
+from makespan.models.errors import InstanceError
 from makespan.models.registry import get_model
 from makespan.models.spec import ProblemModel, Searchable
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
@@ -26,9 +27,11 @@ from makespan.solvers.control import IncumbentListener, SolveControl, SolveRun
 from makespan.solvers.deadline import BuildTimeoutError, build_deadline
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.result import (
+    CheckResult,
     Result,
     Status,
     Termination,
+    Violation,
     WarmStartInfo,
     as_number,
     relative_gap,
@@ -83,6 +86,33 @@ def solve(
         warm_start=warm_start,
     )
     return solve_instance(model, typed, options, SolveControl(on_incumbent, stop_event))
+
+
+def check(problem: str, instance: Any, solution: Any) -> CheckResult:
+    """Check ``solution`` (the kind's solution, or its JSON form) against ``instance`` with the
+    same checker every solve's answer passes.
+
+    Raises:
+        InstanceError: the instance, or the solution's shape, does not validate (naming the
+            field; a solution that validates but breaks constraints is not an error).
+    """
+    model = get_model(problem)
+    return check_solution(model, model.parse_instance(instance), solution)
+
+
+def check_solution(model: ProblemModel[Any, Any], instance: Any, solution: Any) -> CheckResult:
+    """:func:`check` for a validated instance."""
+    try:
+        typed = model.parse_solution(solution)
+    except InstanceError as error:  # its field is relative to the solution: name it
+        field = "solution" + (f".{error.field}" if error.field else "")
+        raise InstanceError(error.message, field=field) from None
+    report = model.check(instance, typed)
+    return CheckResult(
+        feasible=report.feasible,
+        objective=as_number(report.objective),
+        violations=[Violation(message=text) for text in report.violations],
+    )
 
 
 def make_options(**fields: Any) -> SolveOptions:

@@ -121,3 +121,23 @@ class Result(_Finite):
     def to_json(self, *, indent: int | None = None) -> str:
         """The contract's JSON form (``allow_nan=False`` guards the no-infinity rule)."""
         return json.dumps(self.model_dump(mode="json"), indent=indent, allow_nan=False)
+
+
+class Violation(BaseModel):
+    """One broken constraint, named by what it concerns (an operation, an activity, a buffer,
+    a layer's expert, a bucket's slice)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: str
+
+
+class CheckResult(BaseModel):
+    """A solution checked against an instance by the kind's independent checker: whether every
+    constraint holds, the objective recomputed (when it does), and every violation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feasible: bool
+    objective: float | int | None
+    violations: list[Violation]

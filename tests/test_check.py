@@ -1,0 +1,164 @@
+"""Checking a solution alone: the same checker every solve's answer passes, through Python, the
+CLI, the SDK and ``POST /v1/check``, for every kind; every violation named by what it concerns."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Service, module_service
+
+from makespan.api.client import BadRequestError, Client
+from makespan.instances import example_path
+from makespan.models.registry import MODELS
+from makespan.solvers import check, solve
+
+service = module_service("check", workers="1")
+
+EXAMPLES = {
+    "jssp": "jssp/ft06.txt",
+    "rcpsp": "rcpsp/features.json",
+    "memory_mapping": "memory_mapping/trace60.csv",
+    "expert_placement": "expert_placement/moe_4x16.json",
+    "gpu_packing": "gpu_packing/fleet.json",
+}
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _shift_first_start(solution: dict[str, Any], key: str) -> None:
+    solution[key][0]["start"] += 1
+
+
+def _drop_first(solution: dict[str, Any], key: str) -> None:
+    solution[key] = solution[key][1:]
+
+
+def _all_at_zero(solution: dict[str, Any], key: str) -> None:
+    for placement in solution[key]:
+        placement["offset"] = 0
+
+
+def _crowd_a_gpu(solution: dict[str, Any]) -> None:
+    """Put one more expert of layer 0 on the GPU of expert 0 (its GPU then holds too many)."""
+    row = solution["placement"][0]
+    other = next(k for k, gpu in enumerate(row) if gpu != row[0])
+    row[other] = row[0]
+
+
+VIOLATIONS: dict[str, list[tuple[str, Mutation, str]]] = {
+    "jssp": [
+        ("a start out of step with its end", lambda s: _shift_first_start(s, "operations"), "0, 0"),
+        ("a missing operation", lambda s: _drop_first(s, "operations"), "not scheduled"),
+        ("a wrong makespan", lambda s: s.update(makespan=s["makespan"] + 1), "makespan"),
+    ],
+    "rcpsp": [
+        ("a missing activity", lambda s: _drop_first(s, "activities"), "activit"),
+        ("a wrong makespan", lambda s: s.update(makespan=s["makespan"] + 1), "makespan"),
+    ],
+    "memory_mapping": [
+        ("overlapping buffers", lambda s: _all_at_zero(s, "buffers"), "share addresses"),
+        ("a missing buffer", lambda s: _drop_first(s, "buffers"), "buffer"),
+    ],
+    "expert_placement": [
+        ("a GPU holding too many experts", _crowd_a_gpu, "layer 0"),
+        ("a wrong objective", lambda s: s.update(objective=s["objective"] + 1), "objective"),
+    ],
+    "gpu_packing": [
+        ("an unassigned slice", lambda s: _drop_first(s, "assignment"), "slice"),
+        ("a wrong cost", lambda s: s.update(cost_per_hour=s["cost_per_hour"] + 1), "cost"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def solved() -> dict[str, tuple[Any, dict[str, Any], float]]:
+    """Each kind's example, solved: the instance, the solution, the objective."""
+    found = {}
+    for kind, name in EXAMPLES.items():
+        model = MODELS[kind]
+        instance = model.read_file(example_path(name))
+        result = solve(kind, instance, time_limit_s=5, workers=1)
+        assert result.solution is not None and result.objective is not None
+        found[kind] = (instance, result.solution, float(result.objective))
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_a_solved_answer_checks_with_its_objective(
+    kind: str, solved: dict[str, tuple[Any, dict[str, Any], float]]
+) -> None:
+    instance, solution, objective = solved[kind]
+    verdict = check(kind, instance, solution)
+    assert verdict.feasible and verdict.violations == []
+    assert verdict.objective == pytest.approx(objective)
+
+
+CASES = [(kind, *case) for kind, cases in VIOLATIONS.items() for case in cases]
+
+
+@pytest.mark.parametrize(
+    ("kind", "case", "mutate", "named"), CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES]
+)
+def test_each_violation_is_named(
+    kind: str,
+    case: str,
+    mutate: Mutation,
+    named: str,
+    solved: dict[str, tuple[Any, dict[str, Any], float]],
+) -> None:
+    instance, solution, _ = solved[kind]
+    broken = copy.deepcopy(solution)
+    mutate(broken)
+    verdict = check(kind, instance, broken)
+    assert not verdict.feasible and verdict.objective is None, case
+    assert any(named in v.message for v in verdict.violations), verdict.violations
+
+
+def test_every_violation_is_listed_not_only_the_first(
+    solved: dict[str, tuple[Any, dict[str, Any], float]],
+) -> None:
+    instance, solution, _ = solved["jssp"]
+    broken = copy.deepcopy(solution)
+    for operation in broken["operations"][:5]:
+        operation["start"] += 1
+    assert len(check("jssp", instance, broken).violations) >= 5
+
+
+def test_the_service_sdk_and_cli_check_alike(
+    service: Service,
+    solved: dict[str, tuple[Any, dict[str, Any], float]],
+    makespan_command: list[str],
+    tmp_path: Path,
+) -> None:
+    instance, solution, objective = solved["jssp"]
+    text = example_path(EXAMPLES["jssp"]).read_text()
+    body = {"problem": "jssp", "instance_text": text, "solution": solution}
+    answer = httpx.post(f"{service.url}/v1/check", json=body, timeout=30)
+    assert answer.status_code == 200 and answer.json()["objective"] == objective
+    broken = copy.deepcopy(solution)
+    broken["operations"][0]["start"] += 1
+    with Client(service.url) as sdk:
+        verdict = sdk.check("jssp", instance, solution=broken)
+        assert not verdict.feasible and verdict.violations
+        with pytest.raises(BadRequestError) as bad:
+            sdk.check("jssp", instance, solution={"makespan": "soon"})
+        assert str(bad.value.field).startswith("solution")
+    result_file = tmp_path / "result.json"
+    result_file.write_text(
+        json.dumps({"problem": "jssp", "status": "feasible", "solution": broken})
+    )
+    done = subprocess.run(
+        [*makespan_command, "check", str(example_path(EXAMPLES["jssp"])), str(result_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1 and "(0, 0)" in done.stdout
