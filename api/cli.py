@@ -33,7 +33,12 @@ from makespan.models.registry import MODELS
 from makespan.models.spec import Generative
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
-from makespan.solvers.pipeline import check_solution, make_options, solve_instance
+from makespan.solvers.pipeline import (
+    check_solution,
+    given_solution,
+    make_options,
+    solve_instance,
+)
 from makespan.solvers.result import Incumbent, Result
 
 EXIT_SOLVED, EXIT_NO_SOLUTION, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -97,6 +102,14 @@ def solve(
     no_warm_start: Annotated[
         bool, typer.Option("--no-warm-start", help="Skip the heuristic warm start.")
     ] = False,
+    initial: Annotated[
+        Path | None,
+        typer.Option(
+            "--initial",
+            help="Start from this solution (a solution, a Result or a job document): checked, "
+            "then the warm start and the incumbent to beat.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the Result JSON.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the Result JSON here.")] = None,
     plot_file: Annotated[
@@ -110,6 +123,10 @@ def solve(
             plot_format(plot_file)  # a bad suffix fails before the solve, not after
         loaded = with_capacity(load_instance(target, problem=problem, format=format), capacity)
         options = _options(time_limit, backend, workers, seed, gap_limit, params, no_warm_start)
+        if initial is not None:
+            start = _solution_in(_read_json(initial))
+            options = options.model_copy(update={"initial_solution": start})
+            given_solution(loaded.model, loaded.instance, start)
     except (InstanceError, OptionsError) as error:
         raise _fail(str(error)) from None
     live = not as_json and sys.stdout.isatty()

@@ -289,7 +289,9 @@ def _document(record: JobRecord) -> JobDocument:
 def _summary(record: JobRecord) -> JobSummary:
     state = JobState.model_validate(record, from_attributes=True)
     headline = {name: (record.result or {}).get(name) for name in _HEADLINE}
-    return JobSummary(**state.model_dump(), **headline)
+    # A listing shows the options without the solution a job may have started from.
+    options = state.options.model_copy(update={"initial_solution": None})
+    return JobSummary(**{**state.model_dump(), "options": options}, **headline)
 
 
 _HEADLINE = ("objective", "bound", "gap", "termination")

@@ -42,6 +42,7 @@ from makespan.api.store import (
 )
 from makespan.api.worker import CHECKPOINT_FILE, RESULT_FILE, JobTask, read_json_file
 from makespan.solvers.options import OptionsError, SolveOptions
+from makespan.solvers.pipeline import given_solution
 
 log = logging.getLogger("makespan.jobs")
 
@@ -138,6 +139,8 @@ class JobManager:
 
     def submit(self, job: ParsedJob) -> JobRecord:
         """Check the job against the CPU slots and the queue, store it queued, and schedule."""
+        if job.options.job_initial is not None:
+            job = self._from_job(job)
         slots = job.options.workers or 1
         if slots > self.settings.workers:
             raise OptionsError(
@@ -155,6 +158,21 @@ class JobManager:
             self.queue_length = (self.queue_length or 0) + 1
         self._wake.set()
         return record
+
+    def _from_job(self, job: ParsedJob) -> ParsedJob:
+        """``options.job_initial`` resolved: that job's solution as the initial solution."""
+        source_id = job.options.job_initial
+        record = None if source_id is None else self.store.get(source_id)
+        solution = None if record is None else (record.result or {}).get("solution")
+        if record is None or record.problem != job.model.kind or solution is None:
+            kind = job.model.kind
+            raise OptionsError(
+                "options.job_initial",
+                f"no finished {kind} job {source_id!r} with a solution to start from",
+            )
+        options = job.options.model_copy(update={"initial_solution": solution})
+        given_solution(job.model, job.instance, solution)
+        return ParsedJob(job.model, job.instance, options)
 
     def cancel(self, job_id: str) -> JobRecord | None:
         """Cancel a queued job at once, or ask a running one to stop with its best answer."""

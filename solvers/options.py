@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,13 @@ class SolveOptions(BaseModel):
     objective. ``None``: search until optimality is proven or time runs out."""
     backend_params: str | None = None
     warm_start: bool = True
+    initial_solution: dict[str, Any] | None = None
+    """A full solution in the kind's JSON form: checked, then the warm start (``warm_start.method
+    == "given"``), the solver's hint and the incumbent to beat; an infeasible one is an error
+    listing its violations."""
+    job_initial: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    """The id of a finished job of the same kind, whose solution is the ``initial_solution``
+    (the service resolves it; a library solve has no jobs)."""
 
 
 class OptionsError(ValueError):

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.registry import get_model
-from makespan.models.spec import ProblemModel, Searchable
+from makespan.models.spec import ProblemModel, Searchable, WarmStart
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
 from makespan.solvers.backends import get_backend
 from makespan.solvers.control import IncumbentListener, SolveControl, SolveRun
@@ -60,6 +60,7 @@ def solve(
     gap_limit: float | None = None,
     backend_params: str | None = None,
     warm_start: bool = True,
+    initial_solution: Any = None,
     on_incumbent: IncumbentListener | None = None,
     stop_event: threading.Event | None = None,
 ) -> Result:
@@ -68,7 +69,9 @@ def solve(
     ``instance`` is the problem's typed instance or its JSON form (a dict). The solve ends by
     ``time_limit_s`` (heuristic included) or when ``stop_event`` is set, returning the best
     solution found, or once the relative gap is at most ``gap_limit`` (then ``termination`` is
-    ``gap_limit``). ``on_incumbent`` hears every improvement of objective or bound.
+    ``gap_limit``). ``initial_solution`` (the kind's solution or its JSON form) is checked and
+    becomes the warm start, the hint and the incumbent to beat. ``on_incumbent`` hears every
+    improvement of objective or bound.
 
     Raises:
         InstanceError: the instance does not validate.
@@ -84,8 +87,14 @@ def solve(
         gap_limit=gap_limit,
         backend_params=backend_params,
         warm_start=warm_start,
+        initial_solution=_json_form(initial_solution),
     )
     return solve_instance(model, typed, options, SolveControl(on_incumbent, stop_event))
+
+
+def _json_form(solution: Any) -> Any:
+    """A solution given as the kind's model, in its JSON form (options carry JSON)."""
+    return solution.model_dump(mode="json") if isinstance(solution, BaseModel) else solution
 
 
 def check(problem: str, instance: Any, solution: Any) -> CheckResult:
@@ -177,7 +186,10 @@ def solve_instance(
         options.backend == "auto" and limit is not None and model.size(instance) > limit
     )
     share = HEURISTIC_SHARE_ALONE if backend_left_out else HEURISTIC_SHARE
-    _run_warm_start(model, instance, options, progress, found, share)
+    if options.initial_solution is not None:
+        _start_from(model, instance, options.initial_solution, progress, found)
+    else:
+        _run_warm_start(model, instance, options, progress, found, share)
     if search and options.backend == "auto" and not _settled(found, progress):
         _run_search(search, model, instance, options, progress, found)
     if backend_left_out and not _settled(found, progress):
@@ -238,6 +250,42 @@ def _proven_infeasible(
         incumbents=progress.incumbents,
         message=reason,
     )
+
+
+def given_solution(model: ProblemModel[Any, Any], instance: Any, solution: Any) -> WarmStart[Any]:
+    """A caller's solution, checked, as a warm start (``method == "given"``).
+
+    Raises:
+        OptionsError: it does not fit the instance, naming ``options.initial_solution`` and
+            listing its violations.
+    """
+    try:
+        verdict = check_solution(model, instance, solution)
+    except InstanceError as error:
+        raise OptionsError("options.initial_solution", error.message) from None
+    if not verdict.feasible or verdict.objective is None:
+        broken = "; ".join(v.message for v in verdict.violations[:10])
+        more = len(verdict.violations) - 10
+        listing = broken + (f"; and {more} more" if more > 0 else "")
+        raise OptionsError("options.initial_solution", f"infeasible: {listing}")
+    return WarmStart("given", model.parse_solution(solution), float(verdict.objective))
+
+
+def _start_from(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    solution: Any,
+    progress: SolveRun,
+    found: _Findings,
+) -> None:
+    """The caller's solution as the warm start, the hint and the incumbent to beat."""
+    given = given_solution(model, instance, solution)
+    progress.report(given.objective, found.lower)
+    found.best = _Candidate(given.solution, given.objective)
+    found.warm = WarmStartInfo(
+        method=given.method, objective=as_number(given.objective), time_s=0.0
+    )
+    progress.checkpoint(lambda: _result(model, progress, found))
 
 
 def _run_warm_start(

@@ -17,7 +17,7 @@ from conftest import Service, module_service
 from makespan.api.client import BadRequestError, Client
 from makespan.instances import example_path
 from makespan.models.registry import MODELS
-from makespan.solvers import check, solve
+from makespan.solvers import OptionsError, check, solve
 
 service = module_service("check", workers="1")
 
@@ -162,3 +162,53 @@ def test_the_service_sdk_and_cli_check_alike(
         check=False,
     )
     assert done.returncode == 1 and "(0, 0)" in done.stdout
+
+
+# --- solving from a solution --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_an_initial_solution_is_the_warm_start_to_beat(
+    kind: str, solved: dict[str, tuple[Any, dict[str, Any], float]]
+) -> None:
+    instance, solution, objective = solved[kind]
+    result = solve(kind, instance, time_limit_s=3, workers=1, initial_solution=solution)
+    assert result.warm_start is not None and result.warm_start.method == "given"
+    assert result.warm_start.objective == pytest.approx(objective)
+    assert result.objective is not None and result.objective <= objective + 1e-9
+    assert check(kind, instance, result.solution).objective == pytest.approx(result.objective)
+
+
+def test_an_infeasible_initial_solution_is_refused_with_its_violations(
+    service: Service, solved: dict[str, tuple[Any, dict[str, Any], float]]
+) -> None:
+    instance, solution, _ = solved["jssp"]
+    broken = copy.deepcopy(solution)
+    broken["operations"][0]["start"] += 1
+    with pytest.raises(OptionsError, match="initial_solution: infeasible: operation"):
+        solve("jssp", instance, time_limit_s=1, initial_solution=broken)
+    body = {
+        "problem": "jssp",
+        "instance": instance.model_dump(mode="json", exclude_none=True),
+        "options": {"initial_solution": broken},
+    }
+    answer = httpx.post(f"{service.url}/v1/jobs", json=body, timeout=30)
+    assert answer.status_code == 422 and answer.json()["field"] == "options.initial_solution"
+    assert "(0, 0)" in answer.json()["message"]
+
+
+def test_a_job_starts_from_another_jobs_solution(service: Service) -> None:
+    with Client(service.url) as sdk:
+        first = sdk.submit("jssp", instance_text=example_path("jssp/ft06.txt").read_text())
+        first_result = first.wait(timeout=120)
+        again = sdk.submit(
+            "jssp", instance_text=example_path("jssp/ft06.txt").read_text(), job_initial=first.id
+        )
+        result = again.wait(timeout=120)
+        assert result.warm_start is not None and result.warm_start.method == "given"
+        assert result.warm_start.objective == first_result.objective
+        listed = sdk.jobs(limit=1)[0]
+        assert listed["id"] == again.id and listed["options"]["initial_solution"] is None
+        with pytest.raises(BadRequestError) as unknown:
+            sdk.submit("jssp", instance_text="1 1\n1\n1\n", job_initial="no-such-job")
+        assert unknown.value.field == "options.job_initial"
