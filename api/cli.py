@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +31,7 @@ from makespan.models.errors import InstanceError
 from makespan.models.jsontext import parse_json
 from makespan.models.plotting import plot_format, plot_result
 from makespan.models.registry import MODELS
-from makespan.models.spec import Generative
+from makespan.models.spec import FixBefore, Generative
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.pipeline import (
@@ -38,6 +39,7 @@ from makespan.solvers.pipeline import (
     given_solution,
     make_options,
     solve_instance,
+    steered,
 )
 from makespan.solvers.result import Incumbent, Result
 
@@ -107,7 +109,32 @@ def solve(
         typer.Option(
             "--initial",
             help="Start from this solution (a solution, a Result or a job document): checked, "
-            "then the warm start and the incumbent to beat.",
+            "then the warm start and the incumbent to beat. With --stability-weight it is also "
+            "the reference; with --fix-before its early part is fixed.",
+        ),
+    ] = None,
+    fixed_file: Annotated[
+        Path | None,
+        typer.Option("--fixed", help="Keep these parts: the kind's partial solution (JSON)."),
+    ] = None,
+    reference_file: Annotated[
+        Path | None,
+        typer.Option("--reference", help="Stay close to this solution (see --stability-weight)."),
+    ] = None,
+    stability_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--stability-weight",
+            help="Minimise objective + W * deviation from the reference (or the --initial).",
+        ),
+    ] = None,
+    fix_before: Annotated[
+        int | None,
+        typer.Option(
+            "--fix-before",
+            min=0,
+            help="jssp, rcpsp: fix every operation or activity of the --initial (or "
+            "--reference) schedule that starts before this time.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the Result JSON.")] = False,
@@ -123,10 +150,8 @@ def solve(
             plot_format(plot_file)  # a bad suffix fails before the solve, not after
         loaded = with_capacity(load_instance(target, problem=problem, format=format), capacity)
         options = _options(time_limit, backend, workers, seed, gap_limit, params, no_warm_start)
-        if initial is not None:
-            start = _solution_in(_read_json(initial))
-            options = options.model_copy(update={"initial_solution": start})
-            given_solution(loaded.model, loaded.instance, start)
+        plan = _Plan(initial, fixed_file, reference_file, stability_weight, fix_before)
+        options = plan.applied(loaded, options, quiet=as_json)
     except (InstanceError, OptionsError) as error:
         raise _fail(str(error)) from None
     live = not as_json and sys.stdout.isatty()
@@ -143,6 +168,66 @@ def solve(
     if plot_file is not None:
         _write_plot(loaded, result, plot_file, quiet=as_json)
     raise typer.Exit(EXIT_SOLVED if result.has_solution else EXIT_NO_SOLUTION)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The re-planning flags of ``solve``: where to start, what to keep, what to stay near."""
+
+    initial: Path | None
+    fixed: Path | None
+    reference: Path | None
+    weight: float | None
+    fix_before: int | None
+
+    def applied(
+        self, loaded: LoadedInstance, options: SolveOptions, *, quiet: bool
+    ) -> SolveOptions:
+        """``options`` with the initial solution, fixings and reference the flags name.
+
+        With ``--fix-before`` or ``--stability-weight``, an ``--initial`` that no longer fits
+        the instance (a machine went down) is used only as the reference and the source of the
+        fixings, with a note; otherwise it must fit.
+        """
+        start = None if self.initial is None else _solution_in(_read_json(self.initial))
+        reference = None if self.reference is None else _solution_in(_read_json(self.reference))
+        replanning = self.fix_before is not None or self.weight is not None
+        if self.fix_before is not None and start is None and reference is None:
+            raise OptionsError("--fix-before", "needs --initial or --reference")
+        if self.weight is not None and start is None and reference is None:
+            raise OptionsError("--stability-weight", "needs --initial or --reference")
+        update: dict[str, Any] = {"stability_weight": self.weight}
+        if self.weight is not None:
+            update["reference"] = reference if reference is not None else start
+        if self.fixed is not None:
+            update["fixed"] = _read_json(self.fixed)
+        if self.fix_before is not None:
+            update["fixed"] = _fixed_before(
+                loaded, start if start is not None else reference, self.fix_before
+            )
+        planned = options.model_copy(update=update)
+        model = steered(loaded.model, loaded.instance, planned)
+        if start is not None:
+            verdict = check_solution(model, loaded.instance, start)
+            if verdict.feasible or not replanning:
+                given_solution(model, loaded.instance, start)  # not replanning: it must fit
+                planned = planned.model_copy(update={"initial_solution": start})
+            elif not quiet:
+                typer.echo(
+                    f"note: the initial solution no longer fits ({len(verdict.violations)} "
+                    f"violations, e.g. {verdict.violations[0].message}); re-planning from it",
+                    err=True,
+                )
+        return planned
+
+
+def _fixed_before(loaded: LoadedInstance, solution: Any, time: int) -> Any:
+    """The parts of ``solution`` that start before ``time``, as the kind's fixings."""
+    model = loaded.model
+    if not isinstance(model, FixBefore):
+        raise OptionsError("--fix-before", f"{model.kind} has no start times to fix before")
+    typed = model.parse_solution(solution)
+    return model.fixed_before(typed, time).model_dump(mode="json", exclude_none=True)
 
 
 def _options(
@@ -340,8 +425,12 @@ def _print_summary(loaded: LoadedInstance, result: Result) -> None:
         )
     table.add_row("backend", f"{result.backend} {result.backend_version or ''}".strip())
     table.add_row("time", f"{result.wall_time_s:.2f}s")
+    if result.solution is not None and "deviation" in result.solution:
+        table.add_row("deviation", _fmt(result.solution["deviation"]))
     if result.message:
         table.add_row("note", result.message)
+    for item in result.conflict or ():
+        table.add_row("conflict", item.message)
     console.print(table)
 
 

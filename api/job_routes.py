@@ -289,8 +289,10 @@ def _document(record: JobRecord) -> JobDocument:
 def _summary(record: JobRecord) -> JobSummary:
     state = JobState.model_validate(record, from_attributes=True)
     headline = {name: (record.result or {}).get(name) for name in _HEADLINE}
-    # A listing shows the options without the solution a job may have started from.
-    options = state.options.model_copy(update={"initial_solution": None})
+    # A listing shows the options without the solutions a job started from or stays near.
+    options = state.options.model_copy(
+        update={"initial_solution": None, "reference": None, "fixed": None}
+    )
     return JobSummary(**{**state.model_dump(), "options": options}, **headline)
 
 

@@ -42,7 +42,7 @@ from makespan.api.store import (
 )
 from makespan.api.worker import CHECKPOINT_FILE, RESULT_FILE, JobTask, read_json_file
 from makespan.solvers.options import OptionsError, SolveOptions
-from makespan.solvers.pipeline import given_solution
+from makespan.solvers.pipeline import given_solution, steered
 
 log = logging.getLogger("makespan.jobs")
 
@@ -171,7 +171,7 @@ class JobManager:
                 f"no finished {kind} job {source_id!r} with a solution to start from",
             )
         options = job.options.model_copy(update={"initial_solution": solution})
-        given_solution(job.model, job.instance, solution)
+        given_solution(steered(job.model, job.instance, options), job.instance, solution)
         return ParsedJob(job.model, job.instance, options)
 
     def cancel(self, job_id: str) -> JobRecord | None:

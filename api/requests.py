@@ -22,7 +22,7 @@ from makespan.models.registry import MODELS, get_model
 from makespan.models.spec import ProblemModel
 from makespan.models.textfile import REQUEST_TEXT_SOURCE
 from makespan.solvers.options import OptionsError, SolveOptions
-from makespan.solvers.pipeline import given_solution, make_options, resolve_backend
+from makespan.solvers.pipeline import given_solution, make_options, resolve_backend, steered
 
 JSON_MEDIA_TYPES = ("application/json",)
 """Bodies of these types (and ``application/*+json``) are read as JSON; others are a 415."""
@@ -120,8 +120,9 @@ def parse_job_body(body: bytes, limits: ServiceLimits) -> ParsedJob:
     options = _options(document.get("options"), limits)
     instance = _instance(model, document, limits.size_limits.get(model.kind))
     resolve_backend(model, options)  # an unknown backend or parameter: 422 before queuing
+    checked = steered(model, instance, options)  # fixings and reference that do not fit: 422
     if options.initial_solution is not None:
-        given_solution(model, instance, options.initial_solution)  # infeasible: 422 now
+        given_solution(checked, instance, options.initial_solution)  # infeasible: 422 now
     return ParsedJob(model, instance, options)
 
 

@@ -13,9 +13,11 @@ from integer variable bounds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fractions import Fraction
 from functools import cached_property
 
 from makespan.solvers.deadline import BuildClock
@@ -33,6 +35,10 @@ class ConstraintKind(StrEnum):
 
 class IRError(ValueError):
     """An IR that does not hold together (bad index, empty domain, mismatched lengths)."""
+
+
+class ObjectiveTooLargeError(IRError):
+    """An objective whose values would pass :data:`MAX_OBJECTIVE_MAGNITUDE`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +232,61 @@ class MaxEquality:
 
 Constraint = Linear | NoOverlap | Cumulative | NoOverlap2D | MaxEquality
 
+Label = Mapping[str, str | int | float]
+"""What a group of constraints means in the instance's terms: ``constraint`` (its class:
+``deadline``, ``fixed``, ...), ``message`` (a sentence) and the items it concerns."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Constraints and intervals that together state one constraint of the instance (a
+    deadline, a fixing, a resource's capacity), so that a conflict can be told in its terms.
+
+    Backends ignore groups; :mod:`~makespan.solvers.conflict` relaxes them one by one.
+    """
+
+    label: Label
+    constraints: tuple[int, ...]
+    intervals: tuple[int, ...] = ()
+
+
+MAX_OBJECTIVE_MAGNITUDE = 2**53
+"""Largest absolute value an objective with a deviation term may take: every backend then
+holds it exactly (a MILP's objective is a double)."""
+
+
+class Measure(StrEnum):
+    """How a :class:`DeviationTerm` measures the distance of an expression from its value."""
+
+    ABSOLUTE = "absolute"
+    """:math:`|e - v|`."""
+    CHANGED = "changed"
+    """:math:`[e \\ne v]`."""
+    SHORTFALL = "shortfall"
+    """:math:`\\max(0, v - e)`."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviationTerm:
+    """``cost * measure(expr, value)``: one part of a solution's distance from a reference."""
+
+    expr: LinearExpr
+    value: int
+    cost: int
+    measure: Measure
+
+    def of(self, values: Sequence[int]) -> int:
+        """The term's value where the variables take ``values``."""
+        return self.cost * self.distance(self.expr.value(values) - self.value)
+
+    def distance(self, gap: int) -> int:
+        """The measure, before the cost, when ``expr - value == gap``."""
+        if self.measure is Measure.ABSOLUTE:
+            return abs(gap)
+        if self.measure is Measure.CHANGED:
+            return int(gap != 0)
+        return max(0, -gap)
+
 
 @dataclass(frozen=True)
 class Model:
@@ -243,6 +304,11 @@ class Model:
     objective_scale: int = 1
     """The objective in the problem's own units is ``objective / objective_scale``: models with
     fractional costs scale them to integers (CP-SAT needs integral objectives)."""
+    groups: tuple[Group, ...] = ()
+    """Constraints labelled with the instance constraint they state (see :class:`Group`)."""
+    deviations: tuple[tuple[int, DeviationTerm], ...] = ()
+    """The auxiliary variable of each deviation term (see :meth:`with_deviation`), so hints
+    can be completed."""
 
     @cached_property
     def kinds(self) -> frozenset[ConstraintKind]:
@@ -250,13 +316,72 @@ class Model:
         return frozenset(c.kind for c in self.constraints)
 
     def with_hints(self, hints: Mapping[int, int]) -> Model:
-        """A copy with these solution hints (variable index -> value), checked against domains."""
+        """A copy with these solution hints (variable index -> value), checked against domains.
+
+        Deviation variables the hints leave out are completed from the variables they measure.
+        """
         for var, value in hints.items():
             self._check_var(var, "hint")
             v = self.variables[var]
             if not v.lb <= value <= v.ub:
                 raise IRError(f"hint {v.name}={value} outside [{v.lb}, {v.ub}]")
-        return dataclasses.replace(self, hints=tuple(sorted(hints.items())))
+        complete = dict(hints) | self._deviation_hints(hints)
+        return dataclasses.replace(self, hints=tuple(sorted(complete.items())))
+
+    def _deviation_hints(self, hints: Mapping[int, int]) -> dict[int, int]:
+        derived: dict[int, int] = {}
+        for aux, term in self.deviations:
+            if aux in hints or any(var not in hints for var, _ in term.expr.terms):
+                continue
+            value = term.expr.constant + sum(c * hints[v] for v, c in term.expr.terms)
+            derived[aux] = term.distance(value - term.value)
+        return derived
+
+    def with_deviation(self, terms: Sequence[DeviationTerm], weight: Fraction) -> Model:
+        """A copy that minimises ``objective + weight * sum(terms)`` (in problem units).
+
+        Each term gets a variable pinned from below to its measure (exact at any optimum):
+        ``d >= e - v`` and ``d >= v - e`` (absolute), ``d >= v - e`` (shortfall), or a boolean
+        ``c`` with ``e - v <= (max e - v) c`` and ``v - e <= (v - min e) c`` (changed). With
+        ``weight = p / q`` the IR objective becomes ``q * objective + p * scale * sum(cost *
+        d)`` and the scale ``q * scale``.
+
+        Raises:
+            IRError: a negative weight or cost, or an objective that would pass
+                :data:`MAX_OBJECTIVE_MAGNITUDE`.
+        """
+        if weight < 0 or any(t.cost < 0 for t in terms):
+            raise IRError("a deviation weight or cost is negative")
+        variables = list(self.variables)
+        constraints = list(self.constraints)
+        measured: list[tuple[int, DeviationTerm]] = []
+        constant = 0
+        for term in terms:
+            aux = _measure_term(self, term, variables, constraints)
+            if isinstance(aux, int):
+                measured.append((aux, term))
+            else:
+                constant += aux.value
+        deviation = LinearExpr.weighted([a for a, _ in measured], [t.cost for _, t in measured])
+        deviation += constant
+        base = self.objective or LinearExpr()
+        p, q = weight.numerator, weight.denominator
+        objective = base * q + deviation * (p * self.objective_scale)
+        model = dataclasses.replace(
+            self,
+            variables=tuple(variables),
+            constraints=tuple(constraints),
+            objective=objective,
+            objective_scale=self.objective_scale * q,
+            deviations=self.deviations + tuple(measured),
+        )
+        low, high = model.expr_bounds(objective)
+        if max(abs(low), abs(high)) > MAX_OBJECTIVE_MAGNITUDE:
+            raise ObjectiveTooLargeError(
+                "the objective with its deviation term is too large to hold exactly: "
+                "lower the weight"
+            )
+        return model
 
     def expr_bounds(self, expr: LinearExpr) -> tuple[int, int]:
         """The smallest and largest value ``expr`` can take over the variable domains."""
@@ -273,6 +398,40 @@ class Model:
             raise IRError(f"{where}: variable index {var} out of range")
 
 
+@dataclass(frozen=True, slots=True)
+class _Constant:
+    value: int
+
+
+def _measure_term(
+    model: Model, term: DeviationTerm, variables: list[Variable], constraints: list[Constraint]
+) -> int | _Constant:
+    """Append the variable (and its rows) measuring ``term``; a constant when its expression
+    cannot move far enough to matter."""
+    for var, _ in term.expr.terms:
+        model._check_var(var, "deviation term")
+    low, high = model.expr_bounds(term.expr)
+    if low == high or (term.measure is Measure.SHORTFALL and low >= term.value):
+        return _Constant(term.of([v.lb for v in model.variables]))
+    if term.measure is Measure.CHANGED and not low <= term.value <= high:
+        return _Constant(term.cost)
+    index = len(variables)
+    e, v = term.expr, term.value
+    if term.measure is Measure.CHANGED:
+        variables.append(Variable(f"changed_{index}", 0, 1, is_bool=True))
+        d = LinearExpr(((index, 1),))
+        constraints.append(Linear(e - d * (high - v), None, v))
+        constraints.append(Linear(e + d * (v - low), v, None))
+        return index
+    top = max(v - low, 0) if term.measure is Measure.SHORTFALL else max(high - v, v - low)
+    variables.append(Variable(f"deviation_{index}", 0, top))
+    d = LinearExpr(((index, 1),))
+    constraints.append(Linear(d + e, v, None))
+    if term.measure is Measure.ABSOLUTE:
+        constraints.append(Linear(d - e, -v, None))
+    return index
+
+
 @dataclass
 class ModelBuilder:
     """Accumulates variables, intervals and constraints, validating each, then :meth:`build`."""
@@ -283,6 +442,7 @@ class ModelBuilder:
     _constraints: list[Constraint] = field(default_factory=list)
     _objective: LinearExpr | None = None
     _objective_scale: int = 1
+    _groups: list[Group] = field(default_factory=list)
     _clock: BuildClock = field(default_factory=BuildClock)
 
     def int_var(self, lb: int, ub: int, name: str) -> Var:
@@ -382,6 +542,27 @@ class ModelBuilder:
         self._objective = e
         self._objective_scale = scale
 
+    @contextmanager
+    def labeled(self, label: Label) -> Iterator[None]:
+        """Label the constraints and intervals added in this block as one :class:`Group`."""
+        if "constraint" not in label or "message" not in label:
+            raise IRError("a group label needs 'constraint' and 'message'")
+        first_constraint, first_interval = len(self._constraints), len(self._intervals)
+        yield
+        self._groups.append(
+            Group(
+                dict(label),
+                tuple(range(first_constraint, len(self._constraints))),
+                tuple(range(first_interval, len(self._intervals))),
+            )
+        )
+
+    def fix(self, var: Var, value: int, label: Label) -> None:
+        """``var == value``, a fixing of the caller's, labelled (a domain outside ``value``
+        makes the model infeasible, which a conflict then names)."""
+        with self.labeled(label):
+            self.add_linear(var, lb=value, ub=value)
+
     def interval_at(self, index: int) -> Interval:
         """The interval with this index (for models that derive further constraints from it)."""
         return self._intervals[index]
@@ -395,6 +576,7 @@ class ModelBuilder:
             tuple(self._constraints),
             self._objective,
             objective_scale=self._objective_scale,
+            groups=tuple(self._groups),
         )
 
     def _check_expr(self, expr: LinearExpr, where: str) -> None:

@@ -21,13 +21,17 @@ from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.registry import get_model
 from makespan.models.spec import ProblemModel, Searchable, WarmStart
+from makespan.models.steering import SteeredModel, explaining_ir, make_steering
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
 from makespan.solvers.backends import get_backend
+from makespan.solvers.conflict import find_conflict
 from makespan.solvers.control import IncumbentListener, SolveControl, SolveRun
 from makespan.solvers.deadline import BuildTimeoutError, build_deadline
+from makespan.solvers.ir import Model, ObjectiveTooLargeError
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.result import (
     CheckResult,
+    ConflictItem,
     Result,
     Status,
     Termination,
@@ -48,6 +52,10 @@ HEURISTIC_SHARE_ALONE = 0.6
 
 _MIN_BACKEND_TIME_S = 0.01
 
+CONFLICT_MIN_TIME_S = 0.5
+"""The least time a solve that proved infeasibility spends naming a conflict, past its time
+limit if need be."""
+
 
 def solve(
     problem: str,
@@ -61,6 +69,9 @@ def solve(
     backend_params: str | None = None,
     warm_start: bool = True,
     initial_solution: Any = None,
+    fixed: Any = None,
+    reference: Any = None,
+    stability_weight: float | None = None,
     on_incumbent: IncumbentListener | None = None,
     stop_event: threading.Event | None = None,
 ) -> Result:
@@ -70,8 +81,10 @@ def solve(
     ``time_limit_s`` (heuristic included) or when ``stop_event`` is set, returning the best
     solution found, or once the relative gap is at most ``gap_limit`` (then ``termination`` is
     ``gap_limit``). ``initial_solution`` (the kind's solution or its JSON form) is checked and
-    becomes the warm start, the hint and the incumbent to beat. ``on_incumbent`` hears every
-    improvement of objective or bound.
+    becomes the warm start, the hint and the incumbent to beat. ``fixed`` (the kind's partial
+    solution) is kept in the answer; with ``reference`` (or, without one, the initial solution)
+    and ``stability_weight`` w the solve minimises objective + w * deviation. ``on_incumbent``
+    hears every improvement of objective or bound.
 
     Raises:
         InstanceError: the instance does not validate.
@@ -88,6 +101,9 @@ def solve(
         backend_params=backend_params,
         warm_start=warm_start,
         initial_solution=_json_form(initial_solution),
+        fixed=_json_form(fixed),
+        reference=_json_form(reference),
+        stability_weight=stability_weight,
     )
     return solve_instance(model, typed, options, SolveControl(on_incumbent, stop_event))
 
@@ -131,7 +147,7 @@ def make_options(**fields: Any) -> SolveOptions:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "options"
-        raise OptionsError(field, str(first["msg"])) from None
+        raise OptionsError(field, str(first["msg"]).removeprefix("Value error, ")) from None
 
 
 def resolve_backend(model: ProblemModel[Any, Any], options: SolveOptions) -> Backend:
@@ -162,6 +178,9 @@ class _Findings:
     infeasible: bool = False
     outcome: BackendOutcome | None = None
     messages: list[str] = field(default_factory=list)
+    compiled: Model | None = None
+    """The IR the backend solved, kept to explain an infeasible answer."""
+    conflict: list[ConflictItem] | None = None
 
 
 def solve_instance(
@@ -171,6 +190,7 @@ def solve_instance(
     control: SolveControl,
 ) -> Result:
     """:func:`solve` for a validated instance and options, under the caller's ``control``."""
+    model = steered(model, instance, options)
     found = _Findings(resolve_backend(model, options), model.lower_bound(instance))
     search = model if isinstance(model, Searchable) else None
     progress = SolveRun(
@@ -180,7 +200,9 @@ def solve_instance(
     )
     reason = model.infeasibility_reason(instance)
     if reason is not None:
-        return _proven_infeasible(model, progress, found, reason)
+        found.infeasible = True
+        found.messages.append(reason)
+        return _explained(model, instance, options, progress, found)
     limit = search.auto_backend_limit if search else None
     backend_left_out = (
         options.backend == "auto" and limit is not None and model.size(instance) > limit
@@ -199,7 +221,62 @@ def solve_instance(
         )
     elif not _settled(found, progress):
         _run_backend_in_time(model, instance, options, progress, found)
+    return _explained(model, instance, options, progress, found)
+
+
+def steered(
+    model: ProblemModel[Any, Any], instance: Any, options: SolveOptions
+) -> ProblemModel[Any, Any]:
+    """``model`` under the options' fixings and reference, or as it is without them.
+
+    Raises:
+        OptionsError: a fixing or the reference does not fit the instance (naming it).
+    """
+    try:
+        steering = make_steering(
+            model,
+            instance,
+            fixed=options.fixed,
+            reference=options.steering_reference,
+            weight=options.stability_weight,
+        )
+    except InstanceError as error:
+        raise OptionsError(error.field or "options", error.message) from None
+    return model if steering is None else SteeredModel(model, steering, instance)
+
+
+def _explained(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    options: SolveOptions,
+    progress: SolveRun,
+    found: _Findings,
+) -> Result:
+    """The result; when it proves infeasibility, with a small set of the instance's
+    constraints (and fixings) that cannot all hold."""
+    result = _result(model, progress, found)
+    if result.status is not Status.INFEASIBLE:
+        return result
+    labelled = explaining_ir(model, instance) or found.compiled
+    if labelled is None or not labelled.groups:
+        return result
+    budget = max(options.time_limit_s - progress.elapsed(), CONFLICT_MIN_TIME_S)
+    conflict = find_conflict(labelled, budget, lambda: progress.cancelled)
+    if conflict is None:
+        return result
+    found.conflict = [ConflictItem.model_validate(dict(label)) for label in conflict.labels]
+    found.messages.append(_conflict_note(len(conflict.labels), conflict.minimal))
     return _result(model, progress, found)
+
+
+def _conflict_note(size: int, minimal: bool) -> str:
+    these = (
+        "this constraint cannot hold" if size == 1 else f"these {size} constraints cannot all hold"
+    )
+    if not minimal:
+        return f"conflict: {these} with the rest of the instance (not shown minimal in time)"
+    dropping = "dropping it" if size == 1 else "dropping any one of them"
+    return f"conflict: {these} with the rest of the instance; {dropping} lifts the conflict"
 
 
 def _settled(found: _Findings, progress: SolveRun) -> bool:
@@ -234,22 +311,6 @@ def _run_search(
     if answer.proven_infeasible and run.best is None:
         run.infeasible = True
         run.messages.append(f"{answer.method} exhausted every placement: none fits")
-
-
-def _proven_infeasible(
-    model: ProblemModel[Any, Any], progress: SolveRun, found: _Findings, reason: str
-) -> Result:
-    """The model's cheap test proved that no solution exists: no search, the reason as message."""
-    return Result(
-        problem=model.kind,
-        status=Status.INFEASIBLE,
-        termination=Termination.SOLVED,
-        wall_time_s=round(progress.elapsed(), 4),
-        backend=found.backend.name,
-        backend_version=found.backend.version,
-        incumbents=progress.incumbents,
-        message=reason,
-    )
 
 
 def given_solution(model: ProblemModel[Any, Any], instance: Any, solution: Any) -> WarmStart[Any]:
@@ -351,9 +412,7 @@ def _run_backend_in_time(
     backend = found.backend
     try:
         with build_deadline(deadline):
-            outcome, candidate, note = _run_backend(
-                model, instance, options, progress, backend, found.best
-            )
+            outcome, candidate, note = _run_backend(model, instance, options, progress, found)
     except BuildTimeoutError:
         outcome, candidate = None, None
         note = f"building the {backend.name} model took the whole time limit"
@@ -369,10 +428,14 @@ def _run_backend(
     instance: Any,
     options: SolveOptions,
     progress: SolveRun,
-    backend: Backend,
-    best: _Candidate | None,
+    found: _Findings,
 ) -> tuple[BackendOutcome | None, _Candidate | None, str | None]:
-    compiled = model.compile(instance, best.objective if best else None)
+    backend, best = found.backend, found.best
+    try:
+        compiled = model.compile(instance, best.objective if best else None)
+    except ObjectiveTooLargeError as error:
+        raise OptionsError("options.stability_weight", str(error)) from None
+    found.compiled = compiled.ir
     unsupported = compiled.ir.kinds - backend.supported_kinds
     if unsupported:
         kinds = ", ".join(sorted(unsupported))
@@ -439,8 +502,9 @@ def _result(model: ProblemModel[Any, Any], progress: SolveRun, run: _Findings) -
         backend_version=outcome.version if outcome else _version(run),
         warm_start=run.warm,
         incumbents=progress.incumbents,
-        solution=_dump(best.solution) if best else None,
+        solution=model.dump_solution(best.solution) if best else None,
         message="; ".join(run.messages) or None,
+        conflict=run.conflict,
     )
 
 
@@ -494,8 +558,3 @@ def _makespan_version() -> str | None:
         return importlib.metadata.version("makespan")
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _dump(solution: Any) -> dict[str, Any]:
-    dumped: dict[str, Any] = solution.model_dump(mode="json")
-    return dumped

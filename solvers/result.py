@@ -93,6 +93,17 @@ class WarmStartInfo(_Finite):
     time_s: float | None = None
 
 
+class ConflictItem(BaseModel):
+    """One of the instance's own constraints (or a fixing) in a conflict: ``constraint`` its
+    class (``deadline``, ``fixed``, ...), ``message`` a sentence, and the items it concerns
+    (``activity``, ``job``, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    message: str
+    constraint: str
+
+
 class Result(_Finite):
     """The outcome of one solve, as the CLI ``--json``, the REST API and the SDK return it.
 
@@ -112,6 +123,9 @@ class Result(_Finite):
     incumbents: tuple[Incumbent, ...] = ()
     solution: dict[str, Any] | None = None
     message: str | None = None
+    conflict: list[ConflictItem] | None = None
+    """When ``status`` is ``infeasible``: instance constraints (and fixings) that cannot all
+    hold, as small as the time allowed (minimal when the message says so)."""
 
     @property
     def has_solution(self) -> bool:

@@ -9,6 +9,7 @@ from makespan.models.jssp.instance import (
     DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
 )
 from makespan.models.jssp.instance import (
+    JobShopFixed,
     JobShopInstance,
     JobShopSolution,
     Operation,
@@ -31,9 +32,19 @@ class JobShop(ProblemModel[JobShopInstance, JobShopSolution]):
 
     load_named = staticmethod(benchmarks.load_named)
     prepare = staticmethod(heuristics.prepare)
+    fixed_before = staticmethod(instance.fixed_before)
 
 
 MODEL = JobShop(
     KindAbout("jssp", "job-shop scheduling: minimise the makespan", "operations", SIZE_LIMIT),
-    KindParts(JobShopInstance, JobShopSolution, instance, formats, compile, check, heuristics),
+    KindParts(
+        JobShopInstance,
+        JobShopSolution,
+        instance,
+        formats,
+        compile,
+        check,
+        heuristics,
+        JobShopFixed,
+    ),
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from itertools import pairwise
 
 from makespan.models.check import CheckReport, ViolationLog
-from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
+from makespan.models.errors import InstanceError
+from makespan.models.jssp.instance import JobShopFixed, JobShopInstance, JobShopSolution
 
 
 def check(instance: JobShopInstance, solution: JobShopSolution) -> CheckReport:
@@ -58,3 +59,66 @@ def infeasibility_reason(instance: JobShopInstance) -> str | None:
     """None: every job shop has a schedule (run the jobs one after another)."""
     del instance
     return None
+
+
+def validate_fixed(instance: JobShopInstance, fixed: JobShopFixed) -> None:
+    """Every fixing names an operation of the instance, once, and keeps a start or a machine.
+    (A machine the operation cannot run on is a fixing that cannot hold: the solve answers
+    infeasible and names it.)"""
+    seen: set[tuple[int, int]] = set()
+    for k, f in enumerate(fixed.operations):
+        where = f"operations.{k}"
+        if f.job >= instance.num_jobs or f.index >= len(instance.jobs[f.job]):
+            raise InstanceError(f"operation ({f.job}, {f.index}) does not exist", field=where)
+        if (f.job, f.index) in seen:
+            raise InstanceError(f"operation ({f.job}, {f.index}) fixed twice", field=where)
+        if f.start is None and f.machine is None:
+            raise InstanceError("fix a start, a machine or both", field=where)
+        seen.add((f.job, f.index))
+
+
+def _placed(solution: JobShopSolution) -> dict[tuple[int, int], tuple[int, int]]:
+    """(job, index) -> (machine, start) of every scheduled operation."""
+    return {(op.job, op.index): (op.machine, op.start) for op in solution.operations}
+
+
+def kept(instance: JobShopInstance, solution: JobShopSolution, fixed: JobShopFixed) -> list[str]:
+    """Every fixed start or machine that ``solution`` changed."""
+    del instance
+    placed = _placed(solution)
+    broken = []
+    for f in fixed.operations:
+        machine, start = placed.get((f.job, f.index), (None, None))
+        if f.start is not None and start != f.start:
+            broken.append(
+                f"operation ({f.job}, {f.index}) is fixed to start at {f.start}, found {start}"
+            )
+        if f.machine is not None and machine != f.machine:
+            broken.append(
+                f"operation ({f.job}, {f.index}) is fixed on machine {f.machine}, found {machine}"
+            )
+    return broken
+
+
+def deviation(
+    instance: JobShopInstance, solution: JobShopSolution, reference: JobShopSolution
+) -> int:
+    """:math:`\\sum_o |S_o - S^{ref}_o| + \\sum_{o: m_o \\ne m^{ref}_o} p_o`, with
+    :math:`p_o` the operation's duration on its new machine (an operation the solution lacks
+    counts its reference start).
+
+    Raises:
+        InstanceError: the reference leaves an operation out.
+    """
+    before, after = _placed(reference), _placed(solution)
+    total = 0
+    for j, job in enumerate(instance.jobs):
+        for k, op in enumerate(job):
+            if (j, k) not in before:
+                raise InstanceError(f"operation ({j}, {k}) is missing", field="operations")
+            ref_machine, ref_start = before[(j, k)]
+            machine, start = after.get((j, k), (ref_machine, 0))
+            total += abs(start - ref_start)
+            if machine != ref_machine:
+                total += op.duration
+    return total

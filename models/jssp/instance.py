@@ -165,6 +165,38 @@ class JobShopSolution(BaseModel):
         return cls(makespan=max((o.end for o in ops), default=0), operations=ops)
 
 
+class OperationFixing(BaseModel):
+    """Operation ``index`` of job ``job`` keeps its ``start`` and/or its ``machine``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job: NonNegativeInt
+    index: NonNegativeInt
+    start: Annotated[int, Field(ge=0, le=MAX_HORIZON)] | None = None
+    machine: NonNegativeInt | None = None
+
+
+class JobShopFixed(BaseModel):
+    """The fixed parts of a schedule (``options.fixed``): operations kept at a start and/or on
+    a machine."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operations: tuple[OperationFixing, ...] = ()
+
+
+def fixed_before(solution: JobShopSolution, time: int) -> JobShopFixed:
+    """Every operation of ``solution`` that starts before ``time``, kept at its start and on
+    its machine."""
+    return JobShopFixed(
+        operations=tuple(
+            OperationFixing(job=op.job, index=op.index, start=op.start, machine=op.machine)
+            for op in solution.operations
+            if op.start < time
+        )
+    )
+
+
 def size(instance: JobShopInstance) -> int:
     """The number of operations."""
     return instance.num_operations

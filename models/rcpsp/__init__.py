@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from makespan.models.bounds import KnownBounds
 from makespan.models.rcpsp import bounds, check, compile, formats, heuristics
+from makespan.models.rcpsp import instance as rcpsp_instance
 from makespan.models.rcpsp.instance import (
     DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
 )
 from makespan.models.rcpsp.instance import (
     Activity,
     Lag,
+    RcpspFixed,
     RcpspInstance,
     RcpspSolution,
     Resource,
@@ -33,12 +35,22 @@ __all__ = [
 ]
 
 
-MODEL: ProblemModel[RcpspInstance, RcpspSolution] = ProblemModel(
+class Rcpsp(ProblemModel[RcpspInstance, RcpspSolution]):
+    """RCPSP, with a repair of a reference schedule."""
+
+    repair = staticmethod(heuristics.repair)
+    explained = staticmethod(compile.explained)
+    fixed_before = staticmethod(rcpsp_instance.fixed_before)
+
+
+MODEL = Rcpsp(
     KindAbout(
         "rcpsp",
         "resource-constrained project scheduling (with RCPSP/max lags): minimise the makespan",
         "activities",
         SIZE_LIMIT,
     ),
-    KindParts(RcpspInstance, RcpspSolution, bounds, formats, compile, check, heuristics),
+    KindParts(
+        RcpspInstance, RcpspSolution, bounds, formats, compile, check, heuristics, RcpspFixed
+    ),
 )
