@@ -31,7 +31,7 @@ from makespan.models.errors import InstanceError
 from makespan.models.jsontext import parse_json
 from makespan.models.plotting import plot_format, plot_result
 from makespan.models.registry import MODELS
-from makespan.models.spec import FixBefore, Generative
+from makespan.models.spec import Generative
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.pipeline import (
@@ -192,19 +192,16 @@ class _Plan:
         start = None if self.initial is None else _solution_in(_read_json(self.initial))
         reference = None if self.reference is None else _solution_in(_read_json(self.reference))
         replanning = self.fix_before is not None or self.weight is not None
-        if self.fix_before is not None and start is None and reference is None:
-            raise OptionsError("--fix-before", "needs --initial or --reference")
-        if self.weight is not None and start is None and reference is None:
-            raise OptionsError("--stability-weight", "needs --initial or --reference")
-        update: dict[str, Any] = {"stability_weight": self.weight}
-        if self.weight is not None:
+        if replanning and start is None and reference is None:
+            flag = "--fix-before" if self.fix_before is not None else "--stability-weight"
+            raise OptionsError(flag, "needs --initial or --reference")
+        update: dict[str, Any] = {"fix_before": self.fix_before}
+        if replanning:
+            # Without a weight the deviation is reported, not minimised.
             update["reference"] = reference if reference is not None else start
+            update["stability_weight"] = self.weight or 0
         if self.fixed is not None:
             update["fixed"] = _read_json(self.fixed)
-        if self.fix_before is not None:
-            update["fixed"] = _fixed_before(
-                loaded, start if start is not None else reference, self.fix_before
-            )
         planned = options.model_copy(update=update)
         model = steered(loaded.model, loaded.instance, planned)
         if start is not None:
@@ -219,15 +216,6 @@ class _Plan:
                     err=True,
                 )
         return planned
-
-
-def _fixed_before(loaded: LoadedInstance, solution: Any, time: int) -> Any:
-    """The parts of ``solution`` that start before ``time``, as the kind's fixings."""
-    model = loaded.model
-    if not isinstance(model, FixBefore):
-        raise OptionsError("--fix-before", f"{model.kind} has no start times to fix before")
-    typed = model.parse_solution(solution)
-    return model.fixed_before(typed, time).model_dump(mode="json", exclude_none=True)
 
 
 def _options(

@@ -25,6 +25,7 @@ from makespan.models.errors import InstanceError
 from makespan.models.spec import (
     Compiled,
     Explainable,
+    FixBefore,
     ProblemModel,
     Repairable,
     Steering,
@@ -41,13 +42,20 @@ def make_steering(
     fixed: Any,
     reference: Any,
     weight: float | None,
+    fix_before: int | None = None,
+    source: Any = None,
 ) -> Steering[Any] | None:
     """The validated steering of a solve (None when nothing is fixed or referenced).
+    ``fix_before`` t fixes every part of ``source`` (a solution) that starts before t.
 
     Raises:
         InstanceError: a fixing or the reference does not fit ``instance`` (its field under
-            ``options.fixed`` or ``options.reference``), or a reference without a weight.
+            ``options.fixed`` or ``options.reference``), a reference without a weight, or a
+            ``fix_before`` without a solution to take the parts from, for a kind without
+            start times, or together with ``fixed``.
     """
+    if fix_before is not None:
+        fixed = _fixed_before(model, fixed, fix_before, source)
     if fixed is None and reference is None:
         return None
     typed_fixed = None if fixed is None else _parse_fixed(model, instance, fixed)
@@ -58,6 +66,23 @@ def make_steering(
         typed_reference = _parse_reference(model, instance, reference)
     exact = Fraction(0) if weight is None else exact_weight(weight)
     return Steering(typed_fixed, typed_reference, exact)
+
+
+def _fixed_before(model: ProblemModel[Any, Any], fixed: Any, time: int, source: Any) -> Any:
+    """The fixings ``fix_before`` asks for, in the kind's JSON form."""
+    if fixed is not None:
+        raise InstanceError("give fixed or fix_before, not both", field="options.fix_before")
+    if not isinstance(model, FixBefore):
+        message = f"{model.kind} has no start times to fix before"
+        raise InstanceError(message, field="options.fix_before")
+    if source is None:
+        message = "needs a reference or an initial solution to fix parts of"
+        raise InstanceError(message, field="options.fix_before")
+    try:
+        typed = model.parse_solution(source)
+    except InstanceError as error:
+        raise InstanceError(error.message, field="options.reference") from None
+    return model.fixed_before(typed, time).model_dump(mode="json", exclude_none=True)
 
 
 def _parse_fixed(model: ProblemModel[Any, Any], instance: Any, fixed: Any) -> Any:

@@ -78,6 +78,10 @@ class SolveOptions(BaseModel):
     reference: dict[str, Any] | None = None
     """A full solution to stay close to: the objective becomes ``objective + stability_weight *
     deviation`` and the answer carries its ``deviation``."""
+    fix_before: Annotated[int | None, Field(ge=0, le=2**62)] = None
+    """Scheduling kinds (jssp, rcpsp): fix every part of the ``reference`` (else the
+    ``initial_solution``) that starts before this time: re-planning after a disruption at it.
+    Not together with ``fixed``."""
     stability_weight: Annotated[float | None, Field(ge=0, allow_inf_nan=False)] = None
     """The weight w of the deviation from ``reference`` (a multiple of 1/1000, at most
     10^6); without a reference, the ``initial_solution`` is the reference."""

@@ -239,6 +239,8 @@ def steered(
             fixed=options.fixed,
             reference=options.steering_reference,
             weight=options.stability_weight,
+            fix_before=options.fix_before,
+            source=options.steering_reference or options.initial_solution,
         )
     except InstanceError as error:
         raise OptionsError(error.field or "options", error.message) from None

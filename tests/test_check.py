@@ -212,3 +212,59 @@ def test_a_job_starts_from_another_jobs_solution(service: Service) -> None:
         with pytest.raises(BadRequestError) as unknown:
             sdk.submit("jssp", instance_text="1 1\n1\n1\n", job_initial="no-such-job")
         assert unknown.value.field == "options.job_initial"
+
+
+def test_a_job_replans_near_another_jobs_solution_keeping_what_is_fixed(service: Service) -> None:
+    text = example_path("jssp/ft06.txt").read_text()
+    with Client(service.url) as sdk:
+        first = sdk.submit("jssp", instance_text=text, time_limit_s=5)
+        first_result = first.wait(timeout=120)
+        assert first_result.solution is not None
+        early = [op for op in first_result.solution["operations"] if op["start"] < 10]
+        fixed = {
+            "operations": [
+                {"job": o["job"], "index": o["index"], "start": o["start"]} for o in early
+            ]
+        }
+        again = sdk.submit(
+            "jssp",
+            instance_text=text,
+            time_limit_s=5,
+            job_initial=first.id,
+            stability_weight=1000,
+            fixed=fixed,
+        )
+        result = again.wait(timeout=120)
+        assert result.solution is not None and result.solution["deviation"] == 0
+        assert result.objective == first_result.objective
+        listed = sdk.jobs(limit=1)[0]
+        assert listed["id"] == again.id and listed["options"]["fixed"] is None
+        assert again.document()["options"]["fixed"] == fixed
+
+
+def test_fixings_that_name_nothing_are_refused_before_queuing(service: Service) -> None:
+    body = {
+        "problem": "jssp",
+        "instance_text": example_path("jssp/ft06.txt").read_text(),
+        "options": {"fixed": {"operations": [{"job": 42, "index": 0, "start": 0}]}},
+    }
+    answer = httpx.post(f"{service.url}/v1/jobs", json=body, timeout=30)
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "options.fixed.operations.0"
+    body["options"] = {"reference": {"makespan": 1, "operations": []}}
+    answer = httpx.post(f"{service.url}/v1/jobs", json=body, timeout=30)
+    assert answer.status_code == 422 and "stability_weight" in answer.json()["message"]
+
+
+def test_an_infeasible_solve_answers_with_its_conflict(service: Service) -> None:
+    clash = [{"job": 0, "index": 0, "start": 10}, {"job": 0, "index": 1, "start": 5}]
+    with Client(service.url) as sdk:
+        result = sdk.solve(
+            "jssp",
+            instance_text=example_path("jssp/ft06.txt").read_text(),
+            time_limit_s=5,
+            fixed={"operations": clash},
+        )
+    assert result.status.value == "infeasible" and result.conflict is not None
+    assert [c.model_dump()["operation"] for c in result.conflict] == [0, 1]
+    assert all(c.constraint == "fixed" for c in result.conflict)

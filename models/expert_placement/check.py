@@ -168,3 +168,7 @@ def _check_reference_shape(
             raise InstanceError(
                 f"{len(row)} experts, not {instance.num_experts}", field=f"placement.{layer}"
             )
+        if any(gpu >= instance.num_gpus for gpu in row):
+            raise InstanceError(
+                f"a GPU out of range 0..{instance.num_gpus - 1}", field=f"placement.{layer}"
+            )

@@ -7,6 +7,7 @@ from itertools import pairwise
 from makespan.models.check import CheckReport, ViolationLog
 from makespan.models.errors import InstanceError
 from makespan.models.jssp.instance import JobShopFixed, JobShopInstance, JobShopSolution
+from makespan.models.limits import MAX_HORIZON
 
 
 def check(instance: JobShopInstance, solution: JobShopSolution) -> CheckReport:
@@ -117,6 +118,8 @@ def deviation(
             if (j, k) not in before:
                 raise InstanceError(f"operation ({j}, {k}) is missing", field="operations")
             ref_machine, ref_start = before[(j, k)]
+            if ref_start > MAX_HORIZON:
+                raise InstanceError(f"start {ref_start} is past {MAX_HORIZON}", field="operations")
             machine, start = after.get((j, k), (ref_machine, 0))
             total += abs(start - ref_start)
             if machine != ref_machine:

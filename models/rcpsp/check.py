@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from makespan.models.check import CheckReport, ViolationLog
 from makespan.models.errors import InstanceError
+from makespan.models.limits import MAX_HORIZON
 from makespan.models.rcpsp.instance import RcpspFixed, RcpspInstance, RcpspSolution, Resource
 from makespan.models.rcpsp.network import build_network, window_conflict
 
@@ -186,5 +187,8 @@ def deviation(instance: RcpspInstance, solution: RcpspSolution, reference: Rcpsp
     for activity in instance.activities:
         if activity.id not in before:
             raise InstanceError(f"activity {activity.id} is missing", field="activities")
+        if before[activity.id] > MAX_HORIZON:
+            start = before[activity.id]
+            raise InstanceError(f"start {start} is past {MAX_HORIZON}", field="activities")
         total += abs(after.get(activity.id, 0) - before[activity.id])
     return total
