@@ -72,6 +72,7 @@ def solve(
     fixed: Any = None,
     reference: Any = None,
     stability_weight: float | None = None,
+    fix_before: int | None = None,
     on_incumbent: IncumbentListener | None = None,
     stop_event: threading.Event | None = None,
 ) -> Result:
@@ -83,7 +84,8 @@ def solve(
     ``gap_limit``). ``initial_solution`` (the kind's solution or its JSON form) is checked and
     becomes the warm start, the hint and the incumbent to beat. ``fixed`` (the kind's partial
     solution) is kept in the answer; with ``reference`` (or, without one, the initial solution)
-    and ``stability_weight`` w the solve minimises objective + w * deviation. ``on_incumbent``
+    and ``stability_weight`` w the solve minimises objective + w * deviation; ``fix_before`` t
+    fixes what the reference (else the initial solution) starts before t. ``on_incumbent``
     hears every improvement of objective or bound.
 
     Raises:
@@ -104,6 +106,7 @@ def solve(
         fixed=_json_form(fixed),
         reference=_json_form(reference),
         stability_weight=stability_weight,
+        fix_before=fix_before,
     )
     return solve_instance(model, typed, options, SolveControl(on_incumbent, stop_event))
 
