@@ -16,6 +16,7 @@ import json
 import random
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,42 +74,43 @@ def _rcpsp(plan_of: Callable[[str, Any], dict[str, Any]]) -> Scenario:
     return what, instance, model.parse_instance(document), t
 
 
-def _memory(plan_of: Callable[[str, Any], dict[str, Any]]) -> Scenario:
-    model = get_model("memory_mapping")
-    instance = model.read_file(example_path("memory_mapping/trace60.csv"))
-    plan_of("memory_mapping", instance)
+def _changed(
+    kind: str,
+    name: str,
+    change: Callable[[dict[str, Any]], str],
+    plan_of: Callable[[str, Any], dict[str, Any]],
+) -> Scenario:
+    """A bundled example, planned, then changed in its JSON form by ``change`` (which says
+    what it did)."""
+    model = get_model(kind)
+    instance = model.read_file(example_path(name))
+    plan_of(kind, instance)
     document = instance.model_dump(mode="json", exclude_none=True)
-    rng = random.Random(7)
-    grown = rng.sample(range(len(document["buffers"])), k=len(document["buffers"]) // 10)
-    for k in grown:  # a tenth of the buffers grow by a quarter
-        document["buffers"][k]["size"] += document["buffers"][k]["size"] // 4
-    what = f"trace60: {len(grown)} buffers 25 % larger"
-    return what, instance, model.parse_instance(document), None
+    what = change(document)
+    return f"{Path(name).stem}: {what}", instance, model.parse_instance(document), None
 
 
-def _experts(plan_of: Callable[[str, Any], dict[str, Any]]) -> Scenario:
-    model = get_model("expert_placement")
-    instance = model.read_file(example_path("expert_placement/moe_4x16.json"))
-    plan_of("expert_placement", instance)
-    document = instance.model_dump(mode="json", exclude_none=True)
+def _grow_buffers(document: dict[str, Any]) -> str:
+    buffers = document["buffers"]
+    grown = random.Random(7).sample(range(len(buffers)), k=len(buffers) // 10)
+    for k in grown:
+        buffers[k]["size"] += buffers[k]["size"] // 4
+    return f"{len(grown)} buffers 25 % larger"
+
+
+def _drift_loads(document: dict[str, Any]) -> str:
     rng = random.Random(7)
     document["loads"] = [
         [max(1, round(load * rng.lognormvariate(0, 0.4))) for load in row]
         for row in document["loads"]
     ]
-    what = "moe_4x16: expert loads drift (x lognormal, sigma 0.4)"
-    return what, instance, model.parse_instance(document), None
+    return "expert loads drift (x lognormal, sigma 0.4)"
 
 
-def _gpus(plan_of: Callable[[str, Any], dict[str, Any]]) -> Scenario:
-    model = get_model("gpu_packing")
-    instance = model.read_file(example_path("gpu_packing/fleet.json"))
-    plan_of("gpu_packing", instance)
-    document = instance.model_dump(mode="json", exclude_none=True)
+def _shift_workload(document: dict[str, Any]) -> str:
     workload = document["workload"]
     workload[0][0], workload[1][1] = workload[0][0] - 0.1, workload[1][1] + 0.1
-    what = "fleet: 10 % of the requests move from short to medium prompts"
-    return what, instance, model.parse_instance(document), None
+    return "10 % of the requests move from short to medium prompts"
 
 
 WEIGHTS: dict[str, list[float]] = {
@@ -124,9 +126,13 @@ less than an hour of GPU cost)."""
 SCENARIOS: dict[str, Callable[[Callable[[str, Any], dict[str, Any]]], Scenario]] = {
     "jssp": _jssp,
     "rcpsp": _rcpsp,
-    "memory_mapping": _memory,
-    "expert_placement": _experts,
-    "gpu_packing": _gpus,
+    "memory_mapping": partial(
+        _changed, "memory_mapping", "memory_mapping/trace60.csv", _grow_buffers
+    ),
+    "expert_placement": partial(
+        _changed, "expert_placement", "expert_placement/moe_4x16.json", _drift_loads
+    ),
+    "gpu_packing": partial(_changed, "gpu_packing", "gpu_packing/fleet.json", _shift_workload),
 }
 
 

@@ -112,6 +112,19 @@ def _set_time_limit(driver: WebDriver, seconds: float) -> None:
     field.send_keys(str(seconds))
 
 
+def _submit_ft06(driver: WebDriver) -> None:
+    """Pick the ft06 example and solve it, 20 s at most."""
+    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
+    Select(driver.find_element(By.ID, "example")).select_by_value("ft06")
+    _until(
+        driver,
+        lambda: "Fisher" in str(driver.find_element(By.ID, "instance-text").get_attribute("value")),
+        "the ft06 example text",
+    )
+    _set_time_limit(driver, 20)
+    driver.find_element(By.ID, "submit").click()
+
+
 def test_ft06_reaches_55_with_chart_and_picture(
     page: Callable[..., tuple[WebDriver, Service]], artifacts: Path
 ) -> None:
@@ -123,15 +136,7 @@ def test_ft06_reaches_55_with_chart_and_picture(
         "expert_placement",
         "gpu_packing",
     }
-    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
-    Select(driver.find_element(By.ID, "example")).select_by_value("ft06")
-    _until(
-        driver,
-        lambda: "Fisher" in str(driver.find_element(By.ID, "instance-text").get_attribute("value")),
-        "the ft06 example text",
-    )
-    _set_time_limit(driver, 20)
-    driver.find_element(By.ID, "submit").click()
+    _submit_ft06(driver)
 
     _until(driver, lambda: _text(driver, "status") == "done", "the job to finish")
     assert _text(driver, "objective") == "55"
@@ -246,15 +251,7 @@ def test_a_finished_job_resolves_near_itself_and_checks_an_edited_solution(
     page: Callable[..., tuple[WebDriver, Service]], artifacts: Path
 ) -> None:
     driver, _ = page()
-    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
-    Select(driver.find_element(By.ID, "example")).select_by_value("ft06")
-    _until(
-        driver,
-        lambda: "Fisher" in str(driver.find_element(By.ID, "instance-text").get_attribute("value")),
-        "the ft06 example text",
-    )
-    _set_time_limit(driver, 20)
-    driver.find_element(By.ID, "submit").click()
+    _submit_ft06(driver)
     _until(driver, lambda: _text(driver, "status") == "done", "the first job")
     first = _text(driver, "job-id")
 

@@ -145,8 +145,13 @@ async function onSubmit(event) {
     instance_text: $("instance-text").value,
     options: { time_limit_s: timeLimit, backend: $("backend").value },
   };
-  if ($("format").value) body.format = $("format").value;
   $("submit").disabled = true;
+  if (!(await submitJob(body, timeLimit))) $("submit").disabled = false;
+}
+
+// POST the job (the form's format added) and follow it; false when it was refused.
+async function submitJob(body, timeLimit) {
+  if ($("format").value) body.format = $("format").value;
   try {
     const accepted = await requestJson("/v1/jobs", {
       method: "POST",
@@ -154,9 +159,10 @@ async function onSubmit(event) {
       body: JSON.stringify(body),
     });
     startJob(accepted.id, accepted.status, timeLimit);
+    return true;
   } catch (error) {
     showError(error.message);
-    $("submit").disabled = false;
+    return false;
   }
 }
 
@@ -293,17 +299,7 @@ async function onResolve() {
   };
   if ($("fix-before").value !== "") options.fix_before = Number($("fix-before").value);
   const body = { problem: $("problem").value, instance_text: $("instance-text").value, options };
-  if ($("format").value) body.format = $("format").value;
-  try {
-    const accepted = await requestJson("/v1/jobs", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    startJob(accepted.id, accepted.status, timeLimit);
-  } catch (error) {
-    showError(error.message);
-  }
+  await submitJob(body, timeLimit);
 }
 
 function solutionIn(document) {

@@ -144,17 +144,18 @@ def kept(
     broken = []
     for f in fixed.assignment:
         a = found.get((f.bucket, f.slice))
-        if a is None or a.gpu_type != f.gpu_type or (f.gpu is not None and a.gpu != f.gpu):
-            at = (
-                "not assigned"
-                if a is None
-                else f"on {a.gpu_type}" + ("" if f.gpu is None else f" GPU {a.gpu}")
-            )
-            want = f.gpu_type + ("" if f.gpu is None else f" GPU {f.gpu}")
-            broken.append(
-                f"slice {f.slice} of bucket {list(f.bucket)} is fixed on {want}, found {at}"
-            )
+        wanted = _place(f.gpu_type, f.gpu)
+        actual = (
+            "nowhere" if a is None else _place(a.gpu_type, a.gpu if f.gpu is not None else None)
+        )
+        if actual != wanted:
+            what = f"slice {f.slice} of bucket {list(f.bucket)}"
+            broken.append(f"{what} is fixed on {wanted}, found on {actual}")
     return broken
+
+
+def _place(gpu_type: str, gpu: int | None) -> str:
+    return gpu_type if gpu is None else f"{gpu_type} GPU {gpu}"
 
 
 def deviation(

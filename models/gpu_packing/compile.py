@@ -36,31 +36,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from makespan.models.gpu_packing.heuristics import Packing, to_solution
+from makespan.models.gpu_packing.heuristics import Packing, SliceNaming, slice_naming, to_solution
 from makespan.models.gpu_packing.instance import (
     COST_SCALE,
     LOAD_SCALE,
-    GpuPackingFixed,
     GpuPackingInstance,
     GpuPackingSolution,
 )
 from makespan.models.spec import Compiled, Steering
 from makespan.solvers.ir import DeviationTerm, Label, LinearExpr, Measure, ModelBuilder, Var
-
-
-@dataclass(frozen=True)
-class SliceNaming:
-    """What :func:`decode` needs to name slices under a steering: ``fixed[s] = (type, GPU or
-    None)`` and ``reference[s]``, the reference's type of slice s (where it names a type of
-    the instance)."""
-
-    fixed: dict[int, tuple[int, int | None]]
-    reference: dict[int, int]
-
-    @property
-    def preferred(self) -> dict[int, int]:
-        """The reference's type of each unfixed slice."""
-        return {s: k for s, k in self.reference.items() if s not in self.fixed}
 
 
 @dataclass(frozen=True)
@@ -94,7 +78,7 @@ def compile_instance(
     """The IR of ``instance``; ``upper_bound`` (a known cost) caps the GPU counts;
     ``steering`` fixes slices and adds the deviation from its reference."""
     b = ModelBuilder(name=instance.name or "gpu_packing")
-    naming = _naming(instance, steering)
+    naming = None if steering is None else slice_naming(instance, steering)
     extra = _extra_gpus(instance, naming)
     caps = [_cap(instance, k, upper_bound, extra[k]) for k in range(len(instance.gpu_types))]
     gpus: tuple[tuple[Var, ...], ...]
@@ -115,26 +99,6 @@ def compile_instance(
     if steering is not None and steering.reference is not None and naming is not None:
         model = model.with_deviation(_deviation_terms(instance, assign, naming), steering.weight)
     return Compiled(model, GpuPackingIndex(assign, gpus, naming))
-
-
-def _naming(
-    instance: GpuPackingInstance, steering: Steering[GpuPackingSolution] | None
-) -> SliceNaming | None:
-    if steering is None:
-        return None
-    names = {t.name: k for k, t in enumerate(instance.gpu_types)}
-    fixed: dict[int, tuple[int, int | None]] = {}
-    if isinstance(steering.fixed, GpuPackingFixed):
-        for f in steering.fixed.assignment:
-            s = instance.slice_of(f.bucket, f.slice)
-            assert s is not None  # validated with the options
-            fixed[s] = (names[f.gpu_type], f.gpu)
-    reference: dict[int, int] = {}
-    for a in steering.reference.assignment if steering.reference else ():
-        s = instance.slice_of(a.bucket, a.slice)
-        if s is not None and a.gpu_type in names:
-            reference[s] = names[a.gpu_type]
-    return SliceNaming(fixed, reference)
 
 
 def _extra_gpus(instance: GpuPackingInstance, naming: SliceNaming | None) -> list[int]:

@@ -63,20 +63,7 @@ def _decreasing(instance: GpuPackingInstance) -> list[int]:
 def pooled(instance: GpuPackingInstance, allowed: Sequence[int]) -> Packing | None:
     """Type pooling: each slice to its cheapest type per served request whose ``max_count``
     still holds the pooled load rounded up; None when some slice fits nowhere."""
-    pool = [0] * len(instance.gpu_types)
-    placements: dict[int, tuple[int, int]] = {}
-    for s in _decreasing(instance):
-        for k in _preference(instance, s, allowed):
-            cap = instance.gpu_types[k].max_count
-            load = instance.int_loads[s][k] or 0
-            if cap is None or math.ceil((pool[k] + load) / LOAD_SCALE) <= cap:
-                pool[k] += load
-                placements[s] = (k, 0)
-                break
-        else:
-            return None
-    counts = tuple(math.ceil(p / LOAD_SCALE) for p in pool)
-    return Packing(tuple(placements[s] for s in sorted(placements)), counts)
+    return _pooled_by(instance, lambda s: _preference(instance, s, allowed))
 
 
 def _existing(
@@ -166,6 +153,40 @@ def warm_start(
     return WarmStart("greedy_cost_per_request", solution, solution.cost_per_hour)
 
 
+@dataclass(frozen=True)
+class SliceNaming:
+    """What :func:`decode` needs to name slices under a steering: ``fixed[s] = (type, GPU or
+    None)`` and ``reference[s]``, the reference's type of slice s (where it names a type of
+    the instance)."""
+
+    fixed: dict[int, tuple[int, int | None]]
+    reference: dict[int, int]
+
+    @property
+    def preferred(self) -> dict[int, int]:
+        """The reference's type of each unfixed slice."""
+        return {s: k for s, k in self.reference.items() if s not in self.fixed}
+
+
+def slice_naming(
+    instance: GpuPackingInstance, steering: Steering[GpuPackingSolution]
+) -> SliceNaming:
+    """The steering's fixed slices and reference types, by slice position."""
+    names = {t.name: k for k, t in enumerate(instance.gpu_types)}
+    fixed: dict[int, tuple[int, int | None]] = {}
+    if isinstance(steering.fixed, GpuPackingFixed):
+        for f in steering.fixed.assignment:
+            s = instance.slice_of(f.bucket, f.slice)
+            if s is not None:  # validated with the options: it is there
+                fixed[s] = (names[f.gpu_type], f.gpu)
+    reference: dict[int, int] = {}
+    for a in steering.reference.assignment if steering.reference else ():
+        s = instance.slice_of(a.bucket, a.slice)
+        if s is not None and a.gpu_type in names:
+            reference[s] = names[a.gpu_type]
+    return SliceNaming(fixed, reference)
+
+
 def repair(
     instance: GpuPackingInstance, steering: Steering[GpuPackingSolution]
 ) -> GpuPackingSolution | None:
@@ -173,18 +194,8 @@ def repair(
     other slice: the greedy of the instance's pooling with each slice's own type tried first
     (fixed slices only on theirs; numbered GPUs opened for them). None when a fixed slice
     does not fit or some slice fits nowhere."""
-    names = {t.name: k for k, t in enumerate(instance.gpu_types)}
-    fixed: dict[int, tuple[int, int | None]] = {}
-    if isinstance(steering.fixed, GpuPackingFixed):
-        for f in steering.fixed.assignment:
-            s = instance.slice_of(f.bucket, f.slice)
-            if s is not None:
-                fixed[s] = (names[f.gpu_type], f.gpu)
-    before: dict[int, int] = {}
-    for a in steering.reference.assignment if steering.reference else ():
-        s = instance.slice_of(a.bucket, a.slice)
-        if s is not None and a.gpu_type in names:
-            before[s] = names[a.gpu_type]
+    naming = slice_naming(instance, steering)
+    fixed, before = naming.fixed, naming.reference
     everything = range(len(instance.gpu_types))
 
     def types_for(s: int) -> list[int]:

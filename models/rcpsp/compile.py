@@ -90,13 +90,7 @@ def compile_instance(
         if not a.successors:  # a successor ends no earlier than its predecessors
             b.add_linear(makespan - s, lb=a.duration)
     b.minimize(makespan)
-    for f in fixed.activities if fixed else ():
-        label: Label = {
-            "constraint": "fixed",
-            "message": f"activity {f.id} fixed to start at {f.start}",
-            "activity": f.id,
-        }
-        b.fix(starts[pos[f.id]], f.start, label)
+    _fix_starts(b, instance, starts, fixed)
     model = b.build()
     if steering is not None and steering.reference is not None:
         before = steering.reference.starts(instance)
@@ -106,6 +100,19 @@ def compile_instance(
         ]
         model = model.with_deviation(terms, steering.weight)
     return Compiled(model, RcpspIndex(tuple(starts), makespan))
+
+
+def _fix_starts(
+    b: ModelBuilder, instance: RcpspInstance, starts: Sequence[Var], fixed: RcpspFixed | None
+) -> None:
+    """Each fixed start as a labelled group."""
+    for f in fixed.activities if fixed else ():
+        label: Label = {
+            "constraint": "fixed",
+            "message": f"activity {f.id} fixed to start at {f.start}",
+            "activity": f.id,
+        }
+        b.fix(starts[instance.position[f.id]], f.start, label)
 
 
 def _last_fixed_end(instance: RcpspInstance, fixed: RcpspFixed | None) -> int:
@@ -139,24 +146,36 @@ def _resource(
 ) -> None:
     """One cumulative: the users, plus each downtime period (clipped to the horizon) as a fixed
     interval that takes the whole capacity."""
-    users = [
-        (intervals[i], a.demands[resource.name])
-        for i, a in enumerate(instance.activities)
-        if a.duration and a.demands.get(resource.name, 0)
-    ]
+    users = _users(instance, resource, intervals)
     if not users:
         return
-    blocks = []
-    for a, end in sorted(resource.downtime):
-        if a < horizon:
-            # A fixed variable rather than a constant start keeps the interval time-indexable
-            # for the MILP backends.
-            start = b.int_var(a, a, f"down_{resource.name}_{a}")
-            blocks.append(b.interval(start, min(end, horizon) - a, f"down_{resource.name}_{a}"))
+    blocks = [
+        _downtime_block(b, resource.name, a, end, horizon)
+        for a, end in sorted(resource.downtime)
+        if a < horizon
+    ]
     if not blocks and sum(q for _, q in users) <= resource.capacity:
         return  # never binding
     demands = [q for _, q in users] + [resource.capacity] * len(blocks)
     b.add_cumulative([iv for iv, _ in users] + blocks, demands, resource.capacity)
+
+
+def _users(
+    instance: RcpspInstance, resource: Resource, intervals: Sequence[int]
+) -> list[tuple[int, int]]:
+    """(interval, demand) of every activity that takes some of ``resource`` for some time."""
+    return [
+        (intervals[i], a.demands[resource.name])
+        for i, a in enumerate(instance.activities)
+        if a.duration and a.demands.get(resource.name, 0)
+    ]
+
+
+def _downtime_block(b: ModelBuilder, name: str, start: int, end: int, horizon: int) -> int:
+    """The fixed interval of a downtime period, clipped to the horizon. A fixed variable rather
+    than a constant start keeps it time-indexable for the MILP backends."""
+    at = b.int_var(start, start, f"down_{name}_{start}")
+    return b.interval(at, min(end, horizon) - start, f"down_{name}_{start}")
 
 
 def _infeasible(instance: RcpspInstance) -> Compiled[RcpspIndex]:
@@ -205,13 +224,7 @@ def explained(instance: RcpspInstance, steering: Steering[RcpspSolution] | None 
     _labelled_pairs(b, instance, starts)
     for resource in instance.resources:
         _labelled_resource(b, instance, resource, intervals, horizon)
-    for f in fixed.activities if fixed else ():
-        label: Label = {
-            "constraint": "fixed",
-            "message": f"activity {f.id} fixed to start at {f.start}",
-            "activity": f.id,
-        }
-        b.fix(starts[pos[f.id]], f.start, label)
+    _fix_starts(b, instance, starts, fixed)
     return b.build()
 
 
@@ -284,11 +297,7 @@ def _labelled_resource(
     """The resource's capacity as one group (a cumulative of its users), each downtime period
     another (a block no user may overlap, kept apart from the capacity: a resource is down
     whatever its capacity)."""
-    users = [
-        (intervals[i], a.demands[resource.name])
-        for i, a in enumerate(instance.activities)
-        if a.duration and a.demands.get(resource.name, 0)
-    ]
+    users = _users(instance, resource, intervals)
     if not users:
         return
     label: Label = {
@@ -308,8 +317,7 @@ def _labelled_resource(
             "resource": resource.name,
         }
         with b.labeled(label):
-            start = b.int_var(a, a, f"down_{resource.name}_{a}")
-            blocks.append(b.interval(start, min(end, horizon) - a, f"down_{resource.name}_{a}"))
+            blocks.append(_downtime_block(b, resource.name, a, end, horizon))
     if blocks:  # each user takes 1 of n, a block all n: no user runs during a block
         n = len(users)
         b.add_cumulative([iv for iv, _ in users] + blocks, [1] * n + [n] * len(blocks), n)
