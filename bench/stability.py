@@ -160,7 +160,7 @@ def run(kind: str, weights: list[float], limit: float, workers: int) -> list[dic
             workers=workers,
             reference=plan,
             stability_weight=w,
-            **({"fix_before": t} if t is not None else {}),
+            fix_before=t,
         )
         rows.append(_row(kind, what, f"w = {w:g}", result, disrupted, plan, model))
     return rows
