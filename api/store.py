@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -97,6 +99,23 @@ class JobRecord:
     result: dict[str, Any] | None
     error: dict[str, Any] | None
     owner: str | None = None
+
+
+_last_id_ns = 0
+_id_lock = threading.Lock()
+
+
+def new_job_id() -> str:
+    """A fresh job id, 32 hex digits: nanoseconds since the epoch, then 64 random bits.
+
+    Ids from one process strictly increase, so jobs stored within the same millisecond (their
+    ``created_at`` tie) are still claimed in the order they were accepted.
+    """
+    global _last_id_ns
+    with _id_lock:
+        _last_id_ns = max(time.time_ns(), _last_id_ns + 1)
+        stamp = _last_id_ns
+    return f"{stamp:016x}{secrets.token_hex(8)}"
 
 
 def now() -> str:
@@ -205,7 +224,7 @@ class JobStore:
 
     def insert(self, problem: str, instance: str, options: dict[str, Any], slots: int) -> JobRecord:
         """Store a new queued job; durable when this returns."""
-        job_id = uuid.uuid4().hex
+        job_id = new_job_id()
         created = now()
         row = {
             "id": job_id,
