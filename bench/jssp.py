@@ -53,8 +53,9 @@ def textbook(instance: JobShopInstance, time_limit_s: float, workers: int) -> di
         for k, op in enumerate(job):
             start = model.new_int_var(0, horizon, f"s{j}_{k}")
             end = model.new_int_var(0, horizon, f"e{j}_{k}")
-            interval = model.new_interval_var(start, op.duration, end, f"i{j}_{k}")
-            by_machine.setdefault(op.machine, []).append(interval)
+            machine, duration = op.fixed
+            interval = model.new_interval_var(start, duration, end, f"i{j}_{k}")
+            by_machine.setdefault(machine, []).append(interval)
             if previous_end is not None:
                 model.add(start >= previous_end)
             previous_end = end
