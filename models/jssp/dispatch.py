@@ -1,4 +1,5 @@
-"""Giffler-Thompson dispatching: active job-shop schedules under priority rules.
+"""Giffler-Thompson dispatching: active job-shop schedules under priority rules, for the classic
+job shop (one machine per operation; :mod:`.shop` dispatches every other instance).
 
 A schedule is built one operation at a time. At each step the unscheduled operation with the
 earliest possible completion ``C`` fixes a machine; among the operations ready on that machine

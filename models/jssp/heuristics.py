@@ -1,6 +1,6 @@
-"""Warm-start heuristics for the job-shop problem (minimise the makespan).
+"""Warm-start heuristics for the job shop and its shop-scheduling extensions.
 
-Two layers:
+For the classic job shop (minimise the makespan), two layers:
 
 * :func:`giffler_thompson` builds an *active* schedule with a priority dispatching rule;
   :func:`best_dispatch` keeps the best over :data:`DISPATCH_RULES` (:mod:`.dispatch`, Python).
@@ -11,6 +11,13 @@ Two layers:
 :func:`improved_schedule` chains the two within a time budget (:func:`warm_start` gives it as
 the kind's solution). Its schedule is the solution hint for
 CP-SAT and the fallback answer when the solver finds nothing better.
+
+Every other instance takes :func:`improved_shop_schedule`: dispatching with machine choice,
+releases, downtime and setups (:mod:`.shop`; apparent-tardiness-cost and due-date rules for
+due-date objectives), then, for a flexible job shop with the plain makespan and nothing else,
+the same tabu search on the chosen machines alternating with machine reassignment
+(:mod:`.flexible`). Instances with releases, downtime, setups or another objective go to the
+exact solver with the dispatch schedule: the tabu search's graph has no place for them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from collections.abc import Callable
 
 from makespan.models import spec
 from makespan.models.jssp.dispatch import DISPATCH_RULES, WarmStart, best_dispatch, giffler_thompson
+from makespan.models.jssp.flexible import flexible_search
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
+from makespan.models.jssp.shop import ShopSchedule, best_shop_dispatch
 from makespan.models.jssp.tabu import DEFAULT_MAX_STALL_ITERATIONS, kernels_ready, tabu_search
 
 __all__ = [
@@ -30,6 +39,7 @@ __all__ = [
     "best_dispatch",
     "giffler_thompson",
     "improved_schedule",
+    "improved_shop_schedule",
     "prepare",
     "stall_limit",
     "tabu_search",
@@ -59,10 +69,54 @@ def prepare() -> None:
 def warm_start(
     instance: JobShopInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
 ) -> spec.WarmStart[JobShopSolution]:
-    """The kind's warm start: :func:`improved_schedule` as a solution."""
+    """The kind's warm start: :func:`improved_schedule` for a classic job shop,
+    :func:`improved_shop_schedule` for every other instance, as a solution."""
+    if not instance.is_classic:
+        shop = improved_shop_schedule(
+            instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
+        )
+        solution = JobShopSolution.from_starts(instance, shop.starts, shop.machines)
+        return spec.WarmStart(shop.method, solution, solution.value())
     found = improved_schedule(instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop)
     solution = JobShopSolution.from_starts(instance, found.starts)
     return spec.WarmStart(found.method, solution, solution.makespan)
+
+
+SHOP_DISPATCH_SHARE = 0.1
+"""Share of the warm start's budget that :func:`improved_shop_schedule` gives randomised
+dispatching when a tabu search follows."""
+
+
+def improved_shop_schedule(
+    instance: JobShopInstance,
+    *,
+    time_budget_s: float,
+    seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> ShopSchedule:
+    """The warm start of an instance that is not a classic job shop.
+
+    :func:`~.shop.best_shop_dispatch` (machine choice by earliest completion; for due-date
+    objectives the apparent-tardiness-cost and due-date rules). A flexible instance with the
+    plain makespan and no release, downtime or setup is then improved by the tabu search on the
+    machines the dispatch chose, with machine reassignment moves (:mod:`.flexible`). Instances
+    with releases, downtime, setups or another objective go to the exact solver with the
+    dispatch schedule: the tabu search's graph knows neither breaks, setups nor due dates.
+    """
+    deadline = time.monotonic() + time_budget_s
+    stop = should_stop or (lambda: False)
+    improvable = instance.shop_objective.is_makespan and not (
+        instance.has_time_windows or instance.has_setups
+    )
+    share = SHOP_DISPATCH_SHARE if improvable else 1.0
+    dispatched = best_shop_dispatch(
+        instance, time.monotonic() + share * time_budget_s, seed=seed, stop=stop
+    )
+    if not improvable or time.monotonic() >= deadline or stop():
+        return dispatched
+    if not kernels_ready(deadline, stop):
+        return dispatched
+    return flexible_search(instance, dispatched, deadline=deadline, seed=seed, should_stop=stop)
 
 
 def improved_schedule(
