@@ -288,6 +288,9 @@ def test_checker_catches_a_machine_an_operation_cannot_run_on() -> None:
     )
     report = check(instance, good.model_copy(update={"operations": moved}))
     assert "operation (1, 0) runs on machine 0, not 1" in report.violations
+    nowhere = tuple(op.model_copy(update={"machine": 99}) for op in good.operations)
+    report = check(_instance("everything"), good.model_copy(update={"operations": nowhere}))
+    assert not report.feasible and "runs on machine 99, not 0 or 1" in report.violations[0]
 
 
 # --- dispatching ---------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ def test_every_rule_dispatches_a_feasible_schedule(case: str, rule: str) -> None
 
 def test_best_dispatch_keeps_the_best_rule_and_randomised_runs_only_improve() -> None:
     instance = _instance("tardiness")
-    best = best_shop_dispatch(instance, deadline=0.0)
+    best = best_shop_dispatch(instance, 0.0, 0, lambda: False)
     rules = ("atc", "edd", "mslack", "wspt", "mwkr")
     assert best.objective == min(shop_dispatch(instance, r).objective for r in rules)
     calls = []
@@ -316,7 +319,7 @@ def test_best_dispatch_keeps_the_best_rule_and_randomised_runs_only_improve() ->
         calls.append(1)
         return len(calls) > 50
 
-    randomised = best_shop_dispatch(instance, deadline=float("inf"), stop=stop)
+    randomised = best_shop_dispatch(instance, float("inf"), 0, stop)
     assert randomised.objective <= best.objective
 
 

@@ -13,6 +13,10 @@ from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
 OpKey = tuple[int, int]
 
 
+_NOWHERE = -1
+"""The machine of an operation placed on one it cannot run on (reported, then left out)."""
+
+
 class _Span(NamedTuple):
     """Where an operation runs, its end recomputed from its duration on that machine."""
 
@@ -70,13 +74,14 @@ def _placed(
             continue
         expected = instance.jobs[op.job][op.index]
         duration = expected.duration_on(op.machine)
+        machine = op.machine
         if duration is None:
             machines = " or ".join(str(m) for m, _ in expected.choices)
             log.add(f"operation {key} runs on machine {op.machine}, not {machines}")
-            duration = op.end - op.start
+            duration, machine = op.end - op.start, _NOWHERE
         elif op.end - op.start != duration:
             log.add(f"operation {key} lasts {op.end - op.start}, not {duration}")
-        placed[key] = _Span(op.machine, op.start, op.start + duration)
+        placed[key] = _Span(machine, op.start, op.start + duration)
     return placed
 
 
@@ -85,7 +90,7 @@ def _check_machines(
 ) -> None:
     by_machine: dict[int, list[tuple[int, int, OpKey]]] = {}
     for key, op in placed.items():
-        if op.end > op.start:  # zero-length operations occupy no machine time
+        if op.end > op.start and op.machine != _NOWHERE:  # zero-length: no machine time
             by_machine.setdefault(op.machine, []).append((op.start, op.end, key))
     for machine, spans in by_machine.items():
         spans.sort()

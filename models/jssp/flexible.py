@@ -86,7 +86,7 @@ def flexible_search(
         if moved is None:
             break  # no operation has a choice left
         current = moved
-    method = f"{start.method}+tabu" + ("+reassign" if rounds > 1 else "")
+    method = start.method + ("+tabu" if rounds else "") + ("+reassign" if rounds > 1 else "")
     return ShopSchedule(method, best.starts, best.machines, best.makespan)
 
 

@@ -12,8 +12,8 @@ For the classic job shop (minimise the makespan), two layers:
 the kind's solution). Its schedule is the solution hint for
 CP-SAT and the fallback answer when the solver finds nothing better.
 
-Every other instance takes :func:`improved_shop_schedule`: dispatching with machine choice,
-releases, downtime and setups (:mod:`.shop`; apparent-tardiness-cost and due-date rules for
+Every other instance takes the shop warm start of :func:`warm_start`: dispatching with machine
+choice, releases, downtime and setups (:mod:`.shop`; apparent-tardiness-cost and due-date rules for
 due-date objectives), then, for a flexible job shop with the plain makespan and nothing else,
 the same tabu search on the chosen machines alternating with machine reassignment
 (:mod:`.flexible`). Instances with releases, downtime, setups or another objective go to the
@@ -29,7 +29,7 @@ from makespan.models import spec
 from makespan.models.jssp.dispatch import DISPATCH_RULES, WarmStart, best_dispatch, giffler_thompson
 from makespan.models.jssp.flexible import flexible_search
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
-from makespan.models.jssp.shop import ShopSchedule, best_shop_dispatch
+from makespan.models.jssp.shop import best_shop_dispatch
 from makespan.models.jssp.tabu import DEFAULT_MAX_STALL_ITERATIONS, kernels_ready, tabu_search
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "best_dispatch",
     "giffler_thompson",
     "improved_schedule",
-    "improved_shop_schedule",
     "prepare",
     "stall_limit",
     "tabu_search",
@@ -69,54 +68,37 @@ def prepare() -> None:
 def warm_start(
     instance: JobShopInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
 ) -> spec.WarmStart[JobShopSolution]:
-    """The kind's warm start: :func:`improved_schedule` for a classic job shop,
-    :func:`improved_shop_schedule` for every other instance, as a solution."""
-    if not instance.is_classic:
-        shop = improved_shop_schedule(
-            instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
-        )
-        solution = JobShopSolution.from_starts(instance, shop.starts, shop.machines)
-        return spec.WarmStart(shop.method, solution, solution.value())
-    found = improved_schedule(instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop)
-    solution = JobShopSolution.from_starts(instance, found.starts)
-    return spec.WarmStart(found.method, solution, solution.makespan)
-
-
-SHOP_DISPATCH_SHARE = 0.1
-"""Share of the warm start's budget that :func:`improved_shop_schedule` gives randomised
-dispatching when a tabu search follows."""
-
-
-def improved_shop_schedule(
-    instance: JobShopInstance,
-    *,
-    time_budget_s: float,
-    seed: int = 0,
-    should_stop: Callable[[], bool] | None = None,
-) -> ShopSchedule:
-    """The warm start of an instance that is not a classic job shop.
-
+    """The kind's warm start: :func:`improved_schedule` for a classic job shop, else
     :func:`~.shop.best_shop_dispatch` (machine choice by earliest completion; for due-date
     objectives the apparent-tardiness-cost and due-date rules). A flexible instance with the
     plain makespan and no release, downtime or setup is then improved by the tabu search on the
-    machines the dispatch chose, with machine reassignment moves (:mod:`.flexible`). Instances
-    with releases, downtime, setups or another objective go to the exact solver with the
-    dispatch schedule: the tabu search's graph knows neither breaks, setups nor due dates.
-    """
-    deadline = time.monotonic() + time_budget_s
-    stop = should_stop or (lambda: False)
+    machines the dispatch chose, with machine reassignment moves (:mod:`.flexible`), after
+    :data:`SHOP_DISPATCH_SHARE` of the budget. Instances with releases, downtime, setups or
+    another objective go to the exact solver with the dispatch schedule: the tabu search's
+    graph knows neither breaks, setups nor due dates."""
+    if instance.is_classic:
+        found = improved_schedule(
+            instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
+        )
+        solution = JobShopSolution.from_starts(instance, found.starts)
+        return spec.WarmStart(found.method, solution, solution.makespan)
+    deadline = time.monotonic() + budget_s
     improvable = instance.shop_objective.is_makespan and not (
         instance.has_time_windows or instance.has_setups
     )
     share = SHOP_DISPATCH_SHARE if improvable else 1.0
-    dispatched = best_shop_dispatch(
-        instance, time.monotonic() + share * time_budget_s, seed=seed, stop=stop
-    )
-    if not improvable or time.monotonic() >= deadline or stop():
-        return dispatched
-    if not kernels_ready(deadline, stop):
-        return dispatched
-    return flexible_search(instance, dispatched, deadline=deadline, seed=seed, should_stop=stop)
+    shop = best_shop_dispatch(instance, time.monotonic() + share * budget_s, seed, should_stop)
+    if improvable and time.monotonic() < deadline and kernels_ready(deadline, should_stop):
+        shop = flexible_search(
+            instance, shop, deadline=deadline, seed=seed, should_stop=should_stop
+        )
+    solution = JobShopSolution.from_starts(instance, shop.starts, shop.machines)
+    return spec.WarmStart(shop.method, solution, solution.value())
+
+
+SHOP_DISPATCH_SHARE = 0.1
+"""Share of the warm start's budget that randomised dispatching gets when the tabu search with
+machine reassignment follows."""
 
 
 def improved_schedule(

@@ -154,14 +154,8 @@ class ShopObjective(BaseModel):
 
     @property
     def terms(self) -> dict[str, int]:
-        """Every term's coefficient, by name."""
-        return {
-            "makespan": self.makespan,
-            "total_weighted_tardiness": self.total_weighted_tardiness,
-            "total_weighted_completion": self.total_weighted_completion,
-            "max_lateness": self.max_lateness,
-            "weighted_tardy_jobs": self.weighted_tardy_jobs,
-        }
+        """Every term's coefficient, by name, in the order of the fields."""
+        return self.model_dump()
 
     @property
     def is_makespan(self) -> bool:

@@ -287,17 +287,7 @@ def _due_dates(
         zorder=6,
     )
     if tardy:
-        outlines = PolyCollection(
-            tardy,
-            facecolors="none",
-            edgecolors="#d62728",
-            linewidths=1.4,
-            linestyles="--",
-            label="tardy job",
-            gid="tardy",
-            zorder=4,
-        )
-        ax.add_collection(outlines, autolim=False)
+        _outline(ax, tardy, "#d62728", 1.4, gid="tardy", label="tardy job", dashed=True)
 
 
 def _box(start: float, end: float, row: int) -> list[tuple[float, float]]:
@@ -344,15 +334,8 @@ def _critical_path(
     ops = {(o.job, o.index): o for o in solution.operations}
     chain = [ops[key] for key in path]
     few = len(chain) <= _MANY_CRITICAL
-    outlines = PolyCollection(
-        [_box(op.start, op.end, _machine(instance, op)) for op in chain],
-        facecolors="none",
-        edgecolors="black",
-        linewidths=1.6 if few else 0.9,
-        gid="critical-operations",
-        zorder=3,
-    )
-    ax.add_collection(outlines, autolim=False)
+    boxes = [_box(op.start, op.end, _machine(instance, op)) for op in chain]
+    _outline(ax, boxes, "black", 1.6 if few else 0.9, gid="critical-operations")
     xs: list[float] = []
     ys: list[float] = []
     for op in chain:
@@ -373,6 +356,30 @@ def _critical_path(
         zorder=5,
     )
     ax.add_line(line)
+
+
+def _outline(
+    ax: Axes,
+    boxes: list[list[tuple[float, float]]],
+    colour: str,
+    width: float,
+    *,
+    gid: str,
+    label: str | None = None,
+    dashed: bool = False,
+) -> None:
+    """Outlines around ``boxes``, over the bars (dashed ones over the solid ones)."""
+    outlines = PolyCollection(
+        boxes,
+        facecolors="none",
+        edgecolors=colour,
+        linewidths=width,
+        linestyles="--" if dashed else "-",
+        label=label,
+        gid=gid,
+        zorder=4 if dashed else 3,
+    )
+    ax.add_collection(outlines, autolim=False)
 
 
 def _legend(ax: Axes, num_jobs: int, labelled: bool) -> None:

@@ -236,10 +236,7 @@ RANDOM_STALL_RUNS = 100
 
 
 def best_shop_dispatch(
-    instance: JobShopInstance,
-    deadline: float,
-    seed: int = 0,
-    stop: Callable[[], bool] | None = None,
+    instance: JobShopInstance, deadline: float, seed: int, stop: Callable[[], bool]
 ) -> ShopSchedule:
     """Every rule of :func:`objective_rules`, then randomised runs of them in turn until
     ``deadline``, ``stop()``, :data:`RANDOM_STALL_RUNS` runs without improvement or a schedule
@@ -248,7 +245,7 @@ def best_shop_dispatch(
     rules = objective_rules(instance)
     best = shop_dispatch(instance, rules[0])
     for rule in rules[1:]:
-        if time.monotonic() >= deadline or (stop and stop()):
+        if time.monotonic() >= deadline or stop():
             return best
         candidate = shop_dispatch(instance, rule)
         if candidate.objective < best.objective:
@@ -258,7 +255,7 @@ def best_shop_dispatch(
     target = -math.inf if bound is None else bound
     runs = since = 0
     while best.objective > target and since < RANDOM_STALL_RUNS:
-        if time.monotonic() >= deadline or (stop and stop()):
+        if time.monotonic() >= deadline or stop():
             break
         rule = rules[runs % len(rules)]
         candidate = shop_dispatch(instance, rule, rng=rng)
