@@ -157,7 +157,7 @@ def _fjsp_header(rows: TokenRows) -> tuple[int, int]:
         )
     if len(row.tokens) == 3 and not _is_number(row.tokens[2]):
         raise rows.error(f"expected a number, found {row.tokens[2]!r}", row.line)
-    n, m = int(row.tokens[0]), int(row.tokens[1])
+    n, m = (rows.to_int(token, row.line) for token in row.tokens[:2])
     if n < 1 or m < 1:
         raise rows.error(f"jobs and machines must be >= 1, found {n} {m}", row.line)
     if m > MAX_MACHINES:
@@ -346,13 +346,30 @@ def _looks_like_fjsp(text: str) -> bool:
         return False
     try:
         _, m = _fjsp_header(rows)
-        first = rows.peek()
-        if first is None:
-            return False
-        _fjsp_job(rows, 0, 1, m)
     except InstanceError:
-        return len(header.tokens) == 3 and all(_is_int(t) for t in header.tokens[:2])
+        return False
+    first = rows.peek()
+    if first is None or not _fjsp_row_shape(first.tokens, m):
+        return len(header.tokens) == 3  # an FJSPLIB header: its reader says what is wrong
     return len(header.tokens) == 3 or len(first.tokens) not in (m, 2 * m)
+
+
+def _fjsp_row_shape(tokens: tuple[str, ...], m: int) -> bool:
+    """Whether a row is an FJSPLIB job: integers, an operation count, then per operation a
+    machine count ``k`` and ``k`` pairs with machines in ``1..m`` (checked without building
+    anything, so that sniffing a long row stays cheap)."""
+    if not all(_is_int(t) and len(t) <= 18 for t in tokens):
+        return False
+    values = [int(t) for t in tokens]
+    p = 1
+    for _ in range(values[0] if values else 0):
+        if p >= len(values) or values[p] < 1:
+            return False
+        pairs = values[p + 1 : p + 1 + 2 * values[p]]
+        if len(pairs) < 2 * values[p] or not all(1 <= a <= m for a in pairs[0::2]):
+            return False
+        p += 1 + 2 * values[p]
+    return bool(values) and values[0] >= 1 and p == len(values)
 
 
 def sniff(text: str) -> bool:
