@@ -276,7 +276,7 @@ def warm_starts(names: list[str], budget_s: float) -> list[dict[str, Any]]:
     print(f"# bench/fjsp.py --warm-starts {budget_s:g}")
     print("| instance | best known | dispatch | + random | + tabu, same machines | + reassign |")
     print("|---|---|---|---|---|---|")
-    rows = []
+    rows: list[dict[str, Any]] = []
     never = lambda: False  # noqa: E731
     for name in names:
         instance = load_named(name)
@@ -293,14 +293,11 @@ def warm_starts(names: list[str], budget_s: float) -> list[dict[str, Any]]:
         ).makespan
         found = warm_start(instance, budget_s, 0, never)
         assert found is not None
-        row = {
-            "instance": name,
-            "best": instance.bounds.upper,
-            "steps": [dispatch, randomised.objective, fixed, found.objective],
-        }
-        rows.append(row)
         best = instance.bounds.upper
-        cells = " | ".join(f"{v} ({pct(v / best - 1) if best else '-'})" for v in row["steps"])
+        assert best is not None
+        steps = [dispatch, randomised.objective, fixed, found.objective]
+        rows.append({"instance": name, "best": best, "steps": steps})
+        cells = " | ".join(f"{v} ({pct(v / best - 1)})" for v in steps)
         print(f"| {name} | {best} | {cells} |", flush=True)
     means = [statistics.fmean(r["steps"][i] / r["best"] - 1 for r in rows) for i in range(4)]
     print()
