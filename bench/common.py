@@ -81,6 +81,19 @@ def compared(
     return row
 
 
+def best_known_row(
+    name: str, size: str, best: float | None, base: dict[str, Any], mine: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """A benchmark's row (both runs and their gaps to ``best``) and its table line:
+    ``| name | size | best known | textbook | gap | ours | gap | warm start |``."""
+    row = {"instance": name, "best": best, **compared(base, mine, gap=best)}
+    line = (
+        f"| {name} | {size} | {best} | {cell(base)} | {pct(row['gap_textbook'])} "
+        f"| {cell(mine)} | {pct(row['gap_ours'])} | {mine['warm_start']} |"
+    )
+    return row, line
+
+
 def gap(objective: float | None, reference: float | None) -> float | None:
     """objective / reference - 1; None when either is missing."""
     if objective is None or not reference:

@@ -28,6 +28,7 @@ class ConstraintKind(StrEnum):
 
     LINEAR = "linear"
     NO_OVERLAP = "no_overlap"
+    NO_OVERLAP_SETUP = "no_overlap_setup"
     CUMULATIVE = "cumulative"
     NO_OVERLAP_2D = "no_overlap_2d"
     MAX_EQUALITY = "max_equality"
@@ -203,6 +204,40 @@ class NoOverlap:
 
 
 @dataclass(frozen=True, slots=True)
+class NoOverlapSetup:
+    """A unary resource with sequence-dependent setups: the listed intervals are pairwise
+    disjoint, and a present interval of group ``h`` that directly follows a present interval of
+    group ``g`` (no present interval of the list between them) starts at least
+    ``setup[g][h]`` after that one ends. Nothing precedes the first interval.
+
+    Every interval has a positive size (one of size zero occupies no time and belongs in no
+    sequence). Intervals outside the list (a machine's breaks) may lie between two that follow
+    each other: they take no part in the sequence.
+    """
+
+    intervals: tuple[int, ...]
+    groups: tuple[int, ...]
+    """The group of each interval: a row and column of ``setup``."""
+    setup: tuple[tuple[int, ...], ...]
+    """A square matrix of non-negative setup times, groups x groups."""
+    kind = ConstraintKind.NO_OVERLAP_SETUP
+
+    def gap(self, a: int, b: int) -> int:
+        """The setup between the ``a``-th and the ``b``-th listed interval."""
+        return self.setup[self.groups[a]][self.groups[b]]
+
+    def sequence(self, model: Model, values: Sequence[int]) -> list[int]:
+        """The positions (in :attr:`intervals`) of the present intervals in start order, from
+        a full assignment ``values``: the sequence a backend derives its hints from."""
+        present = []
+        for position, i in enumerate(self.intervals):
+            iv = model.intervals[i]
+            if iv.presence is None or values[iv.presence.var] != iv.presence.negated:
+                present.append((iv.start.value(values), position))
+        return [position for _, position in sorted(present)]
+
+
+@dataclass(frozen=True, slots=True)
 class Cumulative:
     """At every time, the demands of the intervals running then sum to at most ``capacity``."""
 
@@ -230,7 +265,7 @@ class MaxEquality:
     kind = ConstraintKind.MAX_EQUALITY
 
 
-Constraint = Linear | NoOverlap | Cumulative | NoOverlap2D | MaxEquality
+Constraint = Linear | NoOverlap | NoOverlapSetup | Cumulative | NoOverlap2D | MaxEquality
 
 Label = Mapping[str, str | int | float]
 """What a group of constraints means in the instance's terms: ``constraint`` (its class:
@@ -385,13 +420,7 @@ class Model:
 
     def expr_bounds(self, expr: LinearExpr) -> tuple[int, int]:
         """The smallest and largest value ``expr`` can take over the variable domains."""
-        lo = hi = expr.constant
-        for var, coef in expr.terms:
-            v = self.variables[var]
-            a, b = coef * v.lb, coef * v.ub
-            lo += min(a, b)
-            hi += max(a, b)
-        return lo, hi
+        return _bounds(self.variables, expr)
 
     def _check_var(self, var: int, where: str) -> None:
         if not 0 <= var < len(self.variables):
@@ -430,6 +459,17 @@ def _measure_term(
     if term.measure is Measure.ABSOLUTE:
         constraints.append(Linear(d - e, -v, None))
     return index
+
+
+def _bounds(variables: Sequence[Variable], expr: LinearExpr) -> tuple[int, int]:
+    """The smallest and largest value ``expr`` can take over the domains of ``variables``."""
+    lo = hi = expr.constant
+    for var, coef in expr.terms:
+        v = variables[var]
+        a, b = coef * v.lb, coef * v.ub
+        lo += min(a, b)
+        hi += max(a, b)
+    return lo, hi
 
 
 @dataclass
@@ -502,6 +542,32 @@ class ModelBuilder:
     def add_no_overlap(self, intervals: Sequence[int]) -> None:
         """The intervals are pairwise disjoint."""
         self._constraints.append(NoOverlap(self._check_intervals(intervals)))
+
+    def add_no_overlap_setup(
+        self,
+        intervals: Sequence[int],
+        groups: Sequence[int],
+        setup: Sequence[Sequence[int]],
+    ) -> None:
+        """The intervals are pairwise disjoint, with ``setup[g][h]`` between an interval of
+        group ``g`` and one of group ``h`` that directly follows it."""
+        self._clock.tick()
+        checked = self._check_intervals(intervals)
+        if len(groups) != len(checked):
+            raise IRError("no_overlap_setup: intervals and groups differ in length")
+        size = len(setup)
+        if any(len(row) != size for row in setup):
+            raise IRError("no_overlap_setup: the setup matrix is not square")
+        if any(not 0 <= g < size for g in groups):
+            raise IRError("no_overlap_setup: a group is not a row of the setup matrix")
+        if any(value < 0 for row in setup for value in row):
+            raise IRError("no_overlap_setup: negative setup time")
+        for i in checked:
+            iv = self._intervals[i]
+            if _bounds(self._variables, iv.size)[0] < 1:
+                raise IRError(f"no_overlap_setup: interval {iv.name} may have size 0")
+        matrix = tuple(tuple(int(v) for v in row) for row in setup)
+        self._constraints.append(NoOverlapSetup(checked, tuple(groups), matrix))
 
     def add_cumulative(
         self, intervals: Sequence[int], demands: Sequence[int], capacity: int
