@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -362,3 +366,57 @@ def test_fixings_that_cannot_all_hold_give_infeasible_with_the_fixings_named(kin
     assert result.conflict and all(item.constraint == "fixed" for item in result.conflict)
     expected = {"memory_mapping": 2, "expert_placement": 3, "gpu_packing": 1}[kind]
     assert len(result.conflict) == expected
+
+
+def _readme_block(heading: str) -> str:
+    """The first ``sh`` block after ``heading`` in the README."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    after = text[text.index(heading) :]
+    start = after.index("```sh\n") + len("```sh\n")
+    return after[start : after.index("```", start)]
+
+
+def test_the_readme_disruption_example_runs_as_written(tmp_path: Path) -> None:
+    script = _readme_block("**A machine goes down.**")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run = subprocess.run(
+        ["bash", "-e", "-c", script.replace("makespan check", "! makespan check")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "no longer fits" in run.stderr + run.stdout
+    assert "infeasible: 2 violations" in run.stdout
+    assert "deviation" in run.stdout and "optimal" in run.stdout
+    plan = get_model("jssp").read_file(tmp_path / "plan.json")
+    yesterday = json.loads((tmp_path / "yesterday.json").read_text())["solution"]
+    today = subprocess.run(
+        [
+            "makespan",
+            "solve",
+            "plan.json",
+            "--initial",
+            "yesterday.json",
+            "--fix-before",
+            "4",
+            "--stability-weight",
+            "1",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    answer = json.loads(today.stdout)["solution"]
+    assert check("jssp", plan, answer).feasible
+    started = {(o["job"], o["index"]): o for o in yesterday["operations"] if o["start"] < 4}
+    kept = {(o["job"], o["index"]): o for o in answer["operations"]}
+    assert started and all(kept[key] == op for key, op in started.items())
