@@ -36,25 +36,22 @@ def _jssp(plan_of: Callable[[str, Any], dict[str, Any]]) -> Scenario:
     plan = plan_of("jssp", instance)
     t = plan["makespan"] // 3
     busiest = max(range(instance.num_machines), key=lambda m: _machine_work(instance, m))
+    running = [
+        op["end"] for op in plan["operations"] if op["machine"] == busiest and op["start"] < t
+    ]
+    down = [max([t, *running]), max([t, *running]) + plan["makespan"] // 5]
     document = instance.model_dump(mode="json", exclude_none=True)
-    jobs = document["jobs"]
-    for job in jobs:  # the busiest machine runs 50 % slower from t: its waiting work grows
-        for k, op in enumerate(job):
-            if op["machine"] == busiest and _starts(plan, jobs.index(job), k) >= t:
-                op["duration"] += op["duration"] // 2
-    what = f"la01: machine {busiest} 50 % slower for work not started by t = {t}"
+    downtime: list[list[list[int]]] = [[] for _ in range(instance.num_machines)]
+    downtime[busiest].append(down)
+    document["machine_downtime"] = downtime
+    what = (
+        f"la01: machine {busiest} down over [{down[0]}, {down[1]}), fixed what started by t = {t}"
+    )
     return what, instance, model.parse_instance(document), t
 
 
 def _machine_work(instance: Any, machine: int) -> int:
     return sum(op.duration for job in instance.jobs for op in job if op.machine == machine)
-
-
-def _starts(plan: dict[str, Any], job: int, index: int) -> int:
-    for op in plan["operations"]:
-        if op["job"] == job and op["index"] == index:
-            return int(op["start"])
-    raise KeyError((job, index))
 
 
 def _rcpsp(plan_of: Callable[[str, Any], dict[str, Any]]) -> Scenario:
