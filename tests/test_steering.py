@@ -376,18 +376,19 @@ def _readme_block(heading: str) -> str:
     return after[start : after.index("```", start)]
 
 
-def test_the_readme_disruption_example_runs_as_written(tmp_path: Path) -> None:
-    script = _readme_block("**A machine goes down.**")
+def _run_in(directory: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """``command`` in ``directory`` with this interpreter's scripts (``makespan``) on the PATH."""
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    run = subprocess.run(
-        ["bash", "-e", "-c", script.replace("makespan check", "! makespan check")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return subprocess.run(
+        command, cwd=directory, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_the_readme_disruption_example_runs_as_written(tmp_path: Path) -> None:
+    script = _readme_block("**A machine goes down.**")
+    run = _run_in(
+        tmp_path, "bash", "-e", "-c", script.replace("makespan check", "! makespan check")
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "no longer fits" in run.stderr + run.stdout
@@ -395,26 +396,9 @@ def test_the_readme_disruption_example_runs_as_written(tmp_path: Path) -> None:
     assert "deviation" in run.stdout and "optimal" in run.stdout
     plan = get_model("jssp").read_file(tmp_path / "plan.json")
     yesterday = json.loads((tmp_path / "yesterday.json").read_text())["solution"]
-    today = subprocess.run(
-        [
-            "makespan",
-            "solve",
-            "plan.json",
-            "--initial",
-            "yesterday.json",
-            "--fix-before",
-            "4",
-            "--stability-weight",
-            "1",
-            "--json",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    flags = ["--initial", "yesterday.json", "--fix-before", "4", "--stability-weight", "1"]
+    today = _run_in(tmp_path, "makespan", "solve", "plan.json", *flags, "--json")
+    assert today.returncode == 0, today.stderr
     answer = json.loads(today.stdout)["solution"]
     assert check("jssp", plan, answer).feasible
     started = {(o["job"], o["index"]): o for o in yesterday["operations"] if o["start"] < 4}
