@@ -6,7 +6,6 @@ Exit codes: 0 a solution was found; 1 none was (infeasible or unknown); 2 bad in
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import shutil
 import sys
@@ -14,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,12 +28,19 @@ from rich.text import Text
 
 from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
 from makespan.models.errors import InstanceError
+from makespan.models.jsontext import parse_json
 from makespan.models.plotting import plot_format, plot_result
 from makespan.models.registry import MODELS
 from makespan.models.spec import Generative
 from makespan.solvers.control import SolveControl
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
-from makespan.solvers.pipeline import make_options, solve_instance
+from makespan.solvers.pipeline import (
+    check_solution,
+    given_solution,
+    make_options,
+    solve_instance,
+    steered,
+)
 from makespan.solvers.result import Incumbent, Result
 
 EXIT_SOLVED, EXIT_NO_SOLUTION, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -97,6 +104,39 @@ def solve(
     no_warm_start: Annotated[
         bool, typer.Option("--no-warm-start", help="Skip the heuristic warm start.")
     ] = False,
+    initial: Annotated[
+        Path | None,
+        typer.Option(
+            "--initial",
+            help="Start from this solution (a solution, a Result or a job document): checked, "
+            "then the warm start and the incumbent to beat. With --stability-weight it is also "
+            "the reference; with --fix-before its early part is fixed.",
+        ),
+    ] = None,
+    fixed_file: Annotated[
+        Path | None,
+        typer.Option("--fixed", help="Keep these parts: the kind's partial solution (JSON)."),
+    ] = None,
+    reference_file: Annotated[
+        Path | None,
+        typer.Option("--reference", help="Stay close to this solution (see --stability-weight)."),
+    ] = None,
+    stability_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--stability-weight",
+            help="Minimise objective + W * deviation from the reference (or the --initial).",
+        ),
+    ] = None,
+    fix_before: Annotated[
+        int | None,
+        typer.Option(
+            "--fix-before",
+            min=0,
+            help="jssp, rcpsp: fix every operation or activity of the --initial (or "
+            "--reference) schedule that starts before this time.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the Result JSON.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the Result JSON here.")] = None,
     plot_file: Annotated[
@@ -110,6 +150,8 @@ def solve(
             plot_format(plot_file)  # a bad suffix fails before the solve, not after
         loaded = with_capacity(load_instance(target, problem=problem, format=format), capacity)
         options = _options(time_limit, backend, workers, seed, gap_limit, params, no_warm_start)
+        plan = _Plan(initial, fixed_file, reference_file, stability_weight, fix_before)
+        options = plan.applied(loaded, options, quiet=as_json)
     except (InstanceError, OptionsError) as error:
         raise _fail(str(error)) from None
     live = not as_json and sys.stdout.isatty()
@@ -126,6 +168,54 @@ def solve(
     if plot_file is not None:
         _write_plot(loaded, result, plot_file, quiet=as_json)
     raise typer.Exit(EXIT_SOLVED if result.has_solution else EXIT_NO_SOLUTION)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The re-planning flags of ``solve``: where to start, what to keep, what to stay near."""
+
+    initial: Path | None
+    fixed: Path | None
+    reference: Path | None
+    weight: float | None
+    fix_before: int | None
+
+    def applied(
+        self, loaded: LoadedInstance, options: SolveOptions, *, quiet: bool
+    ) -> SolveOptions:
+        """``options`` with the initial solution, fixings and reference the flags name.
+
+        With ``--fix-before`` or ``--stability-weight``, an ``--initial`` that no longer fits
+        the instance (a machine went down) is used only as the reference and the source of the
+        fixings, with a note; otherwise it must fit.
+        """
+        start = None if self.initial is None else _solution_in(_read_json(self.initial))
+        reference = None if self.reference is None else _solution_in(_read_json(self.reference))
+        replanning = self.fix_before is not None or self.weight is not None
+        if replanning and start is None and reference is None:
+            flag = "--fix-before" if self.fix_before is not None else "--stability-weight"
+            raise OptionsError(flag, "needs --initial or --reference")
+        update: dict[str, Any] = {"fix_before": self.fix_before}
+        if replanning:
+            # Without a weight the deviation is reported, not minimised.
+            update["reference"] = reference if reference is not None else start
+            update["stability_weight"] = self.weight or 0
+        if self.fixed is not None:
+            update["fixed"] = _read_json(self.fixed)
+        planned = options.model_copy(update=update)
+        model = steered(loaded.model, loaded.instance, planned)
+        if start is not None:
+            verdict = check_solution(model, loaded.instance, start)
+            if verdict.feasible or not replanning:
+                given_solution(model, loaded.instance, start)  # not replanning: it must fit
+                planned = planned.model_copy(update={"initial_solution": start})
+            elif not quiet:
+                typer.echo(
+                    f"note: the initial solution no longer fits ({len(verdict.violations)} "
+                    f"violations, e.g. {verdict.violations[0].message}); re-planning from it",
+                    err=True,
+                )
+        return planned
 
 
 def _options(
@@ -193,14 +283,7 @@ def plot(
 
 def _read_result(path: Path) -> Result:
     """A Result from a file holding a Result or a job document with one."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise InstanceError(f"cannot read file: {error}", source=str(path)) from None
-    except json.JSONDecodeError as error:
-        raise InstanceError(
-            f"invalid JSON: {error.msg}", source=str(path), line=error.lineno
-        ) from None
+    document = _read_json(path)
     if isinstance(document, dict) and isinstance(document.get("result"), dict):
         document = document["result"]  # a job from GET /v1/jobs/{id}
     try:
@@ -209,6 +292,53 @@ def _read_result(path: Path) -> Result:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "result"
         raise InstanceError(f"not a Result: {field}: {first['msg']}", source=str(path)) from None
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's document; errors as ``FILE:LINE: message``."""
+    try:
+        return parse_json(path.read_bytes(), str(path))
+    except OSError as error:
+        raise InstanceError(f"cannot read file: {error}", source=str(path)) from None
+
+
+def _solution_in(document: Any) -> Any:
+    """The solution a file holds: itself, a Result's ``solution``, or a job document's
+    result's ``solution``."""
+    if isinstance(document, dict) and isinstance(document.get("result"), dict):
+        document = document["result"]
+    if isinstance(document, dict) and "solution" in document and "status" in document:
+        document = document["solution"]
+    return document
+
+
+@app.command()
+def check(
+    target: Annotated[str, typer.Argument(help="The instance file (or benchmark name).")],
+    solution_file: Annotated[
+        Path, typer.Argument(help="A solution, a Result (solve --out) or a job document.")
+    ],
+    problem: Problem = None,
+    format: Annotated[str | None, typer.Option("--format", help="File format override.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the check as JSON.")] = False,
+) -> None:
+    """Check a solution against an instance with the kind's independent checker (the one every
+    solve passes): exit 0 when feasible, 1 when not, 2 for bad input."""
+    try:
+        loaded = load_instance(target, problem=problem, format=format)
+        solution = _solution_in(_read_json(solution_file))
+        verdict = check_solution(loaded.model, loaded.instance, solution)
+    except InstanceError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        typer.echo(verdict.model_dump_json(indent=2))
+    elif verdict.feasible:
+        typer.echo(f"feasible: objective {_fmt(verdict.objective)}")
+    else:
+        typer.echo(f"infeasible: {len(verdict.violations)} violations")
+        for violation in verdict.violations:
+            typer.echo(f"  {violation.message}")
+    raise typer.Exit(EXIT_SOLVED if verdict.feasible else EXIT_NO_SOLUTION)
 
 
 def _solve_with_progress(loaded: LoadedInstance, options: Any, *, live: bool) -> Result:
@@ -283,8 +413,12 @@ def _print_summary(loaded: LoadedInstance, result: Result) -> None:
         )
     table.add_row("backend", f"{result.backend} {result.backend_version or ''}".strip())
     table.add_row("time", f"{result.wall_time_s:.2f}s")
+    if result.solution is not None and "deviation" in result.solution:
+        table.add_row("deviation", _fmt(result.solution["deviation"]))
     if result.message:
         table.add_row("note", result.message)
+    for item in result.conflict or ():
+        table.add_row("conflict", item.message)
     console.print(table)
 
 

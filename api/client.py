@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel
 
 from makespan.solvers.options import KILL_GRACE_S
-from makespan.solvers.result import Result
+from makespan.solvers.result import CheckResult, Result
 
 FINAL_STATUSES = frozenset({"done", "failed", "cancelled"})
 
@@ -156,6 +156,24 @@ class Client:
         )
         answer = self._request("POST", "/v1/solve", json=body, timeout=timeout)
         return Result.model_validate(answer)
+
+    def check(
+        self,
+        problem: str,
+        instance: BaseModel | dict[str, Any] | None = None,
+        *,
+        solution: BaseModel | dict[str, Any],
+        instance_text: str | None = None,
+        format: str | None = None,
+    ) -> CheckResult:
+        """Check ``solution`` against the instance with the kind's checker (``POST /v1/check``):
+        feasibility, the objective recomputed, and every violation."""
+        body = _body(problem, instance, instance_text, format, {})
+        del body["options"]
+        body["solution"] = (
+            solution.model_dump(mode="json") if isinstance(solution, BaseModel) else solution
+        )
+        return CheckResult.model_validate(self._request("POST", "/v1/check", json=body))
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job."""

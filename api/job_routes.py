@@ -19,11 +19,17 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from makespan.api.errors import RETRY_AFTER_S, ErrorBody
 from makespan.api.jobs import JobEvent, JobManager
-from makespan.api.requests import ParsedJob, is_json_media_type, parse_job_body
+from makespan.api.requests import (
+    ParsedJob,
+    is_json_media_type,
+    parse_check_body,
+    parse_job_body,
+)
 from makespan.api.store import JobRecord, JobStatus
 from makespan.models.registry import MODELS
 from makespan.solvers.options import SolveOptions
-from makespan.solvers.result import Result
+from makespan.solvers.pipeline import check_solution
+from makespan.solvers.result import CheckResult, Result
 
 router = APIRouter(tags=["jobs"])
 
@@ -116,11 +122,15 @@ def job_manager(request: Request) -> JobManager:
 Manager = Annotated[JobManager, Depends(job_manager)]
 
 
-async def read_job_request(request: Request) -> ParsedJob:
-    """The request's body as a validated job, parsed in a worker thread (a few at a time)."""
+async def _json_body(request: Request) -> bytes:
     if not is_json_media_type(request.headers.get("content-type", "")):
         raise HTTPException(415, "expected a JSON body (Content-Type: application/json)")
-    body = await request.body()
+    return await request.body()
+
+
+async def read_job_request(request: Request) -> ParsedJob:
+    """The request's body as a validated job, parsed in a worker thread (a few at a time)."""
+    body = await _json_body(request)
     manager = job_manager(request)
     parsed: ParsedJob = await anyio.to_thread.run_sync(
         parse_job_body, body, manager.limits, limiter=request.app.state.parse_limiter
@@ -163,6 +173,35 @@ async def solve(request: Request, manager: Manager) -> JobResult:
     if final.result is None:
         raise HTTPException(500, (final.error or {}).get("message", "the solve failed"))
     return JobResult.model_validate(final.result)
+
+
+CHECK_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}},
+    }
+}
+"""The documented body of ``POST /v1/check``: a job request's problem and instance, and the
+solution (any of the kinds' solution schemas)."""
+
+
+@router.post(
+    "/v1/check",
+    tags=["problems"],
+    operation_id="check",
+    openapi_extra=CHECK_REQUEST_BODY,
+    responses={415: {"model": ErrorBody, "description": "The body is not JSON"}},
+)
+async def check(request: Request, manager: Manager) -> CheckResult:
+    """Check a solution against an instance with the kind's independent checker (the one every
+    solve's answer passes): feasibility, the objective recomputed, and every violation."""
+    body = await _json_body(request)
+    parsed = await anyio.to_thread.run_sync(
+        parse_check_body, body, manager.limits, limiter=request.app.state.parse_limiter
+    )
+    return await anyio.to_thread.run_sync(
+        check_solution, parsed.model, parsed.instance, parsed.solution
+    )
 
 
 @router.get("/v1/jobs", operation_id="list_jobs")
@@ -250,7 +289,11 @@ def _document(record: JobRecord) -> JobDocument:
 def _summary(record: JobRecord) -> JobSummary:
     state = JobState.model_validate(record, from_attributes=True)
     headline = {name: (record.result or {}).get(name) for name in _HEADLINE}
-    return JobSummary(**state.model_dump(), **headline)
+    # A listing shows the options without the solutions a job started from or stays near.
+    options = state.options.model_copy(
+        update={"initial_solution": None, "reference": None, "fixed": None}
+    )
+    return JobSummary(**{**state.model_dump(), "options": options}, **headline)
 
 
 _HEADLINE = ("objective", "bound", "gap", "termination")
@@ -282,41 +325,65 @@ async def _wait_final(manager: JobManager, job_id: str, closing: threading.Event
 async def _event_stream(manager: JobManager, job_id: str) -> AsyncIterator[ServerSentEvent]:
     queue = manager.subscribe(job_id)  # before reading the store, so nothing falls between
     try:
-        record = await anyio.to_thread.run_sync(record_or_404, manager, job_id)
-        yield _sse("status", {"status": record.status.value, "error": record.error})
-        replayed = await anyio.to_thread.run_sync(manager.store.incumbents, job_id)
-        for incumbent in replayed:
-            yield _sse("incumbent", _without_seq(incumbent))
-        if record.status.is_final:
-            yield _sse("done", record.result)
-            return
-        last_seq = replayed[-1]["seq"] if replayed else -1
-        while True:
-            event = await _next_event(queue, manager, job_id)
-            if event.kind == "incumbent" and event.seq is not None and event.seq <= last_seq:
-                continue
+        follower = _StoreFollower(manager, job_id)
+        async for event in follower.catch_up():
             yield _sse(event.kind, event.data)
-            if event.kind == "done":
-                return
+        while not follower.ended:
+            with anyio.move_on_after(STREAM_POLL_S):
+                event = await queue.get()
+                if follower.fresh(event):
+                    yield _sse(event.kind, event.data)
+                continue
+            # Nothing from this server: the job may run on another one (a shared database),
+            # or an event was missed while the store was unavailable.
+            async for event in follower.catch_up():
+                yield _sse(event.kind, event.data)
     finally:
         manager.unsubscribe(job_id, queue)
 
 
-STREAM_RECHECK_S = 5.0
-"""How long an event stream waits for news before it reads the job's state from the store
-(an event may have been missed while the store was unavailable)."""
+STREAM_POLL_S = 1.0
+"""How long an event stream waits for news from this server before it reads the job's progress
+from the store: the delay with which a job running on another server is followed."""
 
 
-async def _next_event(queue: Any, manager: JobManager, job_id: str) -> JobEvent:
-    """The next event for a stream; when none comes for a while, the job's final state from the
-    store if it has ended."""
-    while True:
-        with anyio.move_on_after(STREAM_RECHECK_S):
-            event: JobEvent = await queue.get()
-            return event
-        record = await anyio.to_thread.run_sync(record_or_404, manager, job_id)
+class _StoreFollower:
+    """What a stream has sent of a job: its last status and incumbent, and whether it ended."""
+
+    def __init__(self, manager: JobManager, job_id: str) -> None:
+        self.manager = manager
+        self.job_id = job_id
+        self.status: str | None = None
+        self.last_seq = -1
+        self.ended = False
+
+    async def catch_up(self) -> AsyncIterator[JobEvent]:
+        """The job's news in the store since the last call: status, incumbents, the end."""
+        record = await anyio.to_thread.run_sync(record_or_404, self.manager, self.job_id)
+        if record.status.value != self.status:
+            yield JobEvent("status", {"status": record.status.value, "error": record.error})
+        self.status = record.status.value
+        points = await anyio.to_thread.run_sync(
+            self.manager.store.incumbents, self.job_id, self.last_seq
+        )
+        for point in points:
+            self.last_seq = point["seq"]
+            yield JobEvent("incumbent", _without_seq(point))
         if record.status.is_final:
-            return JobEvent("done", record.result)
+            self.ended = True
+            yield JobEvent("done", record.result)
+
+    def fresh(self, event: JobEvent) -> bool:
+        """Whether ``event`` (from this server) is news, remembering it."""
+        if event.kind == "incumbent" and event.seq is not None:
+            if event.seq <= self.last_seq:
+                return False
+            self.last_seq = event.seq
+        elif event.kind == "status" and event.data is not None:
+            self.status = event.data.get("status")
+        elif event.kind == "done":
+            self.ended = True
+        return True
 
 
 def _without_seq(incumbent: dict[str, Any]) -> dict[str, Any]:

@@ -32,9 +32,17 @@ from makespan.api.health import Health
 from makespan.api.local_executor import kill_stale_job_process
 from makespan.api.requests import ParsedJob, ServiceLimits
 from makespan.api.settings import Settings
-from makespan.api.store import LEASE_S, JobRecord, JobStatus, JobStore, Recovery, server_identity
+from makespan.api.store import (
+    JobRecord,
+    JobStatus,
+    JobStore,
+    Recovery,
+    StoreUnavailableError,
+    server_identity,
+)
 from makespan.api.worker import CHECKPOINT_FILE, RESULT_FILE, JobTask, read_json_file
 from makespan.solvers.options import OptionsError, SolveOptions
+from makespan.solvers.pipeline import given_solution, steered
 
 log = logging.getLogger("makespan.jobs")
 
@@ -97,6 +105,8 @@ class JobManager:
         """Jobs queued at the scheduler's last look (``/healthz`` reads it, not the store)."""
         self.queue_read_at: float | None = None
         """When the scheduler last read the queue (``time.monotonic()``)."""
+        self._renewed_at = time.monotonic()
+        """When this server's leases were last renewed."""
 
     # life cycle -------------------------------------------------------------------------
 
@@ -129,20 +139,40 @@ class JobManager:
 
     def submit(self, job: ParsedJob) -> JobRecord:
         """Check the job against the CPU slots and the queue, store it queued, and schedule."""
+        if job.options.job_initial is not None:
+            job = self._from_job(job)
         slots = job.options.workers or 1
         if slots > self.settings.workers:
             raise OptionsError(
                 "options.workers",
                 f"{slots} workers exceed this service's {self.settings.workers} CPU slots",
             )
-        if self.store.count(JobStatus.QUEUED) >= self.settings.max_queue:
+        queued = self.queue_length  # the scheduler's count, at most a second old: no query here
+        if queued is not None and queued >= self.settings.max_queue:
             raise QueueFullError(f"the queue is full ({self.settings.max_queue} jobs waiting)")
         stored_options = job.options.model_copy(update={"workers": slots}).model_dump(mode="json")
         record = self.store.insert(
             job.model.kind, job.instance.model_dump_json(), stored_options, slots
         )
+        with self._lock:
+            self.queue_length = (self.queue_length or 0) + 1
         self._wake.set()
         return record
+
+    def _from_job(self, job: ParsedJob) -> ParsedJob:
+        """``options.job_initial`` resolved: that job's solution as the initial solution."""
+        source_id = job.options.job_initial
+        record = None if source_id is None else self.store.get(source_id)
+        solution = None if record is None else (record.result or {}).get("solution")
+        if record is None or record.problem != job.model.kind or solution is None:
+            kind = job.model.kind
+            raise OptionsError(
+                "options.job_initial",
+                f"no finished {kind} job {source_id!r} with a solution to start from",
+            )
+        options = job.options.model_copy(update={"initial_solution": solution})
+        given_solution(steered(job.model, job.instance, options), job.instance, solution)
+        return ParsedJob(job.model, job.instance, options)
 
     def cancel(self, job_id: str) -> JobRecord | None:
         """Cancel a queued job at once, or ask a running one to stop with its best answer."""
@@ -172,7 +202,7 @@ class JobManager:
 
     def on_checkpoint(self, job_id: str, result: dict[str, Any]) -> None:
         """Keep the job's best answer so far in the store (for a server that takes it over)."""
-        self._records.put(lambda: self.store.save_checkpoint(job_id, result))
+        self._records.put(lambda: self.store.save_checkpoint(job_id, result, self.owner))
 
     def on_result(self, job_id: str, result: dict[str, Any]) -> None:
         """A job ended with a Result: done, or cancelled when it was stopped."""
@@ -237,9 +267,10 @@ class JobManager:
         }
         while not self._stopping.wait(1.0):
             now = time.monotonic()
+            self._guarded("cancels", self._follow_cancels)
             if now >= due["renew"]:
-                due["renew"] = now + LEASE_S / 3
-                self._guarded("leases", self._renew_and_follow_cancels)
+                due["renew"] = now + self.store.lease_s / 3
+                self._guarded("leases", self._renew_leases)
             if now >= due["recover"]:
                 due["recover"] = now + RECOVER_EVERY_S
                 self._guarded("recovery", self._recover)
@@ -264,20 +295,15 @@ class JobManager:
             partial(self.store.count, JobStatus.QUEUED), "read the queue"
         )
         self.queue_read_at = time.monotonic()
-        with self._lock:
-            free = self.settings.workers - self._used_slots
-        if free <= 0 or not self.queue_length:
-            return
-        # Jobs start oldest first and each holds at least one slot: no more than `free` can.
-        for record in self.store.retrying(partial(self.store.queued, free), "read the queue"):
-            if self._stopping.is_set():
-                return
+        while self.queue_length and not self._stopping.is_set():
             with self._lock:
-                if record.slots > self.settings.workers - self._used_slots:
-                    return  # first come, first served: no job overtakes an older one
-            claim = partial(self.store.claim, record.id, self.owner)
-            if not self.store.retrying(claim, "claim"):
-                continue  # cancelled meanwhile, or taken by another server
+                free = self.settings.workers - self._used_slots
+            claim = partial(self.store.claim_oldest, self.owner, free)
+            record = self.store.retrying(claim, "claim") if free > 0 else None
+            if record is None:
+                return  # none queued, or the oldest needs more slots than are free
+            with self._lock:
+                self.queue_length = max(0, (self.queue_length or 1) - 1)
             self._start(record)
 
     def _start(self, record: JobRecord) -> None:
@@ -308,12 +334,29 @@ class JobManager:
 
     # leases, cancels, recovery, retention -----------------------------------------------
 
-    def _renew_and_follow_cancels(self) -> None:
+    def _follow_cancels(self) -> None:
+        """Stop the jobs running here that were cancelled on any server."""
         with self._lock:
             here = list(self._here)
-        self.store.retrying(lambda: self.store.renew(self.owner, here), "renew leases")
-        for job_id in self.store.retrying(lambda: self.store.cancel_requested(here), "read"):
-            self.executor.cancel(job_id)
+        if here:
+            for job_id in self.store.retrying(lambda: self.store.cancel_requested(here), "read"):
+                self.executor.cancel(job_id)
+
+    def _renew_leases(self) -> None:
+        """Extend this server's claims; once they have gone unrenewed for most of a lease
+        (the database out of reach), stop the jobs, since another server may take them over:
+        no job runs twice at once, and a late answer of ours is refused by the store."""
+        with self._lock:
+            here = list(self._here)
+        renew = partial(self.store.renew, self.owner, here)
+        try:
+            self.store.retrying(renew, "renew leases", patience_s=self.store.lease_s / 3)
+        except StoreUnavailableError:
+            if time.monotonic() - self._renewed_at > 0.8 * self.store.lease_s:
+                for job_id in here:
+                    self.executor.cancel(job_id)
+            raise
+        self._renewed_at = time.monotonic()
 
     def _recover(self) -> Recovery:
         recovery = self.store.retrying(
@@ -354,7 +397,8 @@ class JobManager:
             return
         checkpoint = read_json_file(folder / CHECKPOINT_FILE)
         if checkpoint is not None:
-            self.store.retrying(lambda: self.store.save_checkpoint(record.id, checkpoint), "")
+            keep = partial(self.store.save_checkpoint, record.id, checkpoint, record.owner or "")
+            self.store.retrying(keep, "keep a checkpoint")
 
     def _expire(self) -> None:
         retention = timedelta(days=self.settings.retention_days)

@@ -52,25 +52,32 @@ class _Running:
     cancel: Any
     folder: Path
     deadline: float
-    exit_handle: Any
-    """Ready when the process has exited: a pidfd of the job process itself, because the fork
-    server's status pipe reports a live job as exited when the fork server dies."""
+    pidfd: int | None
+    """Readable once the job process has exited: a pidfd of the process itself (None where
+    there is none), because the fork server's status pipe reports a live job as exited when
+    the fork server dies."""
     cancel_deadline: float | None = None
     killed_for: str | None = None
     channel_open: bool = True
     final_message: dict[str, Any] | None = None
 
+    @property
+    def exit_handle(self) -> Any:
+        """What to wait on for the process's exit: its pidfd, else its sentinel."""
+        return self.process.sentinel if self.pidfd is None else self.pidfd
+
     def alive(self) -> bool:
         """Whether the job process still runs."""
-        if isinstance(self.exit_handle, int):
-            return not select.select([self.exit_handle], [], [], 0)[0]
+        if self.pidfd is not None:
+            return not select.select([self.pidfd], [], [], 0)[0]
         return bool(self.process.is_alive())
 
-    def close_exit_handle(self) -> None:
-        """Release the pidfd, if there is one."""
-        if isinstance(self.exit_handle, int):
+    def close_pidfd(self) -> None:
+        """Release the pidfd (the sentinel belongs to the process object), if there is one."""
+        if self.pidfd is not None:
             with contextlib.suppress(OSError):
-                os.close(self.exit_handle)
+                os.close(self.pidfd)
+            self.pidfd = None
 
 
 class LocalProcessExecutor(Executor):
@@ -138,7 +145,7 @@ class LocalProcessExecutor(Executor):
                 process.start()  # may wait for the fork server to start: the clock starts after
                 deadline = time.monotonic() + task.options.time_limit_s + self.kill_grace_s
                 self._running[task.job_id] = _Running(
-                    task, process, receiver, cancel, folder, deadline, _exit_handle(process)
+                    task, process, receiver, cancel, folder, deadline, _pidfd(process)
                 )
         except BaseException:
             receiver.close()
@@ -248,7 +255,7 @@ class LocalProcessExecutor(Executor):
         with self._lock:
             if self._running.pop(job.task.job_id, None) is None:
                 return
-        job.close_exit_handle()
+        job.close_pidfd()
         job.process.join(timeout=1)
         self._drain(job)
         with contextlib.suppress(OSError):
@@ -289,12 +296,13 @@ class LocalProcessExecutor(Executor):
         return "error", f"the solver process exited ({how}) without a result"
 
 
-def _exit_handle(process: Any) -> Any:
-    """A pidfd of the started ``process`` (Linux), else its sentinel."""
+def _pidfd(process: Any) -> int | None:
+    """A pidfd of the started ``process`` (Linux); None when it is gone already or the system
+    has none."""
     try:
         return os.pidfd_open(process.pid)
-    except (OSError, AttributeError):  # gone already, or no pidfd here
-        return process.sentinel
+    except (OSError, AttributeError):
+        return None
 
 
 def kill_stale_job_process(folder: Path) -> None:

@@ -8,6 +8,7 @@ a small actor the task polls, and the time limit is backed by ``ray.cancel(force
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import ray
 from ray.util.queue import Empty, Queue
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from makespan.api.executor import Executor, ExecutorEvents, final_from_checkpoint
 from makespan.api.worker import JobTask
@@ -52,7 +54,10 @@ class _Progress:
         self.queue = queue
 
     def put(self, obj: Any) -> None:
-        self.queue.put_nowait(obj)
+        """Send one event; when the queue is gone (its node died) the progress is lost, not the
+        job: the task's return value still carries the answer."""
+        with contextlib.suppress(Exception):
+            self.queue.put_nowait(obj)
 
 
 # No retries: a task that dies (its node lost, its worker killed for memory) ends its job once,
@@ -62,7 +67,8 @@ def _run_task(task: JobTask, queue: Queue, board: Any) -> dict[str, Any]:
     from makespan.api.worker import solve_job  # imported on the worker node
 
     job_id = task.job_id
-    queue.put_nowait(("started", job_id, {}))  # the kill deadline counts from the first start
+    progress = _Progress(queue)
+    progress.put(("started", job_id, {}))  # the kill deadline counts from the first start
     stop = threading.Event()
     done = threading.Event()
 
@@ -74,9 +80,17 @@ def _run_task(task: JobTask, queue: Queue, board: Any) -> dict[str, Any]:
 
     threading.Thread(target=poll_board, daemon=True).start()
     try:
-        return solve_job(task, _Progress(queue), stop)
+        return solve_job(task, progress, stop)
     finally:
         done.set()
+
+
+def _head_node() -> str:
+    """The id of the cluster's head node (this driver's node when there is no marked head)."""
+    for node in ray.nodes():  # type: ignore[no-untyped-call]
+        if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
+            return str(node["NodeID"])
+    return str(ray.get_runtime_context().get_node_id())
 
 
 @dataclass
@@ -119,8 +133,11 @@ class RayExecutor(Executor):
             else:
                 ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
             self._started_ray = True
-        self._queue = Queue(actor_options={"num_cpus": 0})
-        self._board = _CancelBoard.remote()  # type: ignore[attr-defined]
+        # The progress queue and the cancel board live on the head node, which lives as long as
+        # the cluster: a solver node that dies must not take every job's progress along.
+        here = NodeAffinitySchedulingStrategy(_head_node(), soft=True)
+        self._queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
+        self._board = _CancelBoard.options(scheduling_strategy=here).remote()  # type: ignore[attr-defined]
         for target in (self._read_incumbents, self._collect):
             thread = threading.Thread(target=target, daemon=True, name=f"ray-{target.__name__}")
             thread.start()

@@ -22,7 +22,7 @@ from makespan.models.registry import MODELS, get_model
 from makespan.models.spec import ProblemModel
 from makespan.models.textfile import REQUEST_TEXT_SOURCE
 from makespan.solvers.options import OptionsError, SolveOptions
-from makespan.solvers.pipeline import make_options, resolve_backend
+from makespan.solvers.pipeline import given_solution, make_options, resolve_backend, steered
 
 JSON_MEDIA_TYPES = ("application/json",)
 """Bodies of these types (and ``application/*+json``) are read as JSON; others are a 415."""
@@ -96,6 +96,7 @@ class ServiceLimits:
 
 
 _ENVELOPE = frozenset({"problem", "instance", "instance_text", "format", "options"})
+_CHECK_ENVELOPE = frozenset({"problem", "instance", "instance_text", "format", "solution"})
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -114,19 +115,47 @@ def parse_job_body(body: bytes, limits: ServiceLimits) -> ParsedJob:
         OptionsError: an invalid option or backend parameter (422).
         TooLargeError: an instance over the service's size limit for its kind (413).
     """
-    document = parse_json(body, "body")
-    if not isinstance(document, dict):
-        raise InstanceError("expected a JSON object", field="body")
-    unknown = sorted(set(document) - _ENVELOPE)
-    if unknown:
-        raise InstanceError(
-            f"unknown field; expected {', '.join(sorted(_ENVELOPE))}", field=unknown[0]
-        )
+    document = _envelope(body, _ENVELOPE)
     model = _kind(document.get("problem"))
     options = _options(document.get("options"), limits)
     instance = _instance(model, document, limits.size_limits.get(model.kind))
     resolve_backend(model, options)  # an unknown backend or parameter: 422 before queuing
+    checked = steered(model, instance, options)  # fixings and reference that do not fit: 422
+    if options.initial_solution is not None:
+        given_solution(checked, instance, options.initial_solution)  # infeasible: 422 now
     return ParsedJob(model, instance, options)
+
+
+@dataclass(frozen=True)
+class ParsedCheck:
+    """A validated check request: the kind, its typed instance, and the solution as sent."""
+
+    model: ProblemModel[Any, Any]
+    instance: Any
+    solution: Any
+
+
+def parse_check_body(body: bytes, limits: ServiceLimits) -> ParsedCheck:
+    """Validate a ``POST /v1/check`` body in stages, as :func:`parse_job_body` does (the
+    solution's shape is validated by the check itself)."""
+    document = _envelope(body, _CHECK_ENVELOPE)
+    model = _kind(document.get("problem"))
+    if "solution" not in document:
+        raise InstanceError("give the solution to check", field="solution")
+    instance = _instance(model, document, limits.size_limits.get(model.kind))
+    return ParsedCheck(model, instance, document["solution"])
+
+
+def _envelope(body: bytes, fields: frozenset[str]) -> dict[str, Any]:
+    document = parse_json(body, "body")
+    if not isinstance(document, dict):
+        raise InstanceError("expected a JSON object", field="body")
+    unknown = sorted(set(document) - fields)
+    if unknown:
+        raise InstanceError(
+            f"unknown field; expected {', '.join(sorted(fields))}", field=unknown[0]
+        )
+    return document
 
 
 def _kind(problem: Any) -> ProblemModel[Any, Any]:
@@ -166,11 +195,12 @@ def _instance(model: ProblemModel[Any, Any], document: dict[str, Any], limit: in
             instance = model.parse_instance(raw)
         else:
             instance = model.read_text(text, fmt, REQUEST_TEXT_SOURCE)
-    except InstanceError as error:  # its field is relative to what was parsed: name it
-        where = "instance" if text is None else "instance_text"
-        field = where + (f".{error.field}" if error.field else "")
+    except InstanceError as error:
+        if error.field is None:
+            raise  # a file line, or a whole-instance message: the handler names the field
+        where = "instance" if text is None else "instance_text"  # the field was relative
         raise InstanceError(
-            error.message, source=error.source, line=error.line, field=field
+            error.message, source=error.source, line=error.line, field=f"{where}.{error.field}"
         ) from None
     _check_size(model, model.size(instance), limit, "instance")
     return instance

@@ -8,6 +8,7 @@ store opens it. A database made by an older makespan (before migrations) is upgr
 
 from __future__ import annotations
 
+import threading
 from importlib.resources import files
 from typing import Any
 
@@ -69,10 +70,27 @@ MIGRATIONS = "makespan.api:migrations"
 """Where Alembic finds the migration scripts (inside the installed package)."""
 
 
+_MIGRATING = threading.Lock()
+"""Alembic keeps its running context in module globals: one migration at a time per process."""
+
+
 def migrate(engine: Engine) -> None:
     """Bring the database's schema up to date (creating it when it is empty)."""
+    with _MIGRATING:
+        _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(files("makespan.api").joinpath("migrations")))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Servers starting together on one database migrate one at a time (the lock ends
+            # with the transaction).
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+_LOCK = 0x6D616B65
+"""The advisory lock key the migrations hold on PostgreSQL ("make")."""

@@ -31,6 +31,7 @@ from makespan.api.requests import job_request_schema
 from makespan.api.settings import Settings
 from makespan.api.store import JobStore
 from makespan.api.web import add_web_routes
+from makespan.models.registry import MODELS
 
 log = logging.getLogger("makespan.api")
 
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         health = Health()
-        store = JobStore(settings.db, health)
+        store = JobStore(settings.db, health, lease_s=settings.lease_s)
         chosen = executor or make_executor(
             settings.executor,
             settings.job_folders,
@@ -127,10 +128,29 @@ def _openapi_with_job_request(
             for name, definition in {**definitions, **solution_schemas()}.items():
                 schemas.setdefault(name, definition)
             schemas["JobRequest"] = request
+            schemas["CheckRequest"] = check_request_schema()
             cache.append(document)
         return cache[0]
 
     return openapi
+
+
+def check_request_schema() -> dict[str, Any]:
+    """``POST /v1/check``'s body: a job request's problem and instance, and a solution."""
+    solutions = [{"$ref": f"#/components/schemas/{name}"} for name in SOLUTION_SCHEMAS]
+    return {
+        "title": "CheckRequest",
+        "type": "object",
+        "required": ["problem", "solution"],
+        "properties": {
+            "problem": {"type": "string", "enum": sorted(MODELS)},
+            "instance": {"type": "object", "description": "The instance (the kind's schema)."},
+            "instance_text": {"type": "string", "description": "Or the instance as file text."},
+            "format": {"type": "string", "description": "The file format of instance_text."},
+            "solution": {"anyOf": solutions, "description": "The solution to check."},
+        },
+        "additionalProperties": False,
+    }
 
 
 def solution_schemas() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from makespan.api.executors import EXECUTOR_PATTERN
 from makespan.api.frontdoor import LOOPBACK_HOSTS
+from makespan.api.store import LEASE_S
 from makespan.models.registry import MODELS
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, KILL_GRACE_S, MAX_TIME_LIMIT_S
 
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
     max_attempts: Annotated[int, Field(ge=1)] = 2
     """Starts a job gets across server restarts before it ends (with its last checkpoint, or
     failed)."""
+    lease_s: Annotated[float, Field(ge=1, le=3600)] = LEASE_S
+    """How long a server's claim on a running job lasts unrenewed: what the jobs of a server
+    that died wait before another server sharing the database takes them over."""
     retention_days: Annotated[float, Field(ge=0, le=36500)] = 7.0
     """Finished jobs are deleted this long after they finished."""
 

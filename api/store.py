@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,7 +47,8 @@ log = logging.getLogger("makespan.store")
 T = TypeVar("T")
 
 LEASE_S = 30.0
-"""How long a claim on a running job lasts unless its server renews it."""
+"""How long a claim on a running job lasts unless its server renews it (the default of
+``MAKESPAN_LEASE_S``): what a dead server's jobs wait before another server takes them over."""
 
 REQUEST_RETRY_S = 8.0
 """How long a request waits out a busy database before it answers 503."""
@@ -98,6 +101,23 @@ class JobRecord:
     owner: str | None = None
 
 
+_last_id_ns = 0
+_id_lock = threading.Lock()
+
+
+def new_job_id() -> str:
+    """A fresh job id, 32 hex digits: nanoseconds since the epoch, then 64 random bits.
+
+    Ids from one process strictly increase, so jobs stored within the same millisecond (their
+    ``created_at`` tie) are still claimed in the order they were accepted.
+    """
+    global _last_id_ns
+    with _id_lock:
+        _last_id_ns = max(time.time_ns(), _last_id_ns + 1)
+        stamp = _last_id_ns
+    return f"{stamp:016x}{secrets.token_hex(8)}"
+
+
 def now() -> str:
     """The current UTC time in ISO 8601, millisecond precision (sorts as text)."""
     return iso(datetime.now(UTC))
@@ -143,9 +163,12 @@ _RECORD_COLUMNS = (
 class JobStore:
     """Thread-safe access to the jobs database (a connection pool; no lock of ours)."""
 
-    def __init__(self, target: str | Path, health: Health | None = None) -> None:
+    def __init__(
+        self, target: str | Path, health: Health | None = None, *, lease_s: float = LEASE_S
+    ) -> None:
         self.url = database_url(target)
         self.health = health or Health()
+        self.lease_s = lease_s
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -201,12 +224,13 @@ class JobStore:
 
     def insert(self, problem: str, instance: str, options: dict[str, Any], slots: int) -> JobRecord:
         """Store a new queued job; durable when this returns."""
-        job_id = uuid.uuid4().hex
+        job_id = new_job_id()
+        created = now()
         row = {
             "id": job_id,
             "problem": problem,
             "status": JobStatus.QUEUED.value,
-            "created_at": now(),
+            "created_at": created,
             "options": json.dumps(options),
             "instance": instance,
             "slots": slots,
@@ -217,9 +241,20 @@ class JobStore:
                 c.execute(jobs.insert().values(**row))
 
         self._patiently(insert, "insert")
-        record = self.get(job_id)
-        assert record is not None
-        return record
+        return JobRecord(
+            id=job_id,
+            problem=problem,
+            status=JobStatus.QUEUED,
+            created_at=created,
+            started_at=None,
+            finished_at=None,
+            options=options,
+            slots=slots,
+            attempts=0,
+            cancel_requested=False,
+            result=None,
+            error=None,
+        )
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job with this id, or None."""
@@ -297,8 +332,9 @@ class JobStore:
 
         return self._patiently(purge, "purge")
 
-    def incumbents(self, job_id: str) -> list[dict[str, Any]]:
-        """The progress points of a job, in order, each with its sequence number."""
+    def incumbents(self, job_id: str, after: int = -1) -> list[dict[str, Any]]:
+        """The progress points of a job after sequence number ``after``, in order, each with
+        its sequence number."""
 
         def read() -> list[dict[str, Any]]:
             query = (
@@ -308,7 +344,7 @@ class JobStore:
                     incumbents.c.objective,
                     incumbents.c.bound,
                 )
-                .where(incumbents.c.job_id == job_id)
+                .where(incumbents.c.job_id == job_id, incumbents.c.seq > after)
                 .order_by(incumbents.c.seq)
             )
             with self._read() as c:
@@ -322,34 +358,48 @@ class JobStore:
 
     # -- the server's bookkeeping (retried without limit by the caller) ------------------
 
-    def queued(self, limit: int = 1000) -> list[JobRecord]:
-        """Queued jobs, oldest first."""
-        query = (
-            sa.select(*_RECORD_COLUMNS)
-            .where(jobs.c.status == JobStatus.QUEUED.value)
-            .order_by(jobs.c.created_at, jobs.c.id)
-            .limit(limit)
-        )
-        with self._read() as c:
-            return [_record(row) for row in c.execute(query)]
-
     def claim(self, job_id: str, owner: str) -> bool:
         """queued -> running for ``owner`` under a fresh lease; False when the job is no longer
         queued (cancelled, or claimed by another server)."""
         with self._write() as c:
-            claimed = c.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    started_at=now(),
-                    attempts=jobs.c.attempts + 1,
-                    owner=owner,
-                    lease_expires=time.time() + LEASE_S,
-                )
-            ).rowcount
-            if claimed:
-                c.execute(incumbents.delete().where(incumbents.c.job_id == job_id))
+            return self._claim(c, job_id, owner)
+
+    def claim_oldest(self, owner: str, free_slots: int) -> JobRecord | None:
+        """Claim the oldest queued job if it fits in ``free_slots``; None when there is none
+        or it does not fit (first come, first served: no job overtakes an older one).
+
+        On PostgreSQL the row is locked with ``FOR UPDATE SKIP LOCKED``, so servers sharing the
+        database each take a different job without waiting for one another; SQLite's write
+        lock serialises the claims.
+        """
+        oldest = (
+            sa.select(jobs.c.id, jobs.c.slots)
+            .where(jobs.c.status == JobStatus.QUEUED.value)
+            .order_by(jobs.c.created_at, jobs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self._write() as c:
+            row = c.execute(oldest).first()
+            if row is None or row.slots > free_slots or not self._claim(c, row.id, owner):
+                return None
+            claimed = c.execute(sa.select(*_RECORD_COLUMNS).where(jobs.c.id == row.id)).first()
+        return None if claimed is None else _record(claimed)
+
+    def _claim(self, c: Connection, job_id: str, owner: str) -> bool:
+        claimed = c.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
+            .values(
+                status=JobStatus.RUNNING.value,
+                started_at=now(),
+                attempts=jobs.c.attempts + 1,
+                owner=owner,
+                lease_expires=time.time() + self.lease_s,
+            )
+        ).rowcount
+        if claimed:
+            c.execute(incumbents.delete().where(incumbents.c.job_id == job_id))
         return bool(claimed)
 
     def renew(self, owner: str, job_ids: list[str]) -> None:
@@ -359,23 +409,15 @@ class JobStore:
         with self._write() as c:
             c.execute(
                 jobs.update()
-                .where(
-                    jobs.c.owner == owner,
-                    jobs.c.status == JobStatus.RUNNING.value,
-                    jobs.c.id.in_(job_ids),
-                )
-                .values(lease_expires=time.time() + LEASE_S)
+                .where(_held_by(owner), jobs.c.id.in_(job_ids))
+                .values(lease_expires=time.time() + self.lease_s)
             )
 
     def release(self, owner: str) -> None:
         """End this server's leases now (a clean shutdown): the next server re-runs its jobs
         without waiting for them to expire."""
         with self._write() as c:
-            c.execute(
-                jobs.update()
-                .where(jobs.c.owner == owner, jobs.c.status == JobStatus.RUNNING.value)
-                .values(lease_expires=0.0)
-            )
+            c.execute(jobs.update().where(_held_by(owner)).values(lease_expires=0.0))
 
     def cancel_requested(self, job_ids: list[str]) -> set[str]:
         """Which of these jobs were asked to stop (by any server)."""
@@ -409,14 +451,12 @@ class JobStore:
                     _thin(c, job_id)
         return seq
 
-    def save_checkpoint(self, job_id: str, result: dict[str, Any]) -> None:
+    def save_checkpoint(self, job_id: str, result: dict[str, Any], owner: str) -> None:
         """Keep a running job's best checked answer, for a server that takes it over."""
         text = json.dumps(result, allow_nan=False)
         with self._write() as c:
             c.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
-                .values(checkpoint=text)
+                jobs.update().where(_held_by(owner), jobs.c.id == job_id).values(checkpoint=text)
             )
 
     def finish(
@@ -425,12 +465,19 @@ class JobStore:
         status: JobStatus,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
+        *,
+        owner: str | None = None,
     ) -> bool:
-        """Record the end of a job, unless it already ended; True when this call ended it."""
+        """Record the end of a job, unless it already ended; True when this call ended it.
+
+        With ``owner``, only while that server still holds the job: a server that lost its
+        lease (another took the job over) cannot overwrite the job's end.
+        """
+        claim = sa.true() if owner is None else jobs.c.owner == owner
         with self._write() as c:
             ended = c.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status.not_in(_FINAL))
+                .where(jobs.c.id == job_id, jobs.c.status.not_in(_FINAL), claim)
                 .values(
                     status=status.value,
                     finished_at=now(),
@@ -525,6 +572,11 @@ class Recovery:
 
 
 _FINAL = tuple(status.value for status in FINAL_STATUSES)
+
+
+def _held_by(owner: str) -> sa.ColumnElement[bool]:
+    """Running jobs that ``owner`` holds."""
+    return sa.and_(jobs.c.owner == owner, jobs.c.status == JobStatus.RUNNING.value)
 
 
 def _thin(c: Connection, job_id: str) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -79,6 +81,19 @@ def compared(
     return row
 
 
+def best_known_row(
+    name: str, size: str, best: float | None, base: dict[str, Any], mine: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """A benchmark's row (both runs and their gaps to ``best``) and its table line:
+    ``| name | size | best known | textbook | gap | ours | gap | warm start |``."""
+    row = {"instance": name, "best": best, **compared(base, mine, gap=best)}
+    line = (
+        f"| {name} | {size} | {best} | {cell(base)} | {pct(row['gap_textbook'])} "
+        f"| {cell(mine)} | {pct(row['gap_ours'])} | {mine['warm_start']} |"
+    )
+    return row, line
+
+
 def gap(objective: float | None, reference: float | None) -> float | None:
     """objective / reference - 1; None when either is missing."""
     if objective is None or not reference:
@@ -115,7 +130,7 @@ def free_port() -> int:
 
 
 def start_server(
-    db: Path,
+    db: Path | str,
     *options: str,
     log: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -176,3 +191,92 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, timeout: flo
                 return
         time.sleep(0.1)
     raise RuntimeError(f"makespan serve did not answer /healthz within {timeout:g} s")
+
+
+# --- PostgreSQL (for the benches and the tests) --------------------------------------------
+
+
+POSTGRES_INSTALL = "apt-get install postgresql"
+"""How to get the server the PostgreSQL tests start (Debian's package)."""
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (initdb, pg_ctl), or None."""
+    found = shutil.which("initdb")
+    if found is not None:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+class Postgres:
+    """A real PostgreSQL server in a temporary data directory, on a free loopback port, run as
+    an unprivileged user when the tests run as root (the server refuses to run as root)."""
+
+    def __init__(self, binaries: Path) -> None:
+        self.binaries = binaries
+        # Not under a private temporary folder: the server's user must be able to reach it.
+        self.folder = Path(tempfile.mkdtemp(prefix="makespan-postgres-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.log = self.folder / "postgres.log"
+
+    def _run(self, *command: str) -> None:
+        runner = ["runuser", "-u", self.user, "--"] if self.user else []
+        done = subprocess.run([*runner, *command], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {done.stdout}{done.stderr}")
+
+    url = ""
+    """The ``postgresql://`` URL of the database ``makespan`` (once started)."""
+
+    def start(self) -> Postgres:
+        """initdb, then pg_ctl start, then a database named ``makespan``."""
+        self.data.mkdir(parents=True)
+        if self.user:
+            shutil.chown(self.data.parent, self.user)
+            shutil.chown(self.data, self.user)
+        self._run(
+            str(self.binaries / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "makespan",
+            "--auth=trust",
+            "--no-sync",
+        )
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(self.binaries / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+        self.url = self.new_database("makespan")
+        return self
+
+    def new_database(self, name: str) -> str:
+        """A fresh database on this server; its URL."""
+        self._run(
+            str(self.binaries / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "makespan",
+            name,
+        )
+        return f"postgresql://makespan@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        """pg_ctl stop, fast, and remove the data."""
+        with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
+            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)

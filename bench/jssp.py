@@ -22,7 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import add_run_options, cell, compared, head_to_head, pct, solve_ours, solve_textbook
+from common import (
+    add_run_options,
+    best_known_row,
+    head_to_head,
+    pct,
+    solve_ours,
+    solve_textbook,
+)
 from ortools.sat.python import cp_model
 
 from makespan.models.jssp.benchmarks import load_named
@@ -53,8 +60,9 @@ def textbook(instance: JobShopInstance, time_limit_s: float, workers: int) -> di
         for k, op in enumerate(job):
             start = model.new_int_var(0, horizon, f"s{j}_{k}")
             end = model.new_int_var(0, horizon, f"e{j}_{k}")
-            interval = model.new_interval_var(start, op.duration, end, f"i{j}_{k}")
-            by_machine.setdefault(op.machine, []).append(interval)
+            machine, duration = op.fixed
+            interval = model.new_interval_var(start, duration, end, f"i{j}_{k}")
+            by_machine.setdefault(machine, []).append(interval)
             if previous_end is not None:
                 model.add(start >= previous_end)
             previous_end = end
@@ -86,14 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         best = bks.get(name) or (instance.bounds.best_known if instance.bounds else None)
         base = textbook(instance, args.time_limit, args.workers)
         mine = solve_ours("jssp", instance, args.time_limit, args.workers)
-        row = {"instance": name, "best": best, **compared(base, mine, gap=best)}
+        size = f"{instance.num_jobs}x{instance.num_machines}"
+        row, line = best_known_row(name, size, best, base, mine)
         rows.append(row)
-        print(
-            f"| {name} | {instance.num_jobs}x{instance.num_machines} | {best} "
-            f"| {cell(base)} | {pct(row['gap_textbook'])} "
-            f"| {cell(mine)} | {pct(row['gap_ours'])} | {mine['warm_start']} |",
-            flush=True,
-        )
+        print(line, flush=True)
     _summary(rows)
     if args.json_out:
         args.json_out.write_text(json.dumps(rows, indent=1))

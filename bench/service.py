@@ -1,10 +1,14 @@
-"""The service's overhead over an in-process solve, for small jobs (ft06, 1 s limit, 1 worker).
+"""The service's overhead over an in-process solve, and how fast it takes submissions.
 
-In one run: N in-process ``solve()`` calls, then the same N through a real ``makespan serve``
-on loopback (``POST /v1/solve`` one at a time: latency), then N submitted at once through
-``POST /v1/jobs`` and awaited (throughput over the server's CPU slots).
+In one run: N in-process ``solve()`` calls (ft06, 1 s limit, 1 worker), then the same N through
+a real ``makespan serve`` on loopback (``POST /v1/solve`` one at a time: latency), then N
+submitted at once through ``POST /v1/jobs`` and awaited (throughput over the server's CPU
+slots). Then submit throughput: ``--submissions`` small jobs posted by 16 clients as fast as
+the servers answer ``202``, on one server with its SQLite file, one server on PostgreSQL, and
+two servers sharing that PostgreSQL database (the clients split between them); PostgreSQL is
+a real server started for the run (Debian's ``postgresql``; its rows are skipped without it).
 
-    python bench/service.py --jobs 40 --slots 2
+    python bench/service.py --jobs 40 --slots 2 --submissions 2000
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import start_server
+import httpx
+from common import POSTGRES_INSTALL, Postgres, postgres_binaries, start_server
 
 from makespan.api.client import Client
 from makespan.models.jssp.benchmarks import load_named
@@ -48,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--slots", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--submissions", type=int, default=2000)
     args = parser.parse_args(argv)
     instance = load_named("ft06")
     assert instance is not None
@@ -92,7 +98,80 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
+    submit_throughput(args.submissions)
     return 0
+
+
+SUBMITTERS = 16
+"""Clients posting jobs at once in the submit-throughput part."""
+
+
+def submit_throughput(count: int) -> None:
+    """Submissions per second: SQLite, PostgreSQL with one server, and with two."""
+    print(f"\n# submit throughput: {count} jobs from {SUBMITTERS} clients (202 answers per s)")
+    print("| store | servers | jobs/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        rate = _submissions([Path(folder) / "bench.sqlite3"], count, folder)
+        print(f"| SQLite | 1 | {rate} |")
+    binaries = postgres_binaries()
+    if binaries is None:
+        print(f"| PostgreSQL | - | skipped: {POSTGRES_INSTALL} | | |")
+        return
+    postgres = Postgres(binaries).start()
+    try:
+        for servers in (1, 2):
+            url = postgres.new_database(f"bench{servers}")
+            with tempfile.TemporaryDirectory() as folder:
+                rate = _submissions([url] * servers, count, folder)
+            print(f"| PostgreSQL | {servers} | {rate} |")
+    finally:
+        postgres.stop()
+
+
+def _submissions(databases: list[Path | str], count: int, folder: str) -> str:
+    """Start one server per database entry, post ``count`` jobs spread over them; the table
+    cells: jobs/s, p50 and p99 of the submit latency."""
+    settings = {"MAKESPAN_MAX_QUEUE": str(count + 1), "MAKESPAN_WORKERS": "1"}
+    servers = [
+        start_server(
+            database, env={**settings, "MAKESPAN_STATE_DIR": str(Path(folder) / f"jobs{k}")}
+        )
+        for k, database in enumerate(databases)
+    ]
+    body = {"problem": "jssp", "instance": TINY, "options": {"time_limit_s": 1}}
+    # One pooled client per server, kept alive: the clients' own cost stays out of the figure.
+    limits = httpx.Limits(max_connections=SUBMITTERS, max_keepalive_connections=SUBMITTERS)
+    clients = [httpx.Client(base_url=url, timeout=60, limits=limits) for _, url in servers]
+    try:
+
+        def post(k: int) -> float:
+            started = time.monotonic()
+            answer = clients[k % len(clients)].post("/v1/jobs", json=body)
+            assert answer.status_code == 202, answer.text
+            return time.monotonic() - started
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=SUBMITTERS) as pool:
+            latencies = list(pool.map(post, range(count)))
+        wall = time.monotonic() - started
+    finally:
+        for client in clients:
+            client.close()
+        for process, _ in servers:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+    p50, p99 = (1000 * percentile(latencies, q) for q in (0.5, 0.99))
+    return f"{count / wall:.0f} | {p50:.1f} | {p99:.1f}"
+
+
+TINY: dict[str, Any] = {
+    "num_machines": 2,
+    "jobs": [
+        [{"machine": 0, "duration": 3}, {"machine": 1, "duration": 2}],
+        [{"machine": 1, "duration": 2}, {"machine": 0, "duration": 4}],
+    ],
+}
 
 
 if __name__ == "__main__":

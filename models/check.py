@@ -23,7 +23,7 @@ class CheckReport:
 class ViolationLog:
     """Collects violations, keeping only the first few so a broken big solution stays cheap."""
 
-    def __init__(self, keep: int = 20) -> None:
+    def __init__(self, keep: int = 100) -> None:
         self.keep = keep
         self.count = 0
         self.messages: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -36,6 +37,22 @@ class Compiled(Generic[IndexT]):
 
     ir: Model
     index: IndexT
+
+
+@dataclass(frozen=True)
+class Steering(Generic[SolutionT]):
+    """What a caller asks a solve to keep: ``fixed`` parts (the kind's partial solution, every
+    value kept) and a ``reference`` to stay close to, at ``weight`` w. The objective becomes
+
+    .. math::
+        f(x) + w \\cdot \\operatorname{deviation}(x, \\text{reference})
+
+    with the deviation the kind's (``check.deviation``); without a reference, ``f(x)``.
+    """
+
+    fixed: BaseModel | None = None
+    reference: SolutionT | None = None
+    weight: Fraction = Fraction(0)
 
 
 @dataclass(frozen=True)
@@ -216,9 +233,15 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         ``should_stop()`` is true."""
         return self.parts.heuristics.warm_start(instance, budget_s, seed, should_stop)
 
-    def compile(self, instance: InstanceT, upper_bound: float | None) -> Compiled[Any]:
-        """The instance as IR (objective capped by ``upper_bound`` when given); pure."""
-        return self.parts.compile.compile_instance(instance, upper_bound)
+    def compile(
+        self,
+        instance: InstanceT,
+        upper_bound: float | None,
+        steering: Steering[SolutionT] | None = None,
+    ) -> Compiled[Any]:
+        """The instance as IR (objective capped by ``upper_bound`` when given), keeping
+        ``steering``'s fixed parts as labelled constraints and adding its deviation; pure."""
+        return self.parts.compile.compile_instance(instance, upper_bound, steering)
 
     def decode(
         self, instance: InstanceT, compiled: Compiled[Any], values: Sequence[int]
@@ -236,6 +259,26 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         """Feasibility and objective of ``solution``, recomputed from the instance alone."""
         return self.parts.check.check(instance, solution)
 
+    def kept(self, instance: InstanceT, solution: SolutionT, fixed: BaseModel) -> list[str]:
+        """Every value of ``fixed`` that ``solution`` does not keep, named."""
+        return self.parts.check.kept(instance, solution, fixed)
+
+    def deviation(self, instance: InstanceT, solution: SolutionT, reference: SolutionT) -> int:
+        """How far ``solution`` is from ``reference`` (the contract's measure for the kind)."""
+        return self.parts.check.deviation(instance, solution, reference)
+
+    def parse_fixed(self, instance: InstanceT, fixed: Any) -> BaseModel:
+        """The caller's fixed parts (the kind's partial solution), validated against
+        ``instance``; InstanceError naming the field within them."""
+        typed = validate_document(self.parts.fixed_type, fixed, None)
+        self.parts.check.validate_fixed(instance, typed)
+        return typed
+
+    def dump_solution(self, solution: SolutionT) -> dict[str, Any]:
+        """The solution's JSON form."""
+        dumped: dict[str, Any] = solution.model_dump(mode="json")
+        return dumped
+
     # -- shared helpers -------------------------------------------------------------------
 
     def parse_instance(self, instance: InstanceT | Mapping[str, Any]) -> InstanceT:
@@ -243,7 +286,10 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         return validate_document(self.instance_type, instance, None)
 
     def parse_solution(self, solution: SolutionT | Mapping[str, Any]) -> SolutionT:
-        """Accept the typed solution or its JSON form."""
+        """Accept the typed solution or its JSON form (a ``deviation`` that a steered solve
+        added is left out: it depends on the reference, not on the solution)."""
+        if isinstance(solution, Mapping) and "deviation" in solution:
+            solution = {k: v for k, v in solution.items() if k != "deviation"}
         return validate_document(self.solution_type, solution, "solution")
 
     def read_file(self, path: str | Path, format: str | None = None) -> InstanceT:
@@ -304,6 +350,36 @@ class CooperativeSearch(Protocol[_InstanceIn, SolutionT]):
 
 
 @runtime_checkable
+class Repairable(Protocol[_InstanceIn, SolutionT]):
+    """A kind that can turn a reference solution (which may no longer fit: a machine went
+    down) into a feasible one that keeps the fixed parts and changes little, the steered
+    solve's first candidate."""
+
+    def repair(self, instance: _InstanceIn, steering: Steering[SolutionT]) -> SolutionT | None:
+        """A feasible solution near ``steering.reference`` keeping ``steering.fixed``, or
+        None when the repair finds none."""
+
+
+@runtime_checkable
+class Explainable(Protocol[_InstanceIn, SolutionT]):
+    """A kind that states its instance constraints (windows, lags, capacities, downtime) as
+    labelled groups for naming a conflict; without it, a conflict names fixings only."""
+
+    def explained(self, instance: _InstanceIn, steering: Steering[SolutionT] | None) -> Model:
+        """The instance (and the steering's fixings) as IR with every constraint a conflict
+        may name a labelled group, domains that assume none of them, and no objective."""
+
+
+@runtime_checkable
+class FixBefore(Protocol[_SolutionIn]):
+    """A scheduling kind whose solutions have start times, so that "everything that started
+    before t" can be fixed (re-planning after a disruption at t)."""
+
+    def fixed_before(self, solution: _SolutionIn, time: int) -> BaseModel:
+        """The kind's fixings keeping every part of ``solution`` that starts before ``time``."""
+
+
+@runtime_checkable
 class NamedBenchmarks(Protocol[_InstanceOut]):
     """A kind whose published benchmark instances can be loaded by name (``ta41``)."""
 
@@ -356,7 +432,12 @@ class KindFormats(Protocol[_InstanceOut]):
 class KindCompile(Protocol[_InstanceIn, SolutionT]):
     """What every kind's ``compile`` module provides: instance to IR and back."""
 
-    def compile_instance(self, instance: _InstanceIn, upper_bound: float | None) -> Compiled[Any]:
+    def compile_instance(
+        self,
+        instance: _InstanceIn,
+        upper_bound: float | None,
+        steering: Steering[SolutionT] | None,
+    ) -> Compiled[Any]:
         """:meth:`ProblemModel.compile`."""
 
     def decode(
@@ -376,6 +457,18 @@ class KindCheck(Protocol[_InstanceIn, _SolutionIn]):
 
     def check(self, instance: _InstanceIn, solution: _SolutionIn) -> CheckReport:
         """:meth:`ProblemModel.check`."""
+
+    def kept(self, instance: _InstanceIn, solution: _SolutionIn, fixed: Any) -> list[str]:
+        """:meth:`ProblemModel.kept`."""
+
+    def deviation(
+        self, instance: _InstanceIn, solution: _SolutionIn, reference: _SolutionIn
+    ) -> int:
+        """:meth:`ProblemModel.deviation`; InstanceError naming ``options.reference`` when the
+        reference does not cover the instance."""
+
+    def validate_fixed(self, instance: _InstanceIn, fixed: Any) -> None:
+        """InstanceError naming the entry of ``fixed`` that does not fit ``instance``."""
 
     def infeasibility_reason(self, instance: _InstanceIn) -> str | None:
         """:meth:`ProblemModel.infeasibility_reason`."""
@@ -417,3 +510,5 @@ class KindParts(Generic[InstanceT, SolutionT]):
     compile: KindCompile[InstanceT, SolutionT]
     check: KindCheck[InstanceT, SolutionT]
     heuristics: KindHeuristics[InstanceT, SolutionT]
+    fixed_type: type[BaseModel]
+    """The kind's partial solution, as ``options.fixed`` gives it."""

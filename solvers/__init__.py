@@ -3,8 +3,8 @@
 >>> from makespan.solvers import solve
 >>> result = solve("jssp", instance, time_limit_s=10)  # doctest: +SKIP
 
-``solve`` is loaded on first use: the models import :mod:`makespan.solvers.ir`, and ``solve``
-imports the models, so loading it eagerly here would be circular.
+``solve`` and ``check`` are loaded on first use: the models import :mod:`makespan.solvers.ir`,
+and the pipeline imports the models, so loading it eagerly here would be circular.
 """
 
 from __future__ import annotations
@@ -12,26 +12,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from makespan.solvers.options import OptionsError, SolveOptions
-from makespan.solvers.result import Incumbent, Result, Status, Termination, WarmStartInfo
+from makespan.solvers.result import (
+    CheckResult,
+    Incumbent,
+    Result,
+    Status,
+    Termination,
+    Violation,
+    WarmStartInfo,
+)
 
 if TYPE_CHECKING:
-    from makespan.solvers.pipeline import solve
+    from makespan.solvers.pipeline import check, solve
 
 __all__ = [
+    "CheckResult",
     "Incumbent",
     "OptionsError",
     "Result",
     "SolveOptions",
     "Status",
     "Termination",
+    "Violation",
     "WarmStartInfo",
+    "check",
     "solve",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "solve":
-        from makespan.solvers.pipeline import solve
+    if name in ("solve", "check"):
+        from makespan.solvers import pipeline
 
-        return solve
+        return getattr(pipeline, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import ortools
@@ -142,11 +143,12 @@ def compile_model(source: ir.Model) -> CompiledCpModel:
         model.new_bool_var(v.name) if v.is_bool else model.new_int_var(v.lb, v.ub, v.name)
         for v in source.variables
     )
-    builder = _Builder(model, variables)
+    builder = _Builder(model, variables, source)
     intervals = [builder.interval(iv) for iv in source.intervals]
     posters: dict[ir.ConstraintKind, Callable[[Any], None]] = {
         ir.ConstraintKind.LINEAR: builder.post_linear,
         ir.ConstraintKind.NO_OVERLAP: lambda c: builder.post_no_overlap(c, intervals),
+        ir.ConstraintKind.NO_OVERLAP_SETUP: lambda c: builder.post_no_overlap_setup(c, intervals),
         ir.ConstraintKind.CUMULATIVE: lambda c: builder.post_cumulative(c, intervals),
         ir.ConstraintKind.NO_OVERLAP_2D: lambda c: builder.post_no_overlap_2d(c, intervals),
         ir.ConstraintKind.MAX_EQUALITY: builder.post_max_equality,
@@ -159,15 +161,32 @@ def compile_model(source: ir.Model) -> CompiledCpModel:
         model.minimize(builder.expr(source.objective))
     for var, value in source.hints:
         model.add_hint(variables[var], value)
+    if source.hints and len(source.hints) == len(source.variables):
+        builder.hint_sequences([value for _, value in source.hints])
     return CompiledCpModel(model, variables)
+
+
+@dataclass(frozen=True)
+class _Circuit:
+    """The literals of one no-overlap-with-setups circuit, for hinting them."""
+
+    constraint: ir.NoOverlapSetup
+    first: tuple[cp_model.IntVar, ...]
+    last: tuple[cp_model.IntVar, ...]
+    follows: dict[tuple[int, int], cp_model.IntVar]
+    empty: cp_model.IntVar | None
 
 
 class _Builder:
     """Translates IR expressions, literals and constraints onto one CpModel."""
 
-    def __init__(self, model: cp_model.CpModel, variables: Sequence[cp_model.IntVar]) -> None:
+    def __init__(
+        self, model: cp_model.CpModel, variables: Sequence[cp_model.IntVar], source: ir.Model
+    ) -> None:
         self.model = model
         self.variables = variables
+        self.source = source
+        self.circuits: list[_Circuit] = []
 
     def expr(self, e: ir.LinearExpr) -> Any:
         """The CP-SAT expression of an IR expression (a bare variable when it is one)."""
@@ -202,6 +221,53 @@ class _Builder:
     def post_no_overlap(self, c: ir.NoOverlap, intervals: Sequence[cp_model.IntervalVar]) -> None:
         """A no-overlap over the listed intervals."""
         self.model.add_no_overlap([intervals[i] for i in c.intervals])
+
+    def post_no_overlap_setup(
+        self, c: ir.NoOverlapSetup, intervals: Sequence[cp_model.IntervalVar]
+    ) -> None:
+        """A circuit through a depot (node ``n``) and every present interval, an arc literal per
+        ordered pair enforcing ``start_b >= end_a + setup``, an absent interval looping on
+        itself; plus the no-overlap of the intervals, which propagates the disjunction."""
+        model = self.model
+        self.model.add_no_overlap([intervals[i] for i in c.intervals])
+        ivs = [self.source.intervals[i] for i in c.intervals]
+        n = len(ivs)
+        arcs: list[tuple[int, int, Any]] = []
+        first = tuple(model.new_bool_var(f"first[{iv.name}]") for iv in ivs)
+        last = tuple(model.new_bool_var(f"last[{iv.name}]") for iv in ivs)
+        for a, iv in enumerate(ivs):
+            arcs += [(n, a, first[a]), (a, n, last[a])]
+            if iv.presence is not None:
+                arcs.append((a, a, ~self.literal(iv.presence)))
+        follows = {}
+        for a, before in enumerate(ivs):
+            end = self.expr(before.end)
+            for b, after in enumerate(ivs):
+                if a != b:
+                    lit = model.new_bool_var(f"follows[{before.name},{after.name}]")
+                    model.add(self.expr(after.start) >= end + c.gap(a, b)).only_enforce_if(lit)
+                    arcs.append((a, b, lit))
+                    follows[(a, b)] = lit
+        empty = None
+        if any(iv.presence is not None for iv in ivs):
+            empty = model.new_bool_var("no interval present")
+            arcs.append((n, n, empty))
+        model.add_circuit(arcs)
+        self.circuits.append(_Circuit(c, first, last, follows, empty))
+
+    def hint_sequences(self, values: Sequence[int]) -> None:
+        """Hint every circuit literal from a full assignment of the IR variables: the present
+        intervals in start order."""
+        for circuit in self.circuits:
+            order = circuit.constraint.sequence(self.source, values)
+            chosen = set(pairwise(order))
+            for (a, b), lit in circuit.follows.items():
+                self.model.add_hint(lit, (a, b) in chosen)
+            for a, (first, last) in enumerate(zip(circuit.first, circuit.last, strict=True)):
+                self.model.add_hint(first, bool(order) and order[0] == a)
+                self.model.add_hint(last, bool(order) and order[-1] == a)
+            if circuit.empty is not None:
+                self.model.add_hint(circuit.empty, not order)
 
     def post_cumulative(self, c: ir.Cumulative, intervals: Sequence[cp_model.IntervalVar]) -> None:
         """A cumulative with constant demands and capacity."""

@@ -13,9 +13,11 @@ from integer variable bounds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fractions import Fraction
 from functools import cached_property
 
 from makespan.solvers.deadline import BuildClock
@@ -26,6 +28,7 @@ class ConstraintKind(StrEnum):
 
     LINEAR = "linear"
     NO_OVERLAP = "no_overlap"
+    NO_OVERLAP_SETUP = "no_overlap_setup"
     CUMULATIVE = "cumulative"
     NO_OVERLAP_2D = "no_overlap_2d"
     MAX_EQUALITY = "max_equality"
@@ -33,6 +36,10 @@ class ConstraintKind(StrEnum):
 
 class IRError(ValueError):
     """An IR that does not hold together (bad index, empty domain, mismatched lengths)."""
+
+
+class ObjectiveTooLargeError(IRError):
+    """An objective whose values would pass :data:`MAX_OBJECTIVE_MAGNITUDE`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +204,40 @@ class NoOverlap:
 
 
 @dataclass(frozen=True, slots=True)
+class NoOverlapSetup:
+    """A unary resource with sequence-dependent setups: the listed intervals are pairwise
+    disjoint, and a present interval of group ``h`` that directly follows a present interval of
+    group ``g`` (no present interval of the list between them) starts at least
+    ``setup[g][h]`` after that one ends. Nothing precedes the first interval.
+
+    Every interval has a positive size (one of size zero occupies no time and belongs in no
+    sequence). Intervals outside the list (a machine's breaks) may lie between two that follow
+    each other: they take no part in the sequence.
+    """
+
+    intervals: tuple[int, ...]
+    groups: tuple[int, ...]
+    """The group of each interval: a row and column of ``setup``."""
+    setup: tuple[tuple[int, ...], ...]
+    """A square matrix of non-negative setup times, groups x groups."""
+    kind = ConstraintKind.NO_OVERLAP_SETUP
+
+    def gap(self, a: int, b: int) -> int:
+        """The setup between the ``a``-th and the ``b``-th listed interval."""
+        return self.setup[self.groups[a]][self.groups[b]]
+
+    def sequence(self, model: Model, values: Sequence[int]) -> list[int]:
+        """The positions (in :attr:`intervals`) of the present intervals in start order, from
+        a full assignment ``values``: the sequence a backend derives its hints from."""
+        present = []
+        for position, i in enumerate(self.intervals):
+            iv = model.intervals[i]
+            if iv.presence is None or values[iv.presence.var] != iv.presence.negated:
+                present.append((iv.start.value(values), position))
+        return [position for _, position in sorted(present)]
+
+
+@dataclass(frozen=True, slots=True)
 class Cumulative:
     """At every time, the demands of the intervals running then sum to at most ``capacity``."""
 
@@ -224,7 +265,62 @@ class MaxEquality:
     kind = ConstraintKind.MAX_EQUALITY
 
 
-Constraint = Linear | NoOverlap | Cumulative | NoOverlap2D | MaxEquality
+Constraint = Linear | NoOverlap | NoOverlapSetup | Cumulative | NoOverlap2D | MaxEquality
+
+Label = Mapping[str, str | int | float]
+"""What a group of constraints means in the instance's terms: ``constraint`` (its class:
+``deadline``, ``fixed``, ...), ``message`` (a sentence) and the items it concerns."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Constraints and intervals that together state one constraint of the instance (a
+    deadline, a fixing, a resource's capacity), so that a conflict can be told in its terms.
+
+    Backends ignore groups; :mod:`~makespan.solvers.conflict` relaxes them one by one.
+    """
+
+    label: Label
+    constraints: tuple[int, ...]
+    intervals: tuple[int, ...] = ()
+
+
+MAX_OBJECTIVE_MAGNITUDE = 2**53
+"""Largest absolute value an objective with a deviation term may take: every backend then
+holds it exactly (a MILP's objective is a double)."""
+
+
+class Measure(StrEnum):
+    """How a :class:`DeviationTerm` measures the distance of an expression from its value."""
+
+    ABSOLUTE = "absolute"
+    """:math:`|e - v|`."""
+    CHANGED = "changed"
+    """:math:`[e \\ne v]`."""
+    SHORTFALL = "shortfall"
+    """:math:`\\max(0, v - e)`."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviationTerm:
+    """``cost * measure(expr, value)``: one part of a solution's distance from a reference."""
+
+    expr: LinearExpr
+    value: int
+    cost: int
+    measure: Measure
+
+    def of(self, values: Sequence[int]) -> int:
+        """The term's value where the variables take ``values``."""
+        return self.cost * self.distance(self.expr.value(values) - self.value)
+
+    def distance(self, gap: int) -> int:
+        """The measure, before the cost, when ``expr - value == gap``."""
+        if self.measure is Measure.ABSOLUTE:
+            return abs(gap)
+        if self.measure is Measure.CHANGED:
+            return int(gap != 0)
+        return max(0, -gap)
 
 
 @dataclass(frozen=True)
@@ -243,6 +339,11 @@ class Model:
     objective_scale: int = 1
     """The objective in the problem's own units is ``objective / objective_scale``: models with
     fractional costs scale them to integers (CP-SAT needs integral objectives)."""
+    groups: tuple[Group, ...] = ()
+    """Constraints labelled with the instance constraint they state (see :class:`Group`)."""
+    deviations: tuple[tuple[int, DeviationTerm], ...] = ()
+    """The auxiliary variable of each deviation term (see :meth:`with_deviation`), so hints
+    can be completed."""
 
     @cached_property
     def kinds(self) -> frozenset[ConstraintKind]:
@@ -250,27 +351,125 @@ class Model:
         return frozenset(c.kind for c in self.constraints)
 
     def with_hints(self, hints: Mapping[int, int]) -> Model:
-        """A copy with these solution hints (variable index -> value), checked against domains."""
+        """A copy with these solution hints (variable index -> value), checked against domains.
+
+        Deviation variables the hints leave out are completed from the variables they measure.
+        """
         for var, value in hints.items():
             self._check_var(var, "hint")
             v = self.variables[var]
             if not v.lb <= value <= v.ub:
                 raise IRError(f"hint {v.name}={value} outside [{v.lb}, {v.ub}]")
-        return dataclasses.replace(self, hints=tuple(sorted(hints.items())))
+        complete = dict(hints) | self._deviation_hints(hints)
+        return dataclasses.replace(self, hints=tuple(sorted(complete.items())))
+
+    def _deviation_hints(self, hints: Mapping[int, int]) -> dict[int, int]:
+        derived: dict[int, int] = {}
+        for aux, term in self.deviations:
+            if aux in hints or any(var not in hints for var, _ in term.expr.terms):
+                continue
+            value = term.expr.constant + sum(c * hints[v] for v, c in term.expr.terms)
+            derived[aux] = term.distance(value - term.value)
+        return derived
+
+    def with_deviation(self, terms: Sequence[DeviationTerm], weight: Fraction) -> Model:
+        """A copy that minimises ``objective + weight * sum(terms)`` (in problem units).
+
+        Each term gets a variable pinned from below to its measure (exact at any optimum):
+        ``d >= e - v`` and ``d >= v - e`` (absolute), ``d >= v - e`` (shortfall), or a boolean
+        ``c`` with ``e - v <= (max e - v) c`` and ``v - e <= (v - min e) c`` (changed). With
+        ``weight = p / q`` the IR objective becomes ``q * objective + p * scale * sum(cost *
+        d)`` and the scale ``q * scale``.
+
+        Raises:
+            IRError: a negative weight or cost, or an objective that would pass
+                :data:`MAX_OBJECTIVE_MAGNITUDE`.
+        """
+        if weight < 0 or any(t.cost < 0 for t in terms):
+            raise IRError("a deviation weight or cost is negative")
+        variables = list(self.variables)
+        constraints = list(self.constraints)
+        measured: list[tuple[int, DeviationTerm]] = []
+        constant = 0
+        for term in terms:
+            aux = _measure_term(self, term, variables, constraints)
+            if isinstance(aux, int):
+                measured.append((aux, term))
+            else:
+                constant += aux.value
+        deviation = LinearExpr.weighted([a for a, _ in measured], [t.cost for _, t in measured])
+        deviation += constant
+        base = self.objective or LinearExpr()
+        p, q = weight.numerator, weight.denominator
+        objective = base * q + deviation * (p * self.objective_scale)
+        model = dataclasses.replace(
+            self,
+            variables=tuple(variables),
+            constraints=tuple(constraints),
+            objective=objective,
+            objective_scale=self.objective_scale * q,
+            deviations=self.deviations + tuple(measured),
+        )
+        low, high = model.expr_bounds(objective)
+        if max(abs(low), abs(high)) > MAX_OBJECTIVE_MAGNITUDE:
+            raise ObjectiveTooLargeError(
+                "the objective with its deviation term is too large to hold exactly: "
+                "lower the weight"
+            )
+        return model
 
     def expr_bounds(self, expr: LinearExpr) -> tuple[int, int]:
         """The smallest and largest value ``expr`` can take over the variable domains."""
-        lo = hi = expr.constant
-        for var, coef in expr.terms:
-            v = self.variables[var]
-            a, b = coef * v.lb, coef * v.ub
-            lo += min(a, b)
-            hi += max(a, b)
-        return lo, hi
+        return _bounds(self.variables, expr)
 
     def _check_var(self, var: int, where: str) -> None:
         if not 0 <= var < len(self.variables):
             raise IRError(f"{where}: variable index {var} out of range")
+
+
+@dataclass(frozen=True, slots=True)
+class _Constant:
+    value: int
+
+
+def _measure_term(
+    model: Model, term: DeviationTerm, variables: list[Variable], constraints: list[Constraint]
+) -> int | _Constant:
+    """Append the variable (and its rows) measuring ``term``; a constant when its expression
+    cannot move far enough to matter."""
+    for var, _ in term.expr.terms:
+        model._check_var(var, "deviation term")
+    low, high = model.expr_bounds(term.expr)
+    if low == high or (term.measure is Measure.SHORTFALL and low >= term.value):
+        return _Constant(term.of([v.lb for v in model.variables]))
+    if term.measure is Measure.CHANGED and not low <= term.value <= high:
+        return _Constant(term.cost)
+    index = len(variables)
+    e, v = term.expr, term.value
+    if term.measure is Measure.CHANGED:
+        variables.append(Variable(f"changed_{index}", 0, 1, is_bool=True))
+        d = LinearExpr(((index, 1),))
+        constraints.append(Linear(e - d * (high - v), None, v))
+        constraints.append(Linear(e + d * (v - low), v, None))
+        return index
+    top = max(v - low, 0) if term.measure is Measure.SHORTFALL else max(high - v, v - low)
+    variables.append(Variable(f"deviation_{index}", 0, top))
+    d = LinearExpr(((index, 1),))
+    constraints.append(Linear(d + e, v, None))
+    if term.measure is Measure.ABSOLUTE:
+        constraints.append(Linear(d - e, -v, None))
+    return index
+
+
+def _bounds(variables: Sequence[Variable], expr: LinearExpr) -> tuple[int, int]:
+    """The smallest and largest value ``expr`` can take over the domains of ``variables``."""
+    lo = hi = expr.constant
+    for var, coef in expr.terms:
+        v = variables[var]
+        a, b = coef * v.lb, coef * v.ub
+        lo += min(a, b)
+        hi += max(a, b)
+    return lo, hi
 
 
 @dataclass
@@ -283,6 +482,7 @@ class ModelBuilder:
     _constraints: list[Constraint] = field(default_factory=list)
     _objective: LinearExpr | None = None
     _objective_scale: int = 1
+    _groups: list[Group] = field(default_factory=list)
     _clock: BuildClock = field(default_factory=BuildClock)
 
     def int_var(self, lb: int, ub: int, name: str) -> Var:
@@ -343,6 +543,32 @@ class ModelBuilder:
         """The intervals are pairwise disjoint."""
         self._constraints.append(NoOverlap(self._check_intervals(intervals)))
 
+    def add_no_overlap_setup(
+        self,
+        intervals: Sequence[int],
+        groups: Sequence[int],
+        setup: Sequence[Sequence[int]],
+    ) -> None:
+        """The intervals are pairwise disjoint, with ``setup[g][h]`` between an interval of
+        group ``g`` and one of group ``h`` that directly follows it."""
+        self._clock.tick()
+        checked = self._check_intervals(intervals)
+        if len(groups) != len(checked):
+            raise IRError("no_overlap_setup: intervals and groups differ in length")
+        size = len(setup)
+        if any(len(row) != size for row in setup):
+            raise IRError("no_overlap_setup: the setup matrix is not square")
+        if any(not 0 <= g < size for g in groups):
+            raise IRError("no_overlap_setup: a group is not a row of the setup matrix")
+        if any(value < 0 for row in setup for value in row):
+            raise IRError("no_overlap_setup: negative setup time")
+        for i in checked:
+            iv = self._intervals[i]
+            if _bounds(self._variables, iv.size)[0] < 1:
+                raise IRError(f"no_overlap_setup: interval {iv.name} may have size 0")
+        matrix = tuple(tuple(int(v) for v in row) for row in setup)
+        self._constraints.append(NoOverlapSetup(checked, tuple(groups), matrix))
+
     def add_cumulative(
         self, intervals: Sequence[int], demands: Sequence[int], capacity: int
     ) -> None:
@@ -382,6 +608,27 @@ class ModelBuilder:
         self._objective = e
         self._objective_scale = scale
 
+    @contextmanager
+    def labeled(self, label: Label) -> Iterator[None]:
+        """Label the constraints and intervals added in this block as one :class:`Group`."""
+        if "constraint" not in label or "message" not in label:
+            raise IRError("a group label needs 'constraint' and 'message'")
+        first_constraint, first_interval = len(self._constraints), len(self._intervals)
+        yield
+        self._groups.append(
+            Group(
+                dict(label),
+                tuple(range(first_constraint, len(self._constraints))),
+                tuple(range(first_interval, len(self._intervals))),
+            )
+        )
+
+    def fix(self, var: Var, value: int, label: Label) -> None:
+        """``var == value``, a fixing of the caller's, labelled (a domain outside ``value``
+        makes the model infeasible, which a conflict then names)."""
+        with self.labeled(label):
+            self.add_linear(var, lb=value, ub=value)
+
     def interval_at(self, index: int) -> Interval:
         """The interval with this index (for models that derive further constraints from it)."""
         return self._intervals[index]
@@ -395,6 +642,7 @@ class ModelBuilder:
             tuple(self._constraints),
             self._objective,
             objective_scale=self._objective_scale,
+            groups=tuple(self._groups),
         )
 
     def _check_expr(self, expr: LinearExpr, where: str) -> None:

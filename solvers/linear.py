@@ -12,6 +12,14 @@ Passes, in :class:`~makespan.solvers.ir.ConstraintKind` order, each with its tar
   ``expr <= ub + M * sum(1 - l_i)`` (``M = max(expr) - ub``), likewise for ``lb``.
 - **no-overlap**: a binary ``y_ab`` per pair that can meet: ``end_a <= start_b`` if ``y_ab``,
   ``end_b <= start_a`` otherwise; both gated by the presences of optional intervals.
+- **no-overlap with setups**: *pairwise* when the setups obey the triangle inequality through
+  any interval (``S_gk <= S_gh + min size_h + S_hk``), so that "directly follows" and
+  "follows" ask the same: the no-overlap form with the setup in the big-M rows,
+  ``end_a + S_ab <= start_b`` if ``y_ab``, ``end_b + S_ba <= start_a`` otherwise. Otherwise
+  *successor arcs*: ``x_ab`` (b directly follows a), ``f_b`` (b first), ``l_a`` (a last) with
+  ``sum_a x_ab + f_b = present_b``, ``sum_b x_ab + l_a = present_a``, ``sum_b f_b <= 1`` and
+  ``end_a + S_ab <= start_b`` where ``x_ab``; positive sizes rule out cycles, so the present
+  intervals form one chain.
 - **cumulative**: *time-indexed* when every interval is mandatory with a fixed size and a start
   that is one variable, and ``sum(start domain sizes) <= TIME_INDEXED_MAX_COLUMNS``:
   ``x_it`` binaries with ``sum_t x_it = 1``, ``start_i = sum_t t x_it`` and one capacity row per
@@ -31,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import combinations, pairwise, permutations
 from typing import Any
 
 import numpy as np
@@ -49,6 +57,7 @@ from makespan.solvers.ir import (
     Model,
     NoOverlap,
     NoOverlap2D,
+    NoOverlapSetup,
 )
 
 TIME_INDEXED_MAX_COLUMNS = 20_000
@@ -269,26 +278,125 @@ def _linear(form: _Form, c: Linear) -> None:
     form.gated(c.expr, c.lb, c.ub, c.enforce)
 
 
-def _before(form: _Form, a: Interval, b: Interval, gate: list[Literal]) -> None:
-    """``a`` ends before ``b`` starts, under ``gate``."""
-    form.gated(a.end - b.start, None, 0, gate)
+def _before(form: _Form, a: Interval, b: Interval, gate: list[Literal], gap: int = 0) -> None:
+    """``a`` ends at least ``gap`` before ``b`` starts, under ``gate``."""
+    form.gated(a.end - b.start + gap, None, 0, gate)
 
 
-def _can_meet(form: _Form, a: Interval, b: Interval) -> bool:
+def _can_meet(form: _Form, a: Interval, b: Interval, gap_ab: int = 0, gap_ba: int = 0) -> bool:
+    """Whether neither order of ``a`` and ``b`` (``gap`` apart) always holds by the bounds."""
     a_end_max = form.bounds(a.end)[1]
     b_end_max = form.bounds(b.end)[1]
-    return a_end_max > form.bounds(b.start)[0] and b_end_max > form.bounds(a.start)[0]
+    return (
+        a_end_max + gap_ab > form.bounds(b.start)[0]
+        and b_end_max + gap_ba > form.bounds(a.start)[0]
+    )
 
 
 def _no_overlap(form: _Form, c: NoOverlap) -> None:
     intervals = [form.ir.intervals[i] for i in c.intervals]
-    for a, b in combinations(intervals, 2):
-        if _is_zero_size(a) or _is_zero_size(b) or not _can_meet(form, a, b):
+    pairs = [(a, b, 0, 0) for a, b in combinations(intervals, 2)]
+    _ordered_pairs(form, pairs)
+
+
+def _ordered_pairs(form: _Form, pairs: list[tuple[Interval, Interval, int, int]]) -> None:
+    """An order binary per pair ``(a, b, gap_ab, gap_ba)`` that can meet: ``a`` ends
+    ``gap_ab`` before ``b`` starts, or ``b`` ends ``gap_ba`` before ``a`` starts."""
+    for a, b, gap_ab, gap_ba in pairs:
+        if _is_zero_size(a) or _is_zero_size(b) or not _can_meet(form, a, b, gap_ab, gap_ba):
             continue
         y = form.binary(f"order[{a.name},{b.name}]", _at_most(a.end, b.start))
         presences = _presence(a) + _presence(b)
-        _before(form, a, b, [Literal(y), *presences])
-        _before(form, b, a, [Literal(y, negated=True), *presences])
+        _before(form, a, b, [Literal(y), *presences], gap_ab)
+        _before(form, b, a, [Literal(y, negated=True), *presences], gap_ba)
+
+
+TRIANGLE_MAX_GROUPS = 400
+"""Most groups for which :func:`_no_overlap_setup` checks the triangle inequality (cubic in
+them); above, it takes the successor form."""
+
+
+def _obeys_triangle(form: _Form, c: NoOverlapSetup) -> bool:
+    """Whether ``S_gk <= S_gh + min size_h + S_hk`` for all groups: a setup never exceeds the
+    way through another interval, so every later interval waits its setup too."""
+    used = sorted(set(c.groups))
+    if len(used) > TRIANGLE_MAX_GROUPS:
+        return False
+    setup = np.array([[c.setup[g][h] for h in used] for g in used], dtype=np.float64)
+    smallest = dict.fromkeys(used, np.inf)
+    for i, g in zip(c.intervals, c.groups, strict=True):
+        smallest[g] = min(smallest[g], form.bounds(form.ir.intervals[i].size)[0])
+    for h, g in enumerate(used):
+        through = setup[:, h : h + 1] + smallest[g] + setup[h : h + 1, :]
+        if np.any(setup > through):
+            return False
+    return True
+
+
+def _no_overlap_setup(form: _Form, c: NoOverlapSetup) -> None:
+    intervals = [form.ir.intervals[i] for i in c.intervals]
+    if _obeys_triangle(form, c):
+        pairs = [
+            (intervals[a], intervals[b], c.gap(a, b), c.gap(b, a))
+            for a, b in combinations(range(len(intervals)), 2)
+        ]
+        _ordered_pairs(form, pairs)
+        return
+    order = _Sequence(form.ir, c)
+    n = len(intervals)
+    first = [form.binary(f"first[{iv.name}]", order.is_first(a)) for a, iv in enumerate(intervals)]
+    last = [form.binary(f"last[{iv.name}]", order.is_last(a)) for a, iv in enumerate(intervals)]
+    follows: dict[tuple[int, int], int] = {}
+    for a, b in permutations(range(n), 2):
+        before, after = intervals[a], intervals[b]
+        if form.bounds(before.end)[0] + c.gap(a, b) > form.bounds(after.start)[1]:
+            continue  # b can never start in time to follow a
+        x = form.binary(f"follows[{before.name},{after.name}]", order.follows(a, b))
+        follows[(a, b)] = x
+        _before(form, before, after, [Literal(x)], c.gap(a, b))
+    for a, iv in enumerate(intervals):
+        present = 1 - LinearExpr.sum(_falsity(p) for p in _presence(iv))
+        into = [x for (_, b), x in follows.items() if b == a]
+        out = [x for (b, _), x in follows.items() if b == a]
+        form.row(LinearExpr.weighted([*into, first[a]], [1] * (len(into) + 1)) - present, 0, 0)
+        form.row(LinearExpr.weighted([*out, last[a]], [1] * (len(out) + 1)) - present, 0, 0)
+    form.row(LinearExpr.weighted(first, [1] * n), None, 1)
+
+
+class _Sequence:
+    """The present intervals of one constraint in start order, from the hint values (computed
+    once per assignment), for deriving the successor arcs."""
+
+    def __init__(self, ir: Model, constraint: NoOverlapSetup) -> None:
+        self.ir = ir
+        self.constraint = constraint
+        self._values: Sequence[int] | None = None
+        self._order: list[int] = []
+        self._next: dict[int, int] = {}
+
+    def _of(self, values: Sequence[int]) -> list[int]:
+        if values is not self._values:
+            self._values = values
+            self._order = self.constraint.sequence(self.ir, values)
+            self._next = dict(pairwise(self._order))
+        return self._order
+
+    def is_first(self, a: int) -> Derivation:
+        """Derives ``[a comes first]``."""
+        return lambda values: int(self._of(values)[:1] == [a])
+
+    def is_last(self, a: int) -> Derivation:
+        """Derives ``[a comes last]``."""
+        return lambda values: int(self._of(values)[-1:] == [a])
+
+    def follows(self, a: int, b: int) -> Derivation:
+        """Derives ``[b directly follows a]``."""
+
+        def derive(values: Sequence[int]) -> int:
+            self._of(values)
+            return int(self._next.get(a) == b)
+
+        return derive
 
 
 def _time_indexable(form: _Form, intervals: list[Interval]) -> bool:
@@ -397,6 +505,7 @@ def _max_equality(form: _Form, c: MaxEquality) -> None:
 _PASSES: dict[ConstraintKind, Callable[[_Form, Any], None]] = {
     ConstraintKind.LINEAR: _linear,
     ConstraintKind.NO_OVERLAP: _no_overlap,
+    ConstraintKind.NO_OVERLAP_SETUP: _no_overlap_setup,
     ConstraintKind.CUMULATIVE: _cumulative,
     ConstraintKind.NO_OVERLAP_2D: _no_overlap_2d,
     ConstraintKind.MAX_EQUALITY: _max_equality,

@@ -15,20 +15,33 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from makespan.models.check import CheckReport
+from makespan.models.errors import InstanceError
 from makespan.models.registry import get_model
-from makespan.models.spec import CooperativeSearch, ProblemModel, Searchable, SearchContext
+from makespan.models.spec import (
+    CooperativeSearch,
+    ProblemModel,
+    Searchable,
+    SearchContext,
+    WarmStart,
+)
+from makespan.models.steering import SteeredModel, explaining_ir, make_steering
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
 from makespan.solvers.backends import get_backend
+from makespan.solvers.conflict import find_conflict
 from makespan.solvers.control import IncumbentListener, SolveControl, SolveRun
 from makespan.solvers.deadline import BuildTimeoutError, build_deadline
+from makespan.solvers.ir import Model, ObjectiveTooLargeError
 from makespan.solvers.options import DEFAULT_TIME_LIMIT_S, OptionsError, SolveOptions
 from makespan.solvers.result import (
+    CheckResult,
+    ConflictItem,
     Result,
     Status,
     Termination,
+    Violation,
     WarmStartInfo,
     as_number,
     relative_gap,
@@ -45,6 +58,10 @@ HEURISTIC_SHARE_ALONE = 0.6
 
 _MIN_BACKEND_TIME_S = 0.01
 
+CONFLICT_MIN_TIME_S = 0.5
+"""The least time a solve that proved infeasibility spends naming a conflict, past its time
+limit if need be."""
+
 
 def solve(
     problem: str,
@@ -57,6 +74,11 @@ def solve(
     gap_limit: float | None = None,
     backend_params: str | None = None,
     warm_start: bool = True,
+    initial_solution: Any = None,
+    fixed: Any = None,
+    reference: Any = None,
+    stability_weight: float | None = None,
+    fix_before: int | None = None,
     on_incumbent: IncumbentListener | None = None,
     stop_event: threading.Event | None = None,
 ) -> Result:
@@ -65,7 +87,12 @@ def solve(
     ``instance`` is the problem's typed instance or its JSON form (a dict). The solve ends by
     ``time_limit_s`` (heuristic included) or when ``stop_event`` is set, returning the best
     solution found, or once the relative gap is at most ``gap_limit`` (then ``termination`` is
-    ``gap_limit``). ``on_incumbent`` hears every improvement of objective or bound.
+    ``gap_limit``). ``initial_solution`` (the kind's solution or its JSON form) is checked and
+    becomes the warm start, the hint and the incumbent to beat. ``fixed`` (the kind's partial
+    solution) is kept in the answer; with ``reference`` (or, without one, the initial solution)
+    and ``stability_weight`` w the solve minimises objective + w * deviation; ``fix_before`` t
+    fixes what the reference (else the initial solution) starts before t. ``on_incumbent``
+    hears every improvement of objective or bound.
 
     Raises:
         InstanceError: the instance does not validate.
@@ -81,8 +108,45 @@ def solve(
         gap_limit=gap_limit,
         backend_params=backend_params,
         warm_start=warm_start,
+        initial_solution=_json_form(initial_solution),
+        fixed=_json_form(fixed),
+        reference=_json_form(reference),
+        stability_weight=stability_weight,
+        fix_before=fix_before,
     )
     return solve_instance(model, typed, options, SolveControl(on_incumbent, stop_event))
+
+
+def _json_form(solution: Any) -> Any:
+    """A solution given as the kind's model, in its JSON form (options carry JSON)."""
+    return solution.model_dump(mode="json") if isinstance(solution, BaseModel) else solution
+
+
+def check(problem: str, instance: Any, solution: Any) -> CheckResult:
+    """Check ``solution`` (the kind's solution, or its JSON form) against ``instance`` with the
+    same checker every solve's answer passes.
+
+    Raises:
+        InstanceError: the instance, or the solution's shape, does not validate (naming the
+            field; a solution that validates but breaks constraints is not an error).
+    """
+    model = get_model(problem)
+    return check_solution(model, model.parse_instance(instance), solution)
+
+
+def check_solution(model: ProblemModel[Any, Any], instance: Any, solution: Any) -> CheckResult:
+    """:func:`check` for a validated instance."""
+    try:
+        typed = model.parse_solution(solution)
+    except InstanceError as error:  # its field is relative to the solution: name it
+        field = "solution" + (f".{error.field}" if error.field else "")
+        raise InstanceError(error.message, field=field) from None
+    report = model.check(instance, typed)
+    return CheckResult(
+        feasible=report.feasible,
+        objective=as_number(report.objective),
+        violations=[Violation(message=text) for text in report.violations],
+    )
 
 
 def make_options(**fields: Any) -> SolveOptions:
@@ -92,7 +156,7 @@ def make_options(**fields: Any) -> SolveOptions:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "options"
-        raise OptionsError(field, str(first["msg"])) from None
+        raise OptionsError(field, str(first["msg"]).removeprefix("Value error, ")) from None
 
 
 def resolve_backend(model: ProblemModel[Any, Any], options: SolveOptions) -> Backend:
@@ -123,6 +187,9 @@ class _Findings:
     infeasible: bool = False
     outcome: BackendOutcome | None = None
     messages: list[str] = field(default_factory=list)
+    compiled: Model | None = None
+    """The IR the backend solved, kept to explain an infeasible answer."""
+    conflict: list[ConflictItem] | None = None
 
 
 def solve_instance(
@@ -132,6 +199,7 @@ def solve_instance(
     control: SolveControl,
 ) -> Result:
     """:func:`solve` for a validated instance and options, under the caller's ``control``."""
+    model = steered(model, instance, options)
     found = _Findings(resolve_backend(model, options), model.lower_bound(instance))
     search = model if isinstance(model, Searchable) else None
     progress = SolveRun(
@@ -141,13 +209,18 @@ def solve_instance(
     )
     reason = model.infeasibility_reason(instance)
     if reason is not None:
-        return _proven_infeasible(model, progress, found, reason)
+        found.infeasible = True
+        found.messages.append(reason)
+        return _explained(model, instance, options, progress, found)
     limit = search.auto_backend_limit if search else None
     backend_left_out = (
         options.backend == "auto" and limit is not None and model.size(instance) > limit
     )
     share = HEURISTIC_SHARE_ALONE if backend_left_out else HEURISTIC_SHARE
-    _run_warm_start(model, instance, options, progress, found, share)
+    if options.initial_solution is not None:
+        _start_from(model, instance, options.initial_solution, progress, found)
+    else:
+        _run_warm_start(model, instance, options, progress, found, share)
     if search and options.backend == "auto" and not _settled(found, progress):
         _run_search(search, model, instance, options, progress, found)
     if backend_left_out and not _settled(found, progress):
@@ -157,7 +230,64 @@ def solve_instance(
         )
     elif not _settled(found, progress):
         _run_backend_in_time(model, instance, options, progress, found)
+    return _explained(model, instance, options, progress, found)
+
+
+def steered(
+    model: ProblemModel[Any, Any], instance: Any, options: SolveOptions
+) -> ProblemModel[Any, Any]:
+    """``model`` under the options' fixings and reference, or as it is without them.
+
+    Raises:
+        OptionsError: a fixing or the reference does not fit the instance (naming it).
+    """
+    try:
+        steering = make_steering(
+            model,
+            instance,
+            fixed=options.fixed,
+            reference=options.steering_reference,
+            weight=options.stability_weight,
+            fix_before=options.fix_before,
+            source=options.steering_reference or options.initial_solution,
+        )
+    except InstanceError as error:
+        raise OptionsError(error.field or "options", error.message) from None
+    return model if steering is None else SteeredModel(model, steering, instance)
+
+
+def _explained(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    options: SolveOptions,
+    progress: SolveRun,
+    found: _Findings,
+) -> Result:
+    """The result; when it proves infeasibility, with a small set of the instance's
+    constraints (and fixings) that cannot all hold."""
+    result = _result(model, progress, found)
+    if result.status is not Status.INFEASIBLE:
+        return result
+    labelled = explaining_ir(model, instance) or found.compiled
+    if labelled is None or not labelled.groups:
+        return result
+    budget = max(options.time_limit_s - progress.elapsed(), CONFLICT_MIN_TIME_S)
+    conflict = find_conflict(labelled, budget, lambda: progress.cancelled)
+    if conflict is None:
+        return result
+    found.conflict = [ConflictItem.model_validate(dict(label)) for label in conflict.labels]
+    found.messages.append(_conflict_note(len(conflict.labels), conflict.minimal))
     return _result(model, progress, found)
+
+
+def _conflict_note(size: int, minimal: bool) -> str:
+    these = (
+        "this constraint cannot hold" if size == 1 else f"these {size} constraints cannot all hold"
+    )
+    if not minimal:
+        return f"conflict: {these} with the rest of the instance (not shown minimal in time)"
+    dropping = "dropping it" if size == 1 else "dropping any one of them"
+    return f"conflict: {these} with the rest of the instance; {dropping} lifts the conflict"
 
 
 def _settled(found: _Findings, progress: SolveRun) -> bool:
@@ -227,20 +357,40 @@ def _offer(
         progress.checkpoint(lambda: _result(model, progress, run))
 
 
-def _proven_infeasible(
-    model: ProblemModel[Any, Any], progress: SolveRun, found: _Findings, reason: str
-) -> Result:
-    """The model's cheap test proved that no solution exists: no search, the reason as message."""
-    return Result(
-        problem=model.kind,
-        status=Status.INFEASIBLE,
-        termination=Termination.SOLVED,
-        wall_time_s=round(progress.elapsed(), 4),
-        backend=found.backend.name,
-        backend_version=found.backend.version,
-        incumbents=progress.incumbents,
-        message=reason,
+def given_solution(model: ProblemModel[Any, Any], instance: Any, solution: Any) -> WarmStart[Any]:
+    """A caller's solution, checked, as a warm start (``method == "given"``).
+
+    Raises:
+        OptionsError: it does not fit the instance, naming ``options.initial_solution`` and
+            listing its violations.
+    """
+    try:
+        verdict = check_solution(model, instance, solution)
+    except InstanceError as error:
+        raise OptionsError("options.initial_solution", error.message) from None
+    if not verdict.feasible or verdict.objective is None:
+        broken = "; ".join(v.message for v in verdict.violations[:10])
+        more = len(verdict.violations) - 10
+        listing = broken + (f"; and {more} more" if more > 0 else "")
+        raise OptionsError("options.initial_solution", f"infeasible: {listing}")
+    return WarmStart("given", model.parse_solution(solution), float(verdict.objective))
+
+
+def _start_from(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    solution: Any,
+    progress: SolveRun,
+    found: _Findings,
+) -> None:
+    """The caller's solution as the warm start, the hint and the incumbent to beat."""
+    given = given_solution(model, instance, solution)
+    progress.report(given.objective, found.lower)
+    found.best = _Candidate(given.solution, given.objective)
+    found.warm = WarmStartInfo(
+        method=given.method, objective=as_number(given.objective), time_s=0.0
     )
+    progress.checkpoint(lambda: _result(model, progress, found))
 
 
 def _run_warm_start(
@@ -306,9 +456,7 @@ def _run_backend_in_time(
     backend = found.backend
     try:
         with build_deadline(deadline):
-            outcome, candidate, note = _run_backend(
-                model, instance, options, progress, backend, found.best
-            )
+            outcome, candidate, note = _run_backend(model, instance, options, progress, found)
     except BuildTimeoutError:
         outcome, candidate = None, None
         note = f"building the {backend.name} model took the whole time limit"
@@ -324,10 +472,14 @@ def _run_backend(
     instance: Any,
     options: SolveOptions,
     progress: SolveRun,
-    backend: Backend,
-    best: _Candidate | None,
+    found: _Findings,
 ) -> tuple[BackendOutcome | None, _Candidate | None, str | None]:
-    compiled = model.compile(instance, best.objective if best else None)
+    backend, best = found.backend, found.best
+    try:
+        compiled = model.compile(instance, best.objective if best else None)
+    except ObjectiveTooLargeError as error:
+        raise OptionsError("options.stability_weight", str(error)) from None
+    found.compiled = compiled.ir
     unsupported = compiled.ir.kinds - backend.supported_kinds
     if unsupported:
         kinds = ", ".join(sorted(unsupported))
@@ -394,8 +546,9 @@ def _result(model: ProblemModel[Any, Any], progress: SolveRun, run: _Findings) -
         backend_version=outcome.version if outcome else _version(run),
         warm_start=run.warm,
         incumbents=progress.incumbents,
-        solution=_dump(best.solution) if best else None,
+        solution=model.dump_solution(best.solution) if best else None,
         message="; ".join(run.messages) or None,
+        conflict=run.conflict,
     )
 
 
@@ -449,8 +602,3 @@ def _makespan_version() -> str | None:
         return importlib.metadata.version("makespan")
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _dump(solution: Any) -> dict[str, Any]:
-    dumped: dict[str, Any] = solution.model_dump(mode="json")
-    return dumped

@@ -93,6 +93,17 @@ class WarmStartInfo(_Finite):
     time_s: float | None = None
 
 
+class ConflictItem(BaseModel):
+    """One of the instance's own constraints (or a fixing) in a conflict: ``constraint`` its
+    class (``deadline``, ``fixed``, ...), ``message`` a sentence, and the items it concerns
+    (``activity``, ``job``, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    message: str
+    constraint: str
+
+
 class Result(_Finite):
     """The outcome of one solve, as the CLI ``--json``, the REST API and the SDK return it.
 
@@ -112,6 +123,9 @@ class Result(_Finite):
     incumbents: tuple[Incumbent, ...] = ()
     solution: dict[str, Any] | None = None
     message: str | None = None
+    conflict: list[ConflictItem] | None = None
+    """When ``status`` is ``infeasible``: instance constraints (and fixings) that cannot all
+    hold, as small as the time allowed (minimal when the message says so)."""
 
     @property
     def has_solution(self) -> bool:
@@ -121,3 +135,23 @@ class Result(_Finite):
     def to_json(self, *, indent: int | None = None) -> str:
         """The contract's JSON form (``allow_nan=False`` guards the no-infinity rule)."""
         return json.dumps(self.model_dump(mode="json"), indent=indent, allow_nan=False)
+
+
+class Violation(BaseModel):
+    """One broken constraint, named by what it concerns (an operation, an activity, a buffer,
+    a layer's expert, a bucket's slice)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: str
+
+
+class CheckResult(BaseModel):
+    """A solution checked against an instance by the kind's independent checker: whether every
+    constraint holds, the objective recomputed (when it does), and every violation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feasible: bool
+    objective: float | int | None
+    violations: list[Violation]

@@ -81,11 +81,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 class Service:
-    """A real ``makespan serve`` subprocess on a free loopback port with its own SQLite file."""
+    """A real ``makespan serve`` subprocess on a free loopback port, with its own SQLite file
+    (``db``) or on a shared PostgreSQL database (``database``, its log then in ``log``)."""
 
-    def __init__(self, command: list[str], db: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        db: Path,
+        env: dict[str, str],
+        *,
+        database: str | None = None,
+    ) -> None:
         self.command = command
         self.db = db
+        self.database = database or str(db)
         self.env = env
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -103,7 +112,7 @@ class Service:
         environment = {**os.environ, **self.env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [*self.command, "serve", "--port", str(self.port), "--db", str(self.db)],
+                [*self.command, "serve", "--port", str(self.port), "--db", self.database],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=environment,
@@ -199,3 +208,32 @@ def module_service(folder: str, **settings: str) -> object:
         server.stop()
 
     return service
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+sys.path.insert(0, str(REPO / "bench"))  # the PostgreSQL starter is shared with the benches
+from common import POSTGRES_INSTALL, Postgres, postgres_binaries  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the session; a clean skip without one (a failure under CI,
+    whose .ci/run installs it)."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        message = f"PostgreSQL is not installed: {POSTGRES_INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    # Not under pytest's temporary folder: the server's user must be able to reach it.
+    server = Postgres(binaries).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres, request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL database for one test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    return postgres.new_database(f"{name}_{_free_port()}")

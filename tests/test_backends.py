@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -130,3 +131,57 @@ def test_backend_parameters_apply(backend: str) -> None:
     b.minimize(x)
     request = SolveRequest(b.build(), 10, 1, 0, good[backend])
     assert get_backend(backend).solve(request, SolveRun()).objective == 3
+
+
+def _setup_model(durations: list[int], setup: list[list[int]]) -> Model:
+    """One interval per group in a no-overlap with setups; minimise the makespan."""
+    b = ModelBuilder()
+    horizon = sum(durations) + sum(map(sum, setup))
+    intervals = [
+        b.interval(b.int_var(0, horizon, f"s{g}"), d, f"t{g}") for g, d in enumerate(durations)
+    ]
+    b.add_no_overlap_setup(intervals, list(range(len(durations))), setup)
+    _makespan_of(b, intervals, horizon)
+    return b.build()
+
+
+def _best_sequence(durations: list[int], setup: list[list[int]]) -> int:
+    """The shortest makespan over every order, setups between neighbours only."""
+    return min(
+        sum(durations) + sum(setup[a][b] for a, b in itertools.pairwise(order))
+        for order in itertools.permutations(range(len(durations)))
+    )
+
+
+def test_no_overlap_setup_with_triangle_setups(backend: str) -> None:
+    durations, setup = [2, 3, 4, 1], [[0, 2, 3, 4], [2, 0, 2, 3], [3, 2, 0, 2], [4, 3, 2, 0]]
+    model = _setup_model(durations, setup)
+    assert _solve(backend, model) == (Status.OPTIMAL, _best_sequence(durations, setup))
+
+
+def test_no_overlap_setup_counts_only_direct_successors(backend: str) -> None:
+    # A -> C costs 10, but A -> B -> C costs nothing: the setup of a pair that does not follow
+    # directly does not apply (a pairwise model would find 13 at best).
+    durations, setup = [1, 1, 1], [[0, 0, 10], [5, 0, 0], [5, 5, 0]]
+    assert _best_sequence(durations, setup) == 3
+    assert _solve(backend, _setup_model(durations, setup)) == (Status.OPTIMAL, 3)
+
+
+def test_no_overlap_setup_sequences_only_present_intervals(backend: str) -> None:
+    # A mandatory interval of group 0 and one of two optional ones: group 1 (5 away from group
+    # 0 either way) or group 2 (no setup, but longer). The absent one takes no part.
+    b = ModelBuilder()
+    first = b.interval(b.int_var(0, 20, "s0"), 2, "t0")
+    chosen = [b.bool_var("p1"), b.bool_var("p2")]
+    optional = [
+        b.interval(b.int_var(0, 20, f"s{g}"), d, f"t{g}", presence=chosen[g - 1].lit())
+        for g, d in ((1, 2), (2, 3))
+    ]
+    b.add_linear(chosen[0] + chosen[1], lb=1, ub=1)
+    b.add_no_overlap_setup([first, *optional], [0, 1, 2], [[0, 5, 0], [5, 0, 5], [0, 5, 0]])
+    makespan = b.int_var(0, 30, "makespan")
+    b.add_linear(makespan - b.interval_at(first).end, lb=0)
+    for present, interval in zip(chosen, optional, strict=True):
+        b.add_linear(makespan - b.interval_at(interval).end, lb=0, enforce=[present.lit()])
+    b.minimize(makespan)
+    assert _solve(backend, b.build()) == (Status.OPTIMAL, 5)

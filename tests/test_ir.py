@@ -76,3 +76,26 @@ def test_objective_scale_is_recorded_and_applied_to_reports() -> None:
     control = SolveRun()
     control.in_ir_units(4).report(10, 6)
     assert (control.incumbents[0].objective, control.incumbents[0].bound) == (2.5, 1.5)
+
+
+def test_no_overlap_setup_is_validated() -> None:
+    b = ModelBuilder()
+    x, y = b.int_var(0, 9, "x"), b.int_var(0, 9, "y")
+    a, c = b.interval(x, 2, "a"), b.interval(y, 3, "c")
+    with pytest.raises(IRError, match="differ in length"):
+        b.add_no_overlap_setup([a, c], [0], [[0]])
+    with pytest.raises(IRError, match="not square"):
+        b.add_no_overlap_setup([a, c], [0, 1], [[0, 1], [1]])
+    with pytest.raises(IRError, match="not a row"):
+        b.add_no_overlap_setup([a, c], [0, 2], [[0, 1], [1, 0]])
+    with pytest.raises(IRError, match="negative setup"):
+        b.add_no_overlap_setup([a, c], [0, 1], [[0, -1], [1, 0]])
+    with pytest.raises(IRError, match="may have size 0"):
+        b.add_no_overlap_setup([a, b.interval(y, b.int_var(0, 3, "size"), "z")], [0, 0], [[1]])
+    b.add_no_overlap_setup([a, c], [0, 1], [[0, 1], [2, 0]])
+    model = b.build()
+    assert model.kinds == {ConstraintKind.NO_OVERLAP_SETUP}
+    (constraint,) = model.constraints
+    assert constraint.gap(0, 1) == 1 and constraint.gap(1, 0) == 2  # type: ignore[union-attr]
+    # The present intervals in start order: the sequence backends hint from.
+    assert constraint.sequence(model, [5, 0]) == [1, 0]  # type: ignore[union-attr]

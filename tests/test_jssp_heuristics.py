@@ -79,9 +79,10 @@ def assert_feasible(instance: JobShopInstance, ws: WarmStart) -> None:
         ready = 0
         for k, (op, start) in enumerate(zip(job, row, strict=True)):
             assert start >= ready, f"job {j} op {k} starts at {start} before {ready}"
-            ready = start + op.duration
+            machine, duration = op.fixed
+            ready = start + duration
             ends.append(ready)
-            intervals.setdefault(op.machine, []).append((start, ready))
+            intervals.setdefault(machine, []).append((start, ready))
     for m, spans in intervals.items():
         spans.sort()
         for (s1, e1), (s2, e2) in itertools.pairwise(spans):
@@ -93,8 +94,8 @@ def assert_feasible(instance: JobShopInstance, ws: WarmStart) -> None:
         for k, (op, start) in enumerate(zip(job, row, strict=True)):
             if start == 0:
                 continue
-            job_end = row[k - 1] + job[k - 1].duration if k > 0 else -1
-            machine_ends = {e for _, e in intervals[op.machine]}
+            job_end = row[k - 1] + job[k - 1].fixed.duration if k > 0 else -1
+            machine_ends = {e for _, e in intervals[op.fixed.machine]}
             assert start == job_end or start in machine_ends, f"job {j} op {k} could start earlier"
 
 

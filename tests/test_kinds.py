@@ -57,8 +57,10 @@ def test_a_truncated_taillard_file_says_what_each_text_reader_found() -> None:
     assert (
         "of bad.txt: as jssp (taillard): bad.txt:2: expected the processing times of job 1 of 2 "
         "(3 integers), found 2 values; as jssp (orlib): bad.txt:2: expected 3 'machine time' "
-        "pairs for job 1 of 2 (6 integers), found 2 values; as rcpsp (psplib): bad.txt:2: file "
-        "ends early; expected the 'PRECEDENCE RELATIONS' section; as rcpsp (patterson): "
+        "pairs for job 1 of 2 (6 integers), found 2 values; as jssp (fjsp): bad.txt:2: job 1 of "
+        "2, operation 1: expected 2 'machine duration' pairs (4 integers), found 0 values; as "
+        "rcpsp (psplib): bad.txt:2: file ends early; expected the 'PRECEDENCE RELATIONS' "
+        "section; as rcpsp (patterson): "
         "bad.txt:2: expected the capacities of the 3 resources (3 integers), found 2 values; "
         "as memory_mapping (minimalloc): bad.txt:1: header lacks id, lower, upper, size"
     ) in message

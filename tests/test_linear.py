@@ -131,3 +131,44 @@ def test_mps_export_re_read_by_highs_proves_ft06(
     assert round(h.getInfo().objective_function_value) == 55
     lp = _export(makespan_command, "la01", tmp_path / "la01.lp")
     assert "makespan" in lp.read_text()
+
+
+def _setup_ir(setup: list[list[int]], optional: bool) -> Model:
+    """Three tasks of groups 0, 1, 2 (the last optional, forced present when ``optional``) in
+    a no-overlap with setups; minimise the makespan."""
+    b = ModelBuilder()
+    intervals = []
+    for g, size in enumerate([2, 3, 1]):
+        presence = None
+        if optional and g == 2:
+            present = b.bool_var("p2")
+            b.add_linear(present, lb=1)
+            presence = present.lit()
+        intervals.append(b.interval(b.int_var(0, 40, f"s{g}"), size, f"t{g}", presence=presence))
+    b.add_no_overlap_setup(intervals, [0, 1, 2], setup)
+    makespan = b.int_var(0, 50, "makespan")
+    for i in intervals:
+        b.add_linear(makespan - b.interval_at(i).end, lb=0)
+    b.minimize(makespan)
+    return b.build()
+
+
+TRIANGLE = [[0, 2, 3], [2, 0, 2], [3, 2, 0]]
+SHORTCUT = [[0, 0, 9], [4, 0, 0], [4, 4, 0]]  # 0 -> 2 costs 9, 0 -> 1 -> 2 costs 3
+
+
+@pytest.mark.parametrize(("setup", "form"), [(TRIANGLE, "order["), (SHORTCUT, "follows[")])
+@pytest.mark.parametrize("optional", [False, True])
+def test_setup_forms_and_their_mip_starts(
+    setup: list[list[int]], form: str, optional: bool
+) -> None:
+    ir = _setup_ir(setup, optional)
+    linear = linearize(ir)
+    assert any(name.startswith(form) for name in linear.col_names)
+    hinted = linearize(_solved_hints(ir))
+    assert _violations(hinted, _start_vector(hinted)) == []
+    results = {}
+    for name in ("cpsat", "highs"):
+        outcome = get_backend(name).solve(SolveRequest(ir, 30, 1, 0, None), SolveRun())
+        results[name] = outcome.objective
+    assert results["cpsat"] == results["highs"] == (10 if setup is TRIANGLE else 6)

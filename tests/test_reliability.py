@@ -27,7 +27,7 @@ import pytest
 from conftest import Service, wait_for
 
 from makespan.api.client import Client, Job
-from makespan.api.store import MAX_INCUMBENTS, JobStatus, JobStore
+from makespan.api.store import JobStore
 from makespan.models.jssp import MODEL as JSSP
 from makespan.models.jssp.benchmarks import load_named
 
@@ -276,19 +276,6 @@ def test_purge_and_retention(server: Service, start_service: Callable[..., Servi
     server.stop()
     restarted = start_service(db=server.db, workers="1", retention_days="0.00001")
     assert httpx.get(f"{restarted.url}/v1/jobs/{done.id}").status_code == 404
-
-
-def test_incumbents_are_thinned_past_the_cap(tmp_path: Path) -> None:
-    with contextlib.closing(JobStore(tmp_path / "thin.sqlite3")) as store:
-        record = store.insert("jssp", "{}", {}, 1)
-        assert store.claim(record.id, "test")
-        for k in range(3 * MAX_INCUMBENTS):
-            store.add_incumbent(record.id, float(k), 10_000.0 - k, 1.0)
-        points = store.incumbents(record.id)
-        assert len(points) <= MAX_INCUMBENTS
-        assert points[0]["time_s"] == 0 and points[-1]["time_s"] == 3 * MAX_INCUMBENTS - 1
-        assert store.finish(record.id, JobStatus.DONE, {"objective": 1})
-        assert not store.finish(record.id, JobStatus.FAILED)  # final states are final
 
 
 def test_plots_are_bounded_and_never_stall_the_service(server: Service, sdk: Client) -> None:

@@ -7,6 +7,7 @@ browser fails these tests; elsewhere they skip and say how to install it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -111,6 +112,19 @@ def _set_time_limit(driver: WebDriver, seconds: float) -> None:
     field.send_keys(str(seconds))
 
 
+def _submit_ft06(driver: WebDriver) -> None:
+    """Pick the ft06 example and solve it, 20 s at most."""
+    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
+    Select(driver.find_element(By.ID, "example")).select_by_value("ft06")
+    _until(
+        driver,
+        lambda: "Fisher" in str(driver.find_element(By.ID, "instance-text").get_attribute("value")),
+        "the ft06 example text",
+    )
+    _set_time_limit(driver, 20)
+    driver.find_element(By.ID, "submit").click()
+
+
 def test_ft06_reaches_55_with_chart_and_picture(
     page: Callable[..., tuple[WebDriver, Service]], artifacts: Path
 ) -> None:
@@ -122,15 +136,7 @@ def test_ft06_reaches_55_with_chart_and_picture(
         "expert_placement",
         "gpu_packing",
     }
-    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
-    Select(driver.find_element(By.ID, "example")).select_by_value("ft06")
-    _until(
-        driver,
-        lambda: "Fisher" in str(driver.find_element(By.ID, "instance-text").get_attribute("value")),
-        "the ft06 example text",
-    )
-    _set_time_limit(driver, 20)
-    driver.find_element(By.ID, "submit").click()
+    _submit_ft06(driver)
 
     _until(driver, lambda: _text(driver, "status") == "done", "the job to finish")
     assert _text(driver, "objective") == "55"
@@ -239,3 +245,54 @@ def test_api_key_is_asked_for_and_used(page: Callable[..., tuple[WebDriver, Serv
     key_field.send_keys("s3cret\t")  # the change event stores the key and reloads the lists
     _until(driver, lambda: "ft06" in _options(driver, "example"), "the examples, with the key")
     driver.execute_script("localStorage.removeItem('makespan.apiKey');")
+
+
+def test_a_finished_job_resolves_near_itself_and_checks_an_edited_solution(
+    page: Callable[..., tuple[WebDriver, Service]], artifacts: Path
+) -> None:
+    driver, _ = page()
+    _submit_ft06(driver)
+    _until(driver, lambda: _text(driver, "status") == "done", "the first job")
+    first = _text(driver, "job-id")
+
+    driver.find_element(By.CSS_SELECTOR, "#replan summary").click()
+    weight = driver.find_element(By.ID, "stability-weight")
+    weight.clear()
+    weight.send_keys("1000")
+    driver.find_element(By.ID, "fix-before").send_keys("10")
+    driver.find_element(By.ID, "resolve").click()
+    _until(driver, lambda: _text(driver, "job-id") != first, "the re-solve job")
+    _until(driver, lambda: _text(driver, "status") == "done", "the re-solve to finish")
+    assert _text(driver, "objective") == "55"
+    assert "deviation 0" in _text(driver, "message")
+
+    driver.find_element(By.CSS_SELECTOR, "#check-panel summary").click()
+    box = driver.find_element(By.ID, "check-solution")
+    solution = driver.execute_script("return JSON.parse(arguments[0].value);", box)
+    solution["operations"][0]["start"] += 1
+    driver.execute_script("arguments[0].value = JSON.stringify(arguments[1]);", box, solution)
+    driver.find_element(By.ID, "check").click()
+    _until(driver, lambda: "Infeasible" in _text(driver, "check-result"), "the verdict")
+    assert "(0, 0)" in _text(driver, "check-result")
+    driver.save_screenshot(str(artifacts / "web-resolve-check.png"))
+
+
+def test_an_infeasible_job_shows_its_conflict(
+    page: Callable[..., tuple[WebDriver, Service]], data: Path
+) -> None:
+    driver, _ = page()
+    Select(driver.find_element(By.ID, "problem")).select_by_value("rcpsp")
+    instance = json.loads((data / "rcpsp_features.json").read_text())
+    instance["activities"][4]["deadline"] = 9  # activity 5 cannot end by 9
+    document = json.dumps(instance)
+    text_box = driver.find_element(By.ID, "instance-text")
+    driver.execute_script("arguments[0].value = arguments[1];", text_box, document)
+    Select(driver.find_element(By.ID, "format")).select_by_value("json")
+    driver.find_element(By.ID, "submit").click()
+    _until(driver, lambda: _text(driver, "status") == "done", "the job to finish")
+    assert "infeasible" in _text(driver, "message")
+    _until(
+        driver, lambda: driver.find_element(By.ID, "conflict-box").is_displayed(), "the conflict"
+    )
+    items = driver.find_elements(By.CSS_SELECTOR, "#conflict li")
+    assert any("deadline 9" in item.text for item in items), [item.text for item in items]

@@ -16,6 +16,7 @@ const state = {
   stream: null, // AbortController of the event stream
   timer: null,
   objectUrls: [],
+  result: null, // the finished job's Result
 };
 
 // --- talking to the API -------------------------------------------------------------------
@@ -144,8 +145,13 @@ async function onSubmit(event) {
     instance_text: $("instance-text").value,
     options: { time_limit_s: timeLimit, backend: $("backend").value },
   };
-  if ($("format").value) body.format = $("format").value;
   $("submit").disabled = true;
+  if (!(await submitJob(body, timeLimit))) $("submit").disabled = false;
+}
+
+// POST the job (the form's format added) and follow it; false when it was refused.
+async function submitJob(body, timeLimit) {
+  if ($("format").value) body.format = $("format").value;
   try {
     const accepted = await requestJson("/v1/jobs", {
       method: "POST",
@@ -153,9 +159,10 @@ async function onSubmit(event) {
       body: JSON.stringify(body),
     });
     startJob(accepted.id, accepted.status, timeLimit);
+    return true;
   } catch (error) {
     showError(error.message);
-    $("submit").disabled = false;
+    return false;
   }
 }
 
@@ -185,6 +192,10 @@ function resetJobView(id, status) {
   }
   $("message").textContent = "";
   $("result").textContent = "";
+  $("conflict-box").hidden = true;
+  $("replan").hidden = true;
+  $("check-result").replaceChildren();
+  state.result = null;
   $("plot-links").hidden = true;
   $("plot-box").replaceChildren(note("The picture appears when the solve ends."));
   setStatus(status);
@@ -248,12 +259,87 @@ function showResult(id, result, status) {
   $("gap").textContent = formatGap(result.gap);
   $("elapsed").textContent = `${result.wall_time_s.toFixed(2)} s`;
   $("result-backend").textContent = result.backend;
-  $("message").textContent = `${result.status} (${result.termination})${result.message ? ": " + result.message : ""}`;
+  const deviation = result.solution && result.solution.deviation !== undefined
+    ? ` · deviation ${formatNumber(result.solution.deviation)}` : "";
+  $("message").textContent = `${result.status} (${result.termination})${deviation}${result.message ? ": " + result.message : ""}`;
   $("result").textContent = JSON.stringify(result, null, 2);
+  state.result = result;
+  showConflict(result.conflict);
+  $("replan").hidden = !result.solution;
+  if (result.solution) $("check-solution").value = JSON.stringify(result.solution, null, 2);
   drawChart(result.wall_time_s);
   if (result.solution) showPlot(id, result);
   else $("plot-box").replaceChildren(note(`No solution to draw: ${result.status}.`));
   refreshRecent();
+}
+
+function showConflict(conflict) {
+  const items = (conflict || []).map((item) => {
+    const li = document.createElement("li");
+    li.textContent = item.message;
+    li.dataset.constraint = item.constraint;
+    return li;
+  });
+  $("conflict").replaceChildren(...items);
+  $("conflict-box").hidden = items.length === 0;
+}
+
+// --- from a finished job: re-solve near it, check a solution ------------------------------
+
+async function onResolve() {
+  hideError();
+  if (!state.result || !state.result.solution) return;
+  const timeLimit = Number($("time-limit").value);
+  const { deviation, ...reference } = state.result.solution;
+  const options = {
+    time_limit_s: timeLimit,
+    backend: $("backend").value,
+    reference,
+    stability_weight: Number($("stability-weight").value || 0),
+  };
+  if ($("fix-before").value !== "") options.fix_before = Number($("fix-before").value);
+  const body = { problem: $("problem").value, instance_text: $("instance-text").value, options };
+  await submitJob(body, timeLimit);
+}
+
+function solutionIn(document) {
+  if (document && typeof document.result === "object" && document.result) document = document.result;
+  if (document && "solution" in document && "status" in document) document = document.solution;
+  return document;
+}
+
+async function onCheck() {
+  const box = $("check-result");
+  let solution;
+  try {
+    solution = solutionIn(JSON.parse($("check-solution").value));
+  } catch (error) {
+    box.replaceChildren(note(`Not JSON: ${error.message}`));
+    return;
+  }
+  const body = { problem: $("problem").value, instance_text: $("instance-text").value, solution };
+  if ($("format").value) body.format = $("format").value;
+  try {
+    const verdict = await requestJson("/v1/check", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const head = document.createElement("p");
+    head.className = verdict.feasible ? "verdict feasible" : "verdict infeasible";
+    head.textContent = verdict.feasible
+      ? `Feasible: objective ${formatNumber(verdict.objective)}`
+      : `Infeasible: ${verdict.violations.length} violation(s)`;
+    const list = document.createElement("ul");
+    for (const violation of verdict.violations) {
+      const li = document.createElement("li");
+      li.textContent = violation.message;
+      list.appendChild(li);
+    }
+    box.replaceChildren(head, list);
+  } catch (error) {
+    box.replaceChildren(note(error.message));
+  }
 }
 
 // The proof of optimality usually raises the bound after the last incumbent: show where the
@@ -552,6 +638,8 @@ async function start() {
   $("job-form").addEventListener("submit", onSubmit);
   $("cancel").addEventListener("click", onCancel);
   $("refresh").addEventListener("click", refreshRecent);
+  $("resolve").addEventListener("click", onResolve);
+  $("check").addEventListener("click", onCheck);
   $("api-key").value = state.key;
   $("api-key").addEventListener("change", (event) => {
     state.key = event.target.value.trim();

@@ -15,6 +15,7 @@ from makespan.models.expert_placement.instance import (
     DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
 )
 from makespan.models.expert_placement.instance import (
+    ExpertPlacementFixed,
     ExpertPlacementInstance,
     ExpertPlacementSolution,
     Route,
@@ -29,6 +30,7 @@ class ExpertPlacement(ProblemModel[ExpertPlacementInstance, ExpertPlacementSolut
 
     generator_options = generator.GeneratorOptions
     generate = staticmethod(generator.from_options)
+    repair = staticmethod(heuristics.repair)
 
 
 MODEL = ExpertPlacement(
@@ -46,5 +48,6 @@ MODEL = ExpertPlacement(
         compile,
         check,
         heuristics,
+        ExpertPlacementFixed,
     ),
 )

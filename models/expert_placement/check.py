@@ -11,7 +11,9 @@ from fractions import Fraction
 import numpy as np
 
 from makespan.models.check import CheckReport, ViolationLog
+from makespan.models.errors import InstanceError
 from makespan.models.expert_placement.instance import (
+    ExpertPlacementFixed,
     ExpertPlacementInstance,
     ExpertPlacementSolution,
 )
@@ -96,3 +98,77 @@ def infeasibility_reason(instance: ExpertPlacementInstance) -> str | None:
     """None: every valid instance has a placement (the instance checks its shape)."""
     del instance
     return None
+
+
+def validate_fixed(instance: ExpertPlacementInstance, fixed: ExpertPlacementFixed) -> None:
+    """Every fixing names a layer, expert and GPU of the instance, each expert at most once."""
+    seen: set[tuple[int, int]] = set()
+    ranges = {
+        "layer": instance.num_layers,
+        "expert": instance.num_experts,
+        "gpu": instance.num_gpus,
+    }
+    for k, fixing in enumerate(fixed.root):
+        for name, count in ranges.items():
+            if getattr(fixing, name) >= count:
+                raise InstanceError(f"out of range 0..{count - 1}", field=f"{k}.{name}")
+        if (fixing.layer, fixing.expert) in seen:
+            raise InstanceError(
+                f"expert {fixing.expert} of layer {fixing.layer} fixed twice", field=str(k)
+            )
+        seen.add((fixing.layer, fixing.expert))
+
+
+def kept(
+    instance: ExpertPlacementInstance,
+    solution: ExpertPlacementSolution,
+    fixed: ExpertPlacementFixed,
+) -> list[str]:
+    """Every fixed expert that ``solution`` placed on another GPU."""
+    del instance
+    broken = []
+    for f in fixed.root:
+        row = solution.placement[f.layer] if f.layer < len(solution.placement) else ()
+        found = row[f.expert] if f.expert < len(row) else None
+        if found != f.gpu:
+            broken.append(
+                f"expert {f.expert} of layer {f.layer} is fixed on GPU {f.gpu}, found {found}"
+            )
+    return broken
+
+
+def deviation(
+    instance: ExpertPlacementInstance,
+    solution: ExpertPlacementSolution,
+    reference: ExpertPlacementSolution,
+) -> int:
+    """The number of experts on another GPU than in the reference.
+
+    Raises:
+        InstanceError: the reference is not a placement of the instance's shape.
+    """
+    _check_reference_shape(instance, reference)
+    moved = 0
+    for layer, before in enumerate(reference.placement):
+        after = solution.placement[layer] if layer < len(solution.placement) else ()
+        for expert, gpu in enumerate(before):
+            moved += expert >= len(after) or after[expert] != gpu
+    return moved
+
+
+def _check_reference_shape(
+    instance: ExpertPlacementInstance, reference: ExpertPlacementSolution
+) -> None:
+    if len(reference.placement) != instance.num_layers:
+        raise InstanceError(
+            f"{len(reference.placement)} layers, not {instance.num_layers}", field="placement"
+        )
+    for layer, row in enumerate(reference.placement):
+        if len(row) != instance.num_experts:
+            raise InstanceError(
+                f"{len(row)} experts, not {instance.num_experts}", field=f"placement.{layer}"
+            )
+        if any(gpu >= instance.num_gpus for gpu in row):
+            raise InstanceError(
+                f"a GPU out of range 0..{instance.num_gpus - 1}", field=f"placement.{layer}"
+            )

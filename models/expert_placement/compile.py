@@ -35,7 +35,12 @@ not, equals the objective the checker recomputes from the placement alone.
 Symmetry: with uniform costs, relabelling the GPUs changes nothing, so only placements whose
 GPUs are numbered in the order of the smallest layer-0 expert they hold are kept:
 :math:`x_{0,e,g} = 0` for g > e and :math:`x_{0,e,g} \\le \\sum_{e' < e} x_{0,e',g-1}`.
-Hints are relabelled the same way. With a general matrix no symmetry is assumed.
+Hints are relabelled the same way. With a general matrix no symmetry is assumed, nor when
+fixings or a reference give the GPU labels a meaning.
+
+Fixings (``options.fixed``) set :math:`x_{l,e,g} = 1`, each a labelled group. With a
+reference placement :math:`g^r`, the deviation counts the moved experts,
+:math:`\\sum_{l,e} (1 - x_{l,e,g^r_{l,e}})`.
 
 The objective is scaled to integers exactly: weights and link costs have at most four decimal
 places, so the least common denominator of :math:`\\beta` and every :math:`\\gamma c_{g,h}`
@@ -50,12 +55,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from makespan.models.expert_placement.instance import (
+    ExpertPlacementFixed,
     ExpertPlacementInstance,
     ExpertPlacementSolution,
     exact,
 )
-from makespan.models.spec import Compiled
-from makespan.solvers.ir import LinearExpr, ModelBuilder, Var
+from makespan.models.spec import Compiled, Steering
+from makespan.solvers.ir import DeviationTerm, Label, LinearExpr, Measure, ModelBuilder, Var
 
 COMPACT_ROWS = 1_000_000
 """Above this many rows of the per-GPU route form, uniform-cost routes take the compact form."""
@@ -80,14 +86,17 @@ class ExpertPlacementIndex:
 
 
 def compile_instance(
-    instance: ExpertPlacementInstance, upper_bound: float | None = None
+    instance: ExpertPlacementInstance,
+    upper_bound: float | None = None,
+    steering: Steering[ExpertPlacementSolution] | None = None,
 ) -> Compiled[ExpertPlacementIndex]:
-    """The IR of ``instance``. ``upper_bound`` is not used: the warm start's hint carries it."""
+    """The IR of ``instance``. ``upper_bound`` is not used: the warm start's hint carries it.
+    ``steering`` fixes experts and adds the deviation from its reference."""
     del upper_bound
     b = ModelBuilder(name=instance.name or "expert_placement")
     x = _assignment(b, instance)
     max_load = _max_loads(b, instance, x)
-    canonical = instance.uniform_costs is not None
+    canonical = instance.uniform_costs is not None and steering is None
     if canonical:
         _break_symmetry(b, x[0])
     terms: list[tuple[Fraction, LinearExpr]] = [
@@ -111,7 +120,31 @@ def compile_instance(
     objective = LinearExpr.sum(expr * int(weight * scale) for weight, expr in terms)
     b.minimize(objective, scale=scale)
     index = ExpertPlacementIndex(x, max_load, split, pairs, canonical, position, above)
-    return Compiled(b.build(), index)
+    if steering is not None and isinstance(steering.fixed, ExpertPlacementFixed):
+        _fix(b, x, steering.fixed)
+    model = b.build()
+    if steering is not None and steering.reference is not None:
+        moved = [
+            DeviationTerm(x[layer][expert][gpu].expr(), 1, 1, Measure.SHORTFALL)
+            for layer, row in enumerate(steering.reference.placement)
+            for expert, gpu in enumerate(row)
+        ]
+        model = model.with_deviation(moved, steering.weight)
+    return Compiled(model, index)
+
+
+def _fix(
+    b: ModelBuilder, x: tuple[tuple[tuple[Var, ...], ...], ...], fixed: ExpertPlacementFixed
+) -> None:
+    for f in fixed.root:
+        label: Label = {
+            "constraint": "fixed",
+            "message": f"expert {f.expert} of layer {f.layer} on GPU {f.gpu}",
+            "layer": f.layer,
+            "expert": f.expert,
+            "gpu": f.gpu,
+        }
+        b.fix(x[f.layer][f.expert][f.gpu], 1, label)
 
 
 def _assignment(

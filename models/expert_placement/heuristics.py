@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from makespan.models.expert_placement.instance import (
+    ExpertPlacementFixed,
     ExpertPlacementInstance,
     ExpertPlacementSolution,
 )
-from makespan.models.spec import WarmStart
+from makespan.models.spec import Steering, WarmStart
 
-__all__ = ["greedy", "lpt_layer", "warm_start"]
+__all__ = ["greedy", "lpt_layer", "repair", "warm_start"]
 
 _POLL = 32
 
@@ -61,6 +62,49 @@ def greedy(instance: ExpertPlacementInstance) -> ExpertPlacementSolution:
         lpt_layer(row, instance.num_gpus, instance.experts_per_gpu) for row in instance.loads
     ]
     return ExpertPlacementSolution.from_placement(instance, placement)
+
+
+def repair(
+    instance: ExpertPlacementInstance, steering: Steering[ExpertPlacementSolution]
+) -> ExpertPlacementSolution | None:
+    """The reference placement (without one, :func:`greedy`'s) with the fixed experts put on
+    their GPUs, then, per layer, unfixed experts moved from GPUs over ``experts_per_gpu`` to
+    GPUs under it, the lightest first (the fewest moves that restore the counts). None when
+    a GPU holds more fixed experts of a layer than it has room for."""
+    base = steering.reference or greedy(instance)
+    placement = [list(row) for row in base.placement]
+    pinned: set[tuple[int, int]] = set()
+    if isinstance(steering.fixed, ExpertPlacementFixed):
+        for f in steering.fixed.root:
+            placement[f.layer][f.expert] = f.gpu
+            pinned.add((f.layer, f.expert))
+    for layer, row in enumerate(placement):
+        if not _restore_counts(instance, layer, row, pinned):
+            return None
+    return ExpertPlacementSolution.from_placement(instance, placement)
+
+
+def _restore_counts(
+    instance: ExpertPlacementInstance, layer: int, row: list[int], pinned: set[tuple[int, int]]
+) -> bool:
+    room = instance.experts_per_gpu
+    members: list[list[int]] = [[] for _ in range(instance.num_gpus)]
+    for expert, gpu in enumerate(row):
+        members[gpu].append(expert)
+    loads = instance.loads[layer]
+    under = [g for g in range(instance.num_gpus) if len(members[g]) < room]
+    for experts in members:
+        movable = sorted((e for e in experts if (layer, e) not in pinned), key=lambda e: loads[e])
+        while len(experts) > room:
+            if not movable or not under:
+                return False
+            expert, target = movable.pop(0), under[0]
+            experts.remove(expert)
+            members[target].append(expert)
+            row[expert] = target
+            if len(members[target]) == room:
+                under.pop(0)
+    return True
 
 
 class _SwapSearch:

@@ -10,7 +10,15 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    RootModel,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from makespan.models.limits import INT64_SAFE
@@ -310,6 +318,22 @@ class ExpertPlacementSolution(BaseModel):
             crossing_tokens=float(crossing),
             objective=float(objective),
         )
+
+
+class ExpertFixing(BaseModel):
+    """Expert ``expert`` of layer ``layer`` stays on GPU ``gpu``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layer: Annotated[int, Field(ge=0, le=INT64_SAFE)]
+    expert: Annotated[int, Field(ge=0, le=INT64_SAFE)]
+    gpu: Annotated[int, Field(ge=0, le=INT64_SAFE)]
+
+
+class ExpertPlacementFixed(RootModel[tuple[ExpertFixing, ...]]):
+    """The fixed parts of a placement (``options.fixed``): ``[{"layer", "expert", "gpu"}]``."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 def size(instance: ExpertPlacementInstance) -> int:

@@ -11,6 +11,7 @@ from makespan.models.gpu_packing.instance import (
 from makespan.models.gpu_packing.instance import (
     Assignment,
     CheapestSingleType,
+    GpuPackingFixed,
     GpuPackingInstance,
     GpuPackingSolution,
     GpuType,
@@ -28,7 +29,13 @@ __all__ = [
 ]
 
 
-MODEL: ProblemModel[GpuPackingInstance, GpuPackingSolution] = ProblemModel(
+class GpuPacking(ProblemModel[GpuPackingInstance, GpuPackingSolution]):
+    """GPU packing, with a repair of a reference packing."""
+
+    repair = staticmethod(heuristics.repair)
+
+
+MODEL = GpuPacking(
     KindAbout(
         "gpu_packing",
         "GPU packing (Melange): cheapest GPU fleet serving a bucketed request workload",
@@ -37,6 +44,13 @@ MODEL: ProblemModel[GpuPackingInstance, GpuPackingSolution] = ProblemModel(
         default_backend="highs",
     ),
     KindParts(
-        GpuPackingInstance, GpuPackingSolution, instance, formats, compile, check, heuristics
+        GpuPackingInstance,
+        GpuPackingSolution,
+        instance,
+        formats,
+        compile,
+        check,
+        heuristics,
+        GpuPackingFixed,
     ),
 )

@@ -15,10 +15,11 @@ from makespan.models.gpu_packing.instance import (
     LOAD_SCALE,
     Assignment,
     CheapestSingleType,
+    GpuPackingFixed,
     GpuPackingInstance,
     GpuPackingSolution,
 )
-from makespan.models.spec import WarmStart
+from makespan.models.spec import Steering, WarmStart
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,7 @@ def _decreasing(instance: GpuPackingInstance) -> list[int]:
 def pooled(instance: GpuPackingInstance, allowed: Sequence[int]) -> Packing | None:
     """Type pooling: each slice to its cheapest type per served request whose ``max_count``
     still holds the pooled load rounded up; None when some slice fits nowhere."""
-    pool = [0] * len(instance.gpu_types)
-    placements: dict[int, tuple[int, int]] = {}
-    for s in _decreasing(instance):
-        for k in _preference(instance, s, allowed):
-            cap = instance.gpu_types[k].max_count
-            load = instance.int_loads[s][k] or 0
-            if cap is None or math.ceil((pool[k] + load) / LOAD_SCALE) <= cap:
-                pool[k] += load
-                placements[s] = (k, 0)
-                break
-        else:
-            return None
-    counts = tuple(math.ceil(p / LOAD_SCALE) for p in pool)
-    return Packing(tuple(placements[s] for s in sorted(placements)), counts)
+    return _pooled_by(instance, lambda s: _preference(instance, s, allowed))
 
 
 def _existing(
@@ -163,3 +151,113 @@ def warm_start(
         return None
     solution = to_solution(instance, packing)
     return WarmStart("greedy_cost_per_request", solution, solution.cost_per_hour)
+
+
+@dataclass(frozen=True)
+class SliceNaming:
+    """What :func:`decode` needs to name slices under a steering: ``fixed[s] = (type, GPU or
+    None)`` and ``reference[s]``, the reference's type of slice s (where it names a type of
+    the instance)."""
+
+    fixed: dict[int, tuple[int, int | None]]
+    reference: dict[int, int]
+
+    @property
+    def preferred(self) -> dict[int, int]:
+        """The reference's type of each unfixed slice."""
+        return {s: k for s, k in self.reference.items() if s not in self.fixed}
+
+
+def slice_naming(
+    instance: GpuPackingInstance, steering: Steering[GpuPackingSolution]
+) -> SliceNaming:
+    """The steering's fixed slices and reference types, by slice position."""
+    names = {t.name: k for k, t in enumerate(instance.gpu_types)}
+    fixed: dict[int, tuple[int, int | None]] = {}
+    if isinstance(steering.fixed, GpuPackingFixed):
+        for f in steering.fixed.assignment:
+            s = instance.slice_of(f.bucket, f.slice)
+            if s is not None:  # validated with the options: it is there
+                fixed[s] = (names[f.gpu_type], f.gpu)
+    reference: dict[int, int] = {}
+    for a in steering.reference.assignment if steering.reference else ():
+        s = instance.slice_of(a.bucket, a.slice)
+        if s is not None and a.gpu_type in names:
+            reference[s] = names[a.gpu_type]
+    return SliceNaming(fixed, reference)
+
+
+def repair(
+    instance: GpuPackingInstance, steering: Steering[GpuPackingSolution]
+) -> GpuPackingSolution | None:
+    """A packing that keeps the fixed slices and, where it can, the reference's type of every
+    other slice: the greedy of the instance's pooling with each slice's own type tried first
+    (fixed slices only on theirs; numbered GPUs opened for them). None when a fixed slice
+    does not fit or some slice fits nowhere."""
+    naming = slice_naming(instance, steering)
+    fixed, before = naming.fixed, naming.reference
+    everything = range(len(instance.gpu_types))
+
+    def types_for(s: int) -> list[int]:
+        if s in fixed:
+            return [fixed[s][0]] if instance.int_loads[s][fixed[s][0]] is not None else []
+        own = [before[s]] if s in before else []
+        return own + [k for k in _preference(instance, s, everything) if k not in own]
+
+    if instance.pooling == "type":
+        packing = _pooled_by(instance, types_for)
+    else:
+        packing = _first_fit_by(instance, types_for, fixed)
+    return None if packing is None else to_solution(instance, packing)
+
+
+def _pooled_by(
+    instance: GpuPackingInstance, types_for: Callable[[int], list[int]]
+) -> Packing | None:
+    """:func:`pooled` with each slice's types in the given order."""
+    pool = [0] * len(instance.gpu_types)
+    placements: dict[int, tuple[int, int]] = {}
+    for s in _decreasing(instance):
+        for k in types_for(s):
+            cap = instance.gpu_types[k].max_count
+            load = instance.int_loads[s][k] or 0
+            if cap is None or math.ceil((pool[k] + load) / LOAD_SCALE) <= cap:
+                pool[k] += load
+                placements[s] = (k, 0)
+                break
+        else:
+            return None
+    counts = tuple(math.ceil(p / LOAD_SCALE) for p in pool)
+    return Packing(tuple(placements[s] for s in sorted(placements)), counts)
+
+
+def _first_fit_by(
+    instance: GpuPackingInstance,
+    types_for: Callable[[int], list[int]],
+    fixed: dict[int, tuple[int, int | None]],
+) -> Packing | None:
+    """:func:`first_fit` with each slice's types in the given order, after the slices fixed
+    on a numbered GPU went there (opening the GPUs up to that number)."""
+    free: list[list[int]] = [[] for _ in instance.gpu_types]
+    placements: dict[int, tuple[int, int]] = {}
+    for s, (k, u) in fixed.items():
+        if u is None:
+            continue
+        cap = instance.gpu_types[k].max_count
+        load = instance.int_loads[s][k]
+        if load is None or (cap is not None and u >= cap):
+            return None
+        free[k] += [LOAD_SCALE] * (u + 1 - len(free[k]))
+        if free[k][u] < load:
+            return None
+        free[k][u] -= load
+        placements[s] = (k, u)
+    for s in _decreasing(instance):
+        if s in placements:
+            continue
+        types = types_for(s)
+        place = _existing(instance, s, types, free) or _opened(instance, s, types, free)
+        if place is None:
+            return None
+        placements[s] = place
+    return Packing(tuple(placements[s] for s in sorted(placements)), tuple(map(len, free)))

@@ -356,6 +356,30 @@ class Assignment(BaseModel):
     rate: float
 
 
+class SliceFixing(BaseModel):
+    """Slice ``slice`` of ``bucket`` stays on ``gpu_type`` (instance pooling: on GPU ``gpu`` of
+    that type, when given). ``rate``, when given (an answer's entry pasted back), must be the
+    slice's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket: tuple[
+        Annotated[int, Field(ge=0, le=MAX_COUNT)], Annotated[int, Field(ge=0, le=MAX_COUNT)]
+    ]
+    slice: Annotated[int, Field(ge=0, le=MAX_SLICE_FACTOR)]
+    gpu_type: str
+    gpu: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
+    rate: float | None = None
+
+
+class GpuPackingFixed(BaseModel):
+    """The fixed parts of a packing (``options.fixed``): ``assignment`` entries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    assignment: tuple[SliceFixing, ...] = ()
+
+
 class GpuPackingSolution(BaseModel):
     """A fleet (``gpus`` per type), the slice assignment and its hourly cost."""
 

@@ -1,5 +1,8 @@
-"""Job-shop scheduling (``jssp``): minimise the makespan of jobs that are chains of operations,
-each on one machine, with no two operations overlapping on a machine."""
+"""Job-shop scheduling (``jssp``): jobs are chains of operations, each on one machine (or on one
+of several: the flexible job shop), no two operations overlapping on a machine; minimise the
+makespan, or a weighted sum of makespan, tardiness, completion, lateness and tardy jobs, with
+releases, due dates, machine downtime and sequence-dependent setups when the instance has
+them."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from makespan.models.jssp.instance import (
     DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
 )
 from makespan.models.jssp.instance import (
+    JobShopFixed,
     JobShopInstance,
     JobShopSolution,
     Operation,
@@ -27,13 +31,31 @@ __all__ = [
 
 
 class JobShop(ProblemModel[JobShopInstance, JobShopSolution]):
-    """Job-shop scheduling, with the classic benchmark sets by name."""
+    """Job-shop scheduling, with the classic and the flexible benchmark sets by name, and a
+    repair of a reference schedule."""
 
     load_named = staticmethod(benchmarks.load_named)
     prepare = staticmethod(heuristics.prepare)
+    repair = staticmethod(heuristics.repair)
+    fixed_before = staticmethod(instance.fixed_before)
 
 
 MODEL = JobShop(
-    KindAbout("jssp", "job-shop scheduling: minimise the makespan", "operations", SIZE_LIMIT),
-    KindParts(JobShopInstance, JobShopSolution, instance, formats, compile, check, heuristics),
+    KindAbout(
+        "jssp",
+        "job-shop and shop scheduling (flexible machines, releases, due dates, downtime, "
+        "setups): minimise the makespan or a weighted sum of due-date and flow objectives",
+        "operations",
+        SIZE_LIMIT,
+    ),
+    KindParts(
+        JobShopInstance,
+        JobShopSolution,
+        instance,
+        formats,
+        compile,
+        check,
+        heuristics,
+        JobShopFixed,
+    ),
 )

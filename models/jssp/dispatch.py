@@ -1,4 +1,5 @@
-"""Giffler-Thompson dispatching: active job-shop schedules under priority rules.
+"""Giffler-Thompson dispatching: active job-shop schedules under priority rules, for the classic
+job shop (one machine per operation; :mod:`.shop` dispatches every other instance).
 
 A schedule is built one operation at a time. At each step the unscheduled operation with the
 earliest possible completion ``C`` fixes a machine; among the operations ready on that machine
@@ -115,8 +116,9 @@ class _Dispatcher:
     def __init__(self, instance: JobShopInstance, key: _RuleKey, rng: random.Random | None):
         self.key = key
         self.rng = rng
-        self.machines = [[op.machine for op in job] for job in instance.jobs]
-        self.durations = [[op.duration for op in job] for job in instance.jobs]
+        fixed = [[op.fixed for op in job] for job in instance.jobs]
+        self.machines = [[machine for machine, _ in row] for row in fixed]
+        self.durations = [[duration for _, duration in row] for row in fixed]
         self.remaining_work = [_suffix_sums(row) for row in self.durations]
         self.next_op = [0] * instance.num_jobs
         self.job_ready = [0] * instance.num_jobs

@@ -1,6 +1,6 @@
-"""Warm-start heuristics for the job-shop problem (minimise the makespan).
+"""Warm-start heuristics for the job shop and its shop-scheduling extensions.
 
-Two layers:
+For the classic job shop (minimise the makespan), two layers:
 
 * :func:`giffler_thompson` builds an *active* schedule with a priority dispatching rule;
   :func:`best_dispatch` keeps the best over :data:`DISPATCH_RULES` (:mod:`.dispatch`, Python).
@@ -11,6 +11,13 @@ Two layers:
 :func:`improved_schedule` chains the two within a time budget (:func:`warm_start` gives it as
 the kind's solution). Its schedule is the solution hint for
 CP-SAT and the fallback answer when the solver finds nothing better.
+
+Every other instance takes the shop warm start of :func:`warm_start`: dispatching with machine
+choice, releases, downtime and setups (:mod:`.shop`; apparent-tardiness-cost and due-date rules for
+due-date objectives), then, for a flexible job shop with the plain makespan and nothing else,
+the same tabu search on the chosen machines alternating with machine reassignment
+(:mod:`.flexible`). Instances with releases, downtime, setups or another objective go to the
+exact solver with the dispatch schedule: the tabu search's graph has no place for them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from collections.abc import Callable
 
 from makespan.models import spec
 from makespan.models.jssp.dispatch import DISPATCH_RULES, WarmStart, best_dispatch, giffler_thompson
+from makespan.models.jssp.flexible import flexible_search
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
+from makespan.models.jssp.repair import repair
+from makespan.models.jssp.shop import best_shop_dispatch
 from makespan.models.jssp.tabu import DEFAULT_MAX_STALL_ITERATIONS, kernels_ready, tabu_search
 
 __all__ = [
@@ -31,6 +41,7 @@ __all__ = [
     "giffler_thompson",
     "improved_schedule",
     "prepare",
+    "repair",
     "stall_limit",
     "tabu_search",
     "warm_start",
@@ -59,10 +70,37 @@ def prepare() -> None:
 def warm_start(
     instance: JobShopInstance, budget_s: float, seed: int, should_stop: Callable[[], bool]
 ) -> spec.WarmStart[JobShopSolution]:
-    """The kind's warm start: :func:`improved_schedule` as a solution."""
-    found = improved_schedule(instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop)
-    solution = JobShopSolution.from_starts(instance, found.starts)
-    return spec.WarmStart(found.method, solution, solution.makespan)
+    """The kind's warm start: :func:`improved_schedule` for a classic job shop, else
+    :func:`~.shop.best_shop_dispatch` (machine choice by earliest completion; for due-date
+    objectives the apparent-tardiness-cost and due-date rules). A flexible instance with the
+    plain makespan and no release, downtime or setup is then improved by the tabu search on the
+    machines the dispatch chose, with machine reassignment moves (:mod:`.flexible`), after
+    :data:`SHOP_DISPATCH_SHARE` of the budget. Instances with releases, downtime, setups or
+    another objective go to the exact solver with the dispatch schedule: the tabu search's
+    graph knows neither breaks, setups nor due dates."""
+    if instance.is_classic:
+        found = improved_schedule(
+            instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
+        )
+        solution = JobShopSolution.from_starts(instance, found.starts)
+        return spec.WarmStart(found.method, solution, solution.makespan)
+    deadline = time.monotonic() + budget_s
+    improvable = instance.shop_objective.is_makespan and not (
+        instance.has_time_windows or instance.has_setups
+    )
+    share = SHOP_DISPATCH_SHARE if improvable else 1.0
+    shop = best_shop_dispatch(instance, time.monotonic() + share * budget_s, seed, should_stop)
+    if improvable and time.monotonic() < deadline and kernels_ready(deadline, should_stop):
+        shop = flexible_search(
+            instance, shop, deadline=deadline, seed=seed, should_stop=should_stop
+        )
+    solution = JobShopSolution.from_starts(instance, shop.starts, shop.machines)
+    return spec.WarmStart(shop.method, solution, solution.value())
+
+
+SHOP_DISPATCH_SHARE = 0.1
+"""Share of the warm start's budget that randomised dispatching gets when the tabu search with
+machine reassignment follows."""
 
 
 def improved_schedule(

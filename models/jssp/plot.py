@@ -1,14 +1,20 @@
-"""The job-shop picture: a machine Gantt chart, operations coloured by job, critical path marked.
+"""The job-shop picture: a machine Gantt chart, operations coloured by job on the machines they
+run on (the chosen ones for flexible operations), critical path marked; machine downtime,
+setups, due dates and tardy jobs when the instance has them.
 
 SVG group ids (``<g id="...">``) for tests and for styling: ``gantt`` (the axes), ``job-{j}``
 (every operation of job ``j``, one collection per job), ``critical-path`` (the line linking the
-critical operations), ``critical-operations`` (their outlines) and ``makespan`` (its line).
+critical operations), ``critical-operations`` (their outlines), ``makespan`` (its line),
+``downtime`` (hatched breaks), ``setups`` (small grey bars before the operations that wait for
+one), ``due-dates`` (a marker per job at its due date, on the row of its last operation) and
+``tardy`` (red outlines on the operations of the jobs that end after their due date).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from matplotlib.collections import PolyCollection
@@ -37,6 +43,8 @@ _PATH_OFFSET = 0.24
 """The critical-path line runs this far below the middle of a row, clear of the job numbers."""
 _MANY_CRITICAL = 60
 """Longer critical paths get thinner outlines and no dots at operation starts."""
+_SETUP_BAR = 0.22
+"""Height of a setup bar, at the bottom of a machine row."""
 
 
 def critical_path(instance: JobShopInstance, solution: JobShopSolution) -> list[OpKey]:
@@ -50,6 +58,10 @@ def critical_path(instance: JobShopInstance, solution: JobShopSolution) -> list[
     lowest ``(job, index)`` with such a chain wins. In a semi-active schedule (as the heuristics
     give) and in an optimal one such a chain exists, so the first operation starts at 0; in a
     schedule that could be shifted left the path may stop where no predecessor is tight.
+
+    With the shop extensions a machine predecessor is also tight when the operation starts
+    exactly its setup after it, and a chain also leads back to its start when it reaches a
+    job's release or the end of a downtime period of the machine.
     """
     ops = {(o.job, o.index): o for o in solution.operations}
     if not ops:
@@ -60,8 +72,21 @@ def critical_path(instance: JobShopInstance, solution: JobShopSolution) -> list[
         return op.start, op.end, key[0], key[1]
 
     ending: dict[tuple[int, int], list[OpKey]] = defaultdict(list)  # (machine, end) -> ops
+    sequences: dict[int, list[OpKey]] = defaultdict(list)
     for key, op in ops.items():
         ending[(_machine(instance, op), op.end)].append(key)
+        if op.end > op.start:
+            sequences[_machine(instance, op)].append(key)
+    after_setup: dict[OpKey, OpKey] = {}  # an operation -> the one it waits a setup after
+    for machine, keys in sequences.items():
+        keys.sort(key=order)
+        for a, b in pairwise(keys):
+            gap = instance.setup(machine, a[0], b[0]) if b[0] < instance.num_jobs else 0
+            if gap and ops[a].end + gap == ops[b].start:
+                after_setup[b] = a
+    starts_at = {
+        (m, end) for m, periods in enumerate(instance.downtime) for _, end in periods
+    }  # where a chain may begin besides time 0
 
     def tight(key: OpKey) -> list[OpKey]:
         """Tight predecessors of ``key``: machine first (nearest in order), then job."""
@@ -73,6 +98,8 @@ def critical_path(instance: JobShopInstance, solution: JobShopSolution) -> list[
             if order(other) < here
         ]
         found = sorted(on_machine, key=order, reverse=True)[:1]
+        if not found and key in after_setup:
+            found.append(after_setup[key])
         before = (key[0], key[1] - 1)
         if before in ops and ops[before].end == op.start and before not in found:
             found.append(before)
@@ -81,8 +108,15 @@ def critical_path(instance: JobShopInstance, solution: JobShopSolution) -> list[
     # Every step goes to a strictly smaller (start, end, job, index), so this order settles
     # each operation after all of its tight predecessors, and the walk below cannot loop.
     grounded: dict[OpKey, bool] = {}
+    releases = instance.releases
     for key in sorted(ops, key=order):
-        grounded[key] = ops[key].start == 0 or any(grounded[p] for p in tight(key))
+        op = ops[key]
+        grounded[key] = (
+            op.start == 0
+            or (key[1] == 0 and key[0] < instance.num_jobs and op.start == releases[key[0]])
+            or (_machine(instance, op), op.start) in starts_at
+            or any(grounded[p] for p in tight(key))
+        )
 
     makespan = max(op.end for op in ops.values())
     last = min(
@@ -116,7 +150,13 @@ def draw(instance: JobShopInstance, solution: JobShopSolution) -> Figure:
     for op in solution.operations:
         if op.job < num_jobs:
             by_job[op.job].append(op)
-    span = max(solution.makespan, max((op.end for op in solution.operations), default=0), 1)
+    dues = _drawn_dues(instance)
+    span = max(
+        solution.makespan,
+        max((op.end for op in solution.operations), default=0),
+        max(dues, default=0),
+        1,
+    )
     palette = plotting.colours(num_jobs)
     for j, ops in enumerate(by_job):
         bars = PolyCollection(
@@ -132,6 +172,10 @@ def draw(instance: JobShopInstance, solution: JobShopSolution) -> Figure:
     if labelled:
         _job_numbers(ax, instance, by_job, span, palette)
 
+    _downtime(ax, instance, span)
+    _setups(ax, instance, solution)
+    if dues:
+        _due_dates(ax, instance, by_job, dues, palette)
     path = critical_path(instance, solution)
     _critical_path(ax, instance, solution, path)
     ax.axvline(solution.makespan, color="0.25", linestyle="--", linewidth=1, gid="makespan")
@@ -145,15 +189,105 @@ def draw(instance: JobShopInstance, solution: JobShopSolution) -> Figure:
     ax.grid(axis="x", color="0.88", linewidth=0.6, zorder=0)
     ax.set_axisbelow(True)
     ax.tick_params(labelsize=8)
-    _legend(ax, num_jobs, labelled, bool(path))
+    _legend(ax, num_jobs, labelled)
     return figure
 
 
 def _machine(instance: JobShopInstance, op: ScheduledOperation) -> int:
-    """The machine the instance names for ``op`` (the solution's own field when unknown)."""
-    if op.job < instance.num_jobs and op.index < len(instance.jobs[op.job]):
-        return instance.jobs[op.job][op.index].machine
-    return op.machine
+    """The machine ``op`` runs on: the solution's (chosen among the alternatives of a flexible
+    operation), clipped to the instance's rows."""
+    return min(op.machine, instance.num_machines - 1)
+
+
+def _drawn_dues(instance: JobShopInstance) -> tuple[int, ...]:
+    """The due dates to mark: the instance's when its objective reads them."""
+    if instance.due is None or not instance.shop_objective.uses_due_dates:
+        return ()
+    return instance.due
+
+
+def _downtime(ax: Axes, instance: JobShopInstance, span: int) -> None:
+    """Every downtime period (up to the right edge) as a hatched grey bar across its row."""
+    boxes = [
+        _box(start, min(end, span * 1.01), m)
+        for m, periods in enumerate(instance.downtime)
+        for start, end in periods
+        if start < span * 1.01
+    ]
+    if not boxes:
+        return
+    breaks = PolyCollection(
+        boxes,
+        facecolors="0.92",
+        edgecolors="0.45",
+        hatch="////",
+        linewidths=0.4,
+        label="downtime",
+        gid="downtime",
+        zorder=1,
+    )
+    ax.add_collection(breaks, autolim=False)
+
+
+def _setups(ax: Axes, instance: JobShopInstance, solution: JobShopSolution) -> None:
+    """A small grey bar at the bottom of the row from each operation's end over the setup the
+    next operation on its machine waits for."""
+    if not instance.has_setups:
+        return
+    by_machine: dict[int, list[ScheduledOperation]] = defaultdict(list)
+    for op in solution.operations:
+        if op.end > op.start and op.job < instance.num_jobs:
+            by_machine[_machine(instance, op)].append(op)
+    boxes = []
+    for machine, ops in sorted(by_machine.items()):
+        ops.sort(key=lambda o: (o.start, o.end))
+        for before, after in pairwise(ops):
+            gap = instance.setup(machine, before.job, after.job)
+            if gap:
+                low = machine + _BAR / 2 - _SETUP_BAR
+                high = machine + _BAR / 2
+                end = before.end + gap
+                boxes.append([(before.end, low), (end, low), (end, high), (before.end, high)])
+    if boxes:
+        bars = PolyCollection(
+            boxes, facecolors="0.5", edgecolors="none", label="setup", gid="setups", zorder=3
+        )
+        ax.add_collection(bars, autolim=False)
+
+
+def _due_dates(
+    ax: Axes,
+    instance: JobShopInstance,
+    by_job: Sequence[Sequence[ScheduledOperation]],
+    dues: Sequence[int],
+    palette: Sequence[tuple[float, float, float, float]],
+) -> None:
+    """A marker in the job's colour at its due date on the row of its last operation, and red
+    outlines on every operation of the jobs that end after it."""
+    xs, ys, colours, tardy = [], [], [], []
+    for j, ops in enumerate(by_job):
+        if not ops:
+            continue
+        last = max(ops, key=lambda o: (o.end, o.index))
+        xs.append(dues[j])
+        ys.append(_machine(instance, last) - _BAR / 2)
+        colours.append(palette[j])
+        if last.end > dues[j]:
+            tardy += [_box(op.start, op.end, _machine(instance, op)) for op in ops]
+    ax.scatter(
+        xs,
+        ys,
+        marker="v",
+        s=28,
+        c=colours,
+        edgecolors="black",
+        linewidths=0.5,
+        label="due date",
+        gid="due-dates",
+        zorder=6,
+    )
+    if tardy:
+        _outline(ax, tardy, "#d62728", 1.4, gid="tardy", label="tardy job", dashed=True)
 
 
 def _box(start: float, end: float, row: int) -> list[tuple[float, float]]:
@@ -200,15 +334,8 @@ def _critical_path(
     ops = {(o.job, o.index): o for o in solution.operations}
     chain = [ops[key] for key in path]
     few = len(chain) <= _MANY_CRITICAL
-    outlines = PolyCollection(
-        [_box(op.start, op.end, _machine(instance, op)) for op in chain],
-        facecolors="none",
-        edgecolors="black",
-        linewidths=1.6 if few else 0.9,
-        gid="critical-operations",
-        zorder=3,
-    )
-    ax.add_collection(outlines, autolim=False)
+    boxes = [_box(op.start, op.end, _machine(instance, op)) for op in chain]
+    _outline(ax, boxes, "black", 1.6 if few else 0.9, gid="critical-operations")
     xs: list[float] = []
     ys: list[float] = []
     for op in chain:
@@ -231,13 +358,38 @@ def _critical_path(
     ax.add_line(line)
 
 
-def _legend(ax: Axes, num_jobs: int, labelled: bool, has_path: bool) -> None:
-    """Jobs (when few) and the critical path, outside the plot on the right."""
+def _outline(
+    ax: Axes,
+    boxes: list[list[tuple[float, float]]],
+    colour: str,
+    width: float,
+    *,
+    gid: str,
+    label: str | None = None,
+    dashed: bool = False,
+) -> None:
+    """Outlines around ``boxes``, over the bars (dashed ones over the solid ones)."""
+    outlines = PolyCollection(
+        boxes,
+        facecolors="none",
+        edgecolors=colour,
+        linewidths=width,
+        linestyles="--" if dashed else "-",
+        label=label,
+        gid=gid,
+        zorder=4 if dashed else 3,
+    )
+    ax.add_collection(outlines, autolim=False)
+
+
+def _legend(ax: Axes, num_jobs: int, labelled: bool) -> None:
+    """Jobs (when few), the critical path and the marks of downtime, setups, due dates and
+    tardy jobs, outside the plot on the right."""
     handles, labels = ax.get_legend_handles_labels()
     if not labelled:
         keep = [k for k, label in enumerate(labels) if not label.startswith("job ")]
         handles = [handles[k] for k in keep]
         labels = [labels[k] for k in keep]
-    if not labelled and not has_path:
+    if not handles:
         return
     plotting.legend_outside(ax, handles, labels, ncols=2 if labelled and num_jobs > 12 else 1)

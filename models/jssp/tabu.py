@@ -278,9 +278,9 @@ def build_graph(instance: JobShopInstance, starts: tuple[tuple[int, ...], ...]) 
         ValueError: the sequences form a cycle (``starts`` is not a feasible schedule).
     """
     n = instance.num_operations
-    ops = [op for job in instance.jobs for op in job]
-    dur = np.array([op.duration for op in ops] + [0], dtype=np.int64)
-    mach = np.array([op.machine for op in ops] + [0], dtype=np.int64)
+    ops = [op.fixed for job in instance.jobs for op in job]
+    dur = np.array([duration for _, duration in ops] + [0], dtype=np.int64)
+    mach = np.array([machine for machine, _ in ops] + [0], dtype=np.int64)
     first = np.cumsum([0] + [len(job) for job in instance.jobs])
     jp = np.arange(-1, n, dtype=np.int64)  # the operation before, within its job
     js = np.arange(1, n + 2, dtype=np.int64)

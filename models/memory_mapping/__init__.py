@@ -15,6 +15,7 @@ from makespan.models.memory_mapping.instance import (
 )
 from makespan.models.memory_mapping.instance import (
     Buffer,
+    MemoryFixed,
     MemoryInstance,
     MemorySolution,
     Placement,
@@ -42,6 +43,7 @@ class MemoryMapping(ProblemModel[MemoryInstance, MemorySolution]):
     generator_options = generator.GeneratorOptions
     generate = staticmethod(generator.from_options)
     with_capacity = staticmethod(memory.with_capacity)
+    repair = staticmethod(heuristics.repair)
 
 
 MODEL = MemoryMapping(
@@ -51,5 +53,7 @@ MODEL = MemoryMapping(
         "buffers",
         SIZE_LIMIT,
     ),
-    KindParts(MemoryInstance, MemorySolution, memory, formats, compile, check, heuristics),
+    KindParts(
+        MemoryInstance, MemorySolution, memory, formats, compile, check, heuristics, MemoryFixed
+    ),
 )

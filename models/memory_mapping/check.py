@@ -12,7 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from makespan.models.check import CheckReport, ViolationLog
-from makespan.models.memory_mapping.instance import MemoryInstance, MemorySolution
+from makespan.models.errors import InstanceError
+from makespan.models.memory_mapping.instance import MemoryFixed, MemoryInstance, MemorySolution
+
+SLOW = None
+"""Where a buffer left in slow memory is, in :func:`whereabouts`."""
 
 
 def infeasibility_reason(instance: MemoryInstance) -> str | None:
@@ -137,3 +141,77 @@ def _peak(instance: MemoryInstance, placed: np.ndarray, offsets: np.ndarray) -> 
         return 0
     size = np.array([instance.buffers[k].size for k in placed], dtype=np.int64)
     return int((offsets + size).max())
+
+
+def validate_fixed(instance: MemoryInstance, fixed: MemoryFixed) -> None:
+    """Every fixed buffer exists, once, at an aligned offset; slow ones only for two levels."""
+    index = {b.id: b for b in instance.buffers}
+    seen: set[str] = set()
+    for k, placement in enumerate(fixed.buffers):
+        buffer = index.get(placement.id)
+        if buffer is None:
+            raise InstanceError(f"unknown buffer {placement.id!r}", field=f"buffers.{k}.id")
+        if placement.id in seen:
+            raise InstanceError(f"buffer {placement.id!r} fixed twice", field=f"buffers.{k}.id")
+        if placement.offset % buffer.alignment:
+            raise InstanceError(
+                f"offset {placement.offset} is not a multiple of the alignment "
+                f"{buffer.alignment} of buffer {placement.id!r}",
+                field=f"buffers.{k}.offset",
+            )
+        seen.add(placement.id)
+    if fixed.slow and not instance.two_level:
+        raise InstanceError("only two-level instances keep buffers in slow memory", field="slow")
+    for k, buffer_id in enumerate(fixed.slow):
+        if buffer_id not in index:
+            raise InstanceError(f"unknown buffer {buffer_id!r}", field=f"slow.{k}")
+        if buffer_id in seen:
+            raise InstanceError(f"buffer {buffer_id!r} fixed twice", field=f"slow.{k}")
+        seen.add(buffer_id)
+
+
+def whereabouts(solution: MemorySolution) -> dict[str, int | None]:
+    """Each buffer's offset, or :data:`SLOW`."""
+    where: dict[str, int | None] = dict.fromkeys(solution.slow, SLOW)
+    where.update((p.id, p.offset) for p in solution.buffers)
+    return where
+
+
+def kept(instance: MemoryInstance, solution: MemorySolution, fixed: MemoryFixed) -> list[str]:
+    """Every fixed offset or slow buffer that ``solution`` moved."""
+    del instance
+    where = whereabouts(solution)
+    broken = [
+        f"buffer {p.id!r} is fixed at offset {p.offset}, found {_told(where, p.id)}"
+        for p in fixed.buffers
+        if where.get(p.id, -1) != p.offset
+    ]
+    broken += [
+        f"buffer {buffer_id!r} is fixed in slow memory, found {_told(where, buffer_id)}"
+        for buffer_id in fixed.slow
+        if where.get(buffer_id, -1) is not SLOW
+    ]
+    return broken
+
+
+def _told(where: dict[str, int | None], buffer_id: str) -> str:
+    if buffer_id not in where:
+        return "not placed"
+    offset = where[buffer_id]
+    return "in slow memory" if offset is SLOW else f"at offset {offset}"
+
+
+def deviation(instance: MemoryInstance, solution: MemorySolution, reference: MemorySolution) -> int:
+    """The number of buffers whose offset differs from the reference's (moving between fast
+    and slow memory counts as a change).
+
+    Raises:
+        InstanceError: the reference leaves a buffer out.
+    """
+    before, after = whereabouts(reference), whereabouts(solution)
+    changed = 0
+    for buffer in instance.buffers:
+        if buffer.id not in before:
+            raise InstanceError(f"buffer {buffer.id!r} is missing", field="buffers")
+        changed += after.get(buffer.id, -1) != before[buffer.id]
+    return changed

@@ -13,8 +13,16 @@ a fixed time interval :math:`[lower_b, upper_b)` and an address interval
 
     \\text{two-level:}\\quad \\min \\sum_b w_b (1 - f_b)
 
-``U`` is the capacity, or the warm start's peak, or the sum of sizes; ``L`` is the max-live
-lower bound. A redundant cumulative over the time intervals (demands = sizes, capacity ``U``)
+``U`` is the capacity, or the warm start's peak, or the sum of sizes (plus the highest end of
+a fixed buffer: the others fit above it); ``L`` is the max-live lower bound.
+
+Fixed buffers (``options.fixed``) get :math:`k_b = o_b / a_b` (and :math:`f_b = 1`; slow ones
+:math:`f_b = 0`), each a labelled group. With a reference placement :math:`o^r`, the
+deviation counts the buffers with :math:`o_b \\ne o^r_b`: a "changed" term on :math:`k_b`
+(two levels: on :math:`k_b + M (1 - f_b)`, :math:`M` above every slot, so that leaving fast
+memory is a change too; a buffer slow in the reference changes when :math:`f_b = 1`).
+
+A redundant cumulative over the time intervals (demands = sizes, capacity ``U``)
 states that the buffers alive at once fit in ``U``; it is what prunes the two-level choice of
 fast buffers, and it mirrors MiniMalloc's section inference for the search.
 """
@@ -24,9 +32,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from makespan.models.memory_mapping.instance import MemoryInstance, MemorySolution, Placement
-from makespan.models.spec import Compiled
-from makespan.solvers.ir import LinearExpr, Literal, ModelBuilder, Var
+from makespan.models.memory_mapping.check import SLOW, whereabouts
+from makespan.models.memory_mapping.instance import (
+    MemoryFixed,
+    MemoryInstance,
+    MemorySolution,
+    Placement,
+)
+from makespan.models.spec import Compiled, Steering
+from makespan.solvers.ir import (
+    DeviationTerm,
+    Label,
+    LinearExpr,
+    Literal,
+    Measure,
+    Model,
+    ModelBuilder,
+    Var,
+)
 
 
 @dataclass(frozen=True)
@@ -40,20 +63,28 @@ class MemoryIndex:
     peak: Var | None
 
 
-def upper_address(instance: MemoryInstance, upper_bound: float | None) -> int:
+def upper_address(
+    instance: MemoryInstance, upper_bound: float | None, fixed: MemoryFixed | None = None
+) -> int:
     """The highest address any buffer may reach in the compiled model."""
     if instance.capacity is not None:
         return instance.capacity
     if upper_bound is not None:
         return int(upper_bound)
-    return int(instance.arrays.size.sum())
+    sizes = {x.id: x.size for x in instance.buffers}
+    fixed_top = max((p.offset + sizes[p.id] for p in fixed.buffers), default=0) if fixed else 0
+    return int(instance.arrays.size.sum()) + fixed_top
 
 
 def compile_instance(
-    instance: MemoryInstance, upper_bound: float | None = None
+    instance: MemoryInstance,
+    upper_bound: float | None = None,
+    steering: Steering[MemorySolution] | None = None,
 ) -> Compiled[MemoryIndex]:
-    """The IR of ``instance``; ``upper_bound`` (a known peak) caps the addresses."""
-    top = upper_address(instance, None if instance.two_level else upper_bound)
+    """The IR of ``instance``; ``upper_bound`` (a known peak) caps the addresses;
+    ``steering`` fixes buffers and adds the deviation from its reference."""
+    fixed = _fixed_of(steering)
+    top = upper_address(instance, None if instance.two_level else upper_bound, fixed)
     b = ModelBuilder(name=instance.name or "memory_mapping")
     fast = (
         tuple(b.bool_var(f"fast[{x.id}]") for x in instance.buffers) if instance.two_level else None
@@ -86,7 +117,72 @@ def compile_instance(
     else:
         worth = [x.worth for x in instance.buffers]
         b.minimize(LinearExpr.weighted(list(fast), [-w for w in worth], sum(worth)))
-    return Compiled(b.build(), MemoryIndex(slot, fast, peak))
+    index = MemoryIndex(slot, fast, peak)
+    if fixed is not None:
+        _fix(b, instance, index, fixed)
+    model = b.build()
+    if steering is not None and steering.reference is not None:
+        terms = _deviation_terms(instance, model, index, steering.reference)
+        model = model.with_deviation(terms, steering.weight)
+    return Compiled(model, index)
+
+
+def _deviation_terms(
+    instance: MemoryInstance, model: Model, index: MemoryIndex, reference: MemorySolution
+) -> list[DeviationTerm]:
+    """One "changed" term per buffer (see the module docstring)."""
+    before = whereabouts(reference)
+    terms: list[DeviationTerm] = []
+    for k, x in enumerate(instance.buffers):
+        offset, slot = before[x.id], index.slot[k]
+        if offset is SLOW:
+            assert index.fast is not None
+            terms.append(DeviationTerm(index.fast[k].expr(), 0, 1, Measure.ABSOLUTE))
+            continue
+        if offset % x.alignment:  # never reachable again: always a change
+            terms.append(DeviationTerm(LinearExpr((), 1), 0, 1, Measure.CHANGED))
+            continue
+        expr = slot.expr()
+        if index.fast is not None:
+            beyond = model.variables[slot.index].ub + 1
+            expr = expr - index.fast[k] * beyond + beyond
+        terms.append(DeviationTerm(expr, offset // x.alignment, 1, Measure.CHANGED))
+    return terms
+
+
+def _fixed_of(steering: Steering[MemorySolution] | None) -> MemoryFixed | None:
+    fixed = steering.fixed if steering else None
+    assert fixed is None or isinstance(fixed, MemoryFixed)
+    return fixed
+
+
+def _fix(b: ModelBuilder, instance: MemoryInstance, index: MemoryIndex, fixed: MemoryFixed) -> None:
+    """Each fixed buffer's slot (and fast memory), or its slow memory, as a labelled group."""
+    position = {x.id: k for k, x in enumerate(instance.buffers)}
+    for p in fixed.buffers:
+        k = position[p.id]
+        label: Label = {
+            "constraint": "fixed",
+            "message": f"buffer {p.id!r} at offset {p.offset}",
+            "buffer": p.id,
+        }
+        with b.labeled(label):
+            b.add_linear(
+                index.slot[k],
+                lb=p.offset // instance.buffers[k].alignment,
+                ub=p.offset // instance.buffers[k].alignment,
+            )
+            if index.fast is not None:
+                b.add_linear(index.fast[k], lb=1, ub=1)
+    for buffer_id in fixed.slow:
+        assert index.fast is not None
+        label = {
+            "constraint": "fixed",
+            "message": f"buffer {buffer_id!r} in slow memory",
+            "buffer": buffer_id,
+        }
+        with b.labeled(label):
+            b.add_linear(index.fast[position[buffer_id]], lb=0, ub=0)
 
 
 def decode(

@@ -15,9 +15,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from makespan.models.memory_mapping.check import SLOW, whereabouts
 from makespan.models.memory_mapping.compile import solution_from_offsets
-from makespan.models.memory_mapping.instance import Ints, MemoryInstance, MemorySolution
-from makespan.models.spec import SearchAnswer, WarmStart
+from makespan.models.memory_mapping.instance import (
+    Ints,
+    MemoryFixed,
+    MemoryInstance,
+    MemorySolution,
+)
+from makespan.models.spec import SearchAnswer, Steering, WarmStart
 
 SEARCH_METHOD = "canonical_search"
 
@@ -76,6 +82,86 @@ def two_level_greedy(instance: MemoryInstance) -> MemorySolution:
         else:
             slow.append(k)
     return solution_from_offsets(instance, offsets, sorted(slow))
+
+
+REPAIR_MAX_BUFFERS = 20_000
+"""Largest instance :func:`repair` takes on (it compares each buffer with every placed one)."""
+
+
+def repair(instance: MemoryInstance, steering: Steering[MemorySolution]) -> MemorySolution | None:
+    """The reference placement made to fit: fixed buffers where they are fixed, then every
+    other buffer at its reference offset while that clashes with nothing placed, the rest
+    (all of them without a reference), largest first, at the lowest aligned gap (two levels:
+    slow memory when none fits, and buffers slow in the reference stay slow). None above
+    :data:`REPAIR_MAX_BUFFERS`, or when a buffer fits nowhere under the capacity."""
+    if len(instance.buffers) > REPAIR_MAX_BUFFERS:
+        return None
+    fixed = steering.fixed if isinstance(steering.fixed, MemoryFixed) else MemoryFixed()
+    position = {x.id: k for k, x in enumerate(instance.buffers)}
+    placed = _Placed(instance)
+    slow = [position[i] for i in fixed.slow]
+    for p in fixed.buffers:
+        placed.put(position[p.id], p.offset)
+    before = whereabouts(steering.reference) if steering.reference else {}
+    taken = set(slow) | set(placed.offsets)
+    moved: list[int] = []
+    for k, x in enumerate(instance.buffers):
+        if k in taken:
+            continue
+        if x.id not in before:
+            moved.append(k)
+            continue
+        offset = before[x.id]
+        if offset is SLOW and instance.two_level:
+            slow.append(k)
+        elif offset is not SLOW and offset % x.alignment == 0 and placed.fits(k, offset):
+            placed.put(k, offset)
+        else:
+            moved.append(k)
+    for k in sorted(moved, key=lambda k: -instance.buffers[k].size):
+        offset = placed.lowest(k)
+        if placed.fits(k, offset):
+            placed.put(k, offset)
+        elif instance.two_level:
+            slow.append(k)
+        else:
+            return None
+    return solution_from_offsets(instance, placed.offsets, sorted(slow))
+
+
+class _Placed:
+    """Buffers placed so far, for clash tests against one more."""
+
+    def __init__(self, instance: MemoryInstance) -> None:
+        self.instance = instance
+        self.arrays = instance.arrays
+        self.offsets: dict[int, int] = {}
+        self._order: list[int] = []
+
+    def _alive_with(self, k: int) -> tuple[Ints, Ints]:
+        a = self.arrays
+        placed = np.array(self._order, dtype=np.int64)
+        alive = placed[(a.lower[placed] < a.upper[k]) & (a.lower[k] < a.upper[placed])]
+        starts = np.array([self.offsets[j] for j in alive.tolist()], dtype=np.int64)
+        return starts, starts + a.size[alive]
+
+    def fits(self, k: int, offset: int) -> bool:
+        """Whether buffer k at ``offset`` clashes with nothing placed and fits the capacity."""
+        end = offset + int(self.arrays.size[k])
+        if self.instance.capacity is not None and end > self.instance.capacity:
+            return False
+        starts, ends = self._alive_with(k)
+        return not bool(np.any((starts < end) & (offset < ends)))
+
+    def lowest(self, k: int) -> int:
+        """The lowest aligned offset where buffer k clashes with nothing placed."""
+        starts, ends = self._alive_with(k)
+        return lowest_gap(starts, ends, int(self.arrays.size[k]), int(self.arrays.alignment[k]))
+
+    def put(self, k: int, offset: int) -> None:
+        """Place buffer k at ``offset``."""
+        self.offsets[k] = offset
+        self._order.append(k)
 
 
 def lowest_gap(starts: Ints, ends: Ints, size: int, alignment: int) -> int:

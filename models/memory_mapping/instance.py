@@ -190,7 +190,7 @@ class Placement(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    offset: Annotated[int, Field(ge=0)]
+    offset: Annotated[int, Field(ge=0, le=INT64_SAFE)]
 
 
 class MemorySolution(BaseModel):
@@ -206,6 +206,16 @@ class MemorySolution(BaseModel):
     buffers: tuple[Placement, ...]
     slow: tuple[str, ...] = ()
     slow_benefit: Annotated[int, Field(ge=0)] | None = None
+
+
+class MemoryFixed(BaseModel):
+    """The fixed parts of a placement (``options.fixed``): buffers kept at an offset and, two
+    levels, buffers kept in slow memory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    buffers: tuple[Placement, ...] = ()
+    slow: tuple[str, ...] = ()
 
 
 def size(instance: MemoryInstance) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from makespan.models.bounds import KnownBounds
 from makespan.models.rcpsp import bounds, check, compile, evolve, formats, heuristics
+from makespan.models.rcpsp import instance as rcpsp_instance
 from makespan.models.rcpsp import search as own_search
 from makespan.models.rcpsp.instance import (
     DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
@@ -20,6 +21,7 @@ from makespan.models.rcpsp.instance import (
 from makespan.models.rcpsp.instance import (
     Activity,
     Lag,
+    RcpspFixed,
     RcpspInstance,
     RcpspSolution,
     Resource,
@@ -47,11 +49,16 @@ __all__ = [
 
 
 class Rcpsp(ProblemModel[RcpspInstance, RcpspSolution]):
-    """The RCPSP kind, with its own search (``Searchable`` and ``CooperativeSearch``)."""
+    """The RCPSP kind, with its own search (``Searchable`` and ``CooperativeSearch``; the
+    pipeline runs it only on unsteered solves, see :mod:`makespan.models.steering`) and a repair
+    of a reference schedule."""
 
     auto_backend_limit: int | None = None
     search_share = own_search.SEARCH_SHARE
     prepare = staticmethod(evolve.prepare)
+    repair = staticmethod(heuristics.repair)
+    explained = staticmethod(compile.explained)
+    fixed_before = staticmethod(rcpsp_instance.fixed_before)
 
     def search(
         self,
@@ -86,5 +93,7 @@ MODEL = Rcpsp(
         "activities",
         SIZE_LIMIT,
     ),
-    KindParts(RcpspInstance, RcpspSolution, bounds, formats, compile, check, heuristics),
+    KindParts(
+        RcpspInstance, RcpspSolution, bounds, formats, compile, check, heuristics, RcpspFixed
+    ),
 )

@@ -7,7 +7,9 @@ The checker shares no code with compile or the heuristics, so a bug there cannot
 from __future__ import annotations
 
 from makespan.models.check import CheckReport, ViolationLog
-from makespan.models.rcpsp.instance import RcpspInstance, RcpspSolution, Resource
+from makespan.models.errors import InstanceError
+from makespan.models.limits import MAX_HORIZON
+from makespan.models.rcpsp.instance import RcpspFixed, RcpspInstance, RcpspSolution, Resource
 from makespan.models.rcpsp.network import build_network, window_conflict
 
 Placed = dict[int, tuple[int, int]]
@@ -148,3 +150,45 @@ def _check_load(
                 f"at time {time}"
             )
             return
+
+
+def validate_fixed(instance: RcpspInstance, fixed: RcpspFixed) -> None:
+    """Every fixed activity exists, fixed once."""
+    seen: set[int] = set()
+    for k, f in enumerate(fixed.activities):
+        if f.id not in instance.position:
+            raise InstanceError(f"unknown activity {f.id}", field=f"activities.{k}.id")
+        if f.id in seen:
+            raise InstanceError(f"activity {f.id} fixed twice", field=f"activities.{k}.id")
+        seen.add(f.id)
+
+
+def kept(instance: RcpspInstance, solution: RcpspSolution, fixed: RcpspFixed) -> list[str]:
+    """Every fixed activity that ``solution`` starts at another time."""
+    del instance
+    starts = {a.id: a.start for a in solution.activities}
+    return [
+        f"activity {f.id} is fixed to start at {f.start}, found {starts.get(f.id, 'none')}"
+        for f in fixed.activities
+        if starts.get(f.id) != f.start
+    ]
+
+
+def deviation(instance: RcpspInstance, solution: RcpspSolution, reference: RcpspSolution) -> int:
+    """:math:`\\sum_i |S_i - S^{ref}_i|` (an activity the solution lacks counts its reference
+    start).
+
+    Raises:
+        InstanceError: the reference leaves an activity out.
+    """
+    before = {a.id: a.start for a in reference.activities}
+    after = {a.id: a.start for a in solution.activities}
+    total = 0
+    for activity in instance.activities:
+        if activity.id not in before:
+            raise InstanceError(f"activity {activity.id} is missing", field="activities")
+        if before[activity.id] > MAX_HORIZON:
+            start = before[activity.id]
+            raise InstanceError(f"start {start} is past {MAX_HORIZON}", field="activities")
+        total += abs(after.get(activity.id, 0) - before[activity.id])
+    return total

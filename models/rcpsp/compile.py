@@ -18,6 +18,10 @@ precedences, lags) under the upper bound a warm start supplies, else under a hor
 feasible instance reaches. The small horizon keeps the MILP backends' time-indexed cumulative
 small. An instance that :func:`~makespan.models.rcpsp.check.infeasibility_reason` rejects
 compiles to a one-variable model with no solution, so every backend proves it infeasible.
+
+Fixed starts (``options.fixed``) are labelled groups :math:`S_i = s_i`; the horizon then
+reaches past the last fixed end as it reaches past the windows. With a reference schedule
+:math:`S^r`, the deviation :math:`\\sum_i |S_i - S^r_i|` is added.
 """
 
 from __future__ import annotations
@@ -27,10 +31,16 @@ from dataclasses import dataclass
 
 from makespan.models.rcpsp.bounds import lower_bound
 from makespan.models.rcpsp.check import infeasibility_reason
-from makespan.models.rcpsp.instance import RcpspInstance, RcpspSolution, Resource
+from makespan.models.rcpsp.instance import (
+    RcpspFixed,
+    RcpspInstance,
+    RcpspSolution,
+    Resource,
+    horizon_of,
+)
 from makespan.models.rcpsp.network import build_network, earliest_starts, latest_starts
-from makespan.models.spec import Compiled
-from makespan.solvers.ir import ModelBuilder, Var
+from makespan.models.spec import Compiled, Steering
+from makespan.solvers.ir import DeviationTerm, Label, Measure, Model, ModelBuilder, Var
 
 
 @dataclass(frozen=True)
@@ -42,13 +52,19 @@ class RcpspIndex:
 
 
 def compile_instance(
-    instance: RcpspInstance, upper_bound: float | None = None
+    instance: RcpspInstance,
+    upper_bound: float | None = None,
+    steering: Steering[RcpspSolution] | None = None,
 ) -> Compiled[RcpspIndex]:
-    """The IR of ``instance``; ``upper_bound`` (a known makespan) caps every domain."""
+    """The IR of ``instance``; ``upper_bound`` (a known makespan) caps every domain;
+    ``steering`` fixes starts and adds the deviation from its reference."""
     if infeasibility_reason(instance) is not None:
         return _infeasible(instance)
     network = build_network(instance)
-    horizon = network.default_horizon if upper_bound is None else int(upper_bound)
+    fixed = steering.fixed if steering and isinstance(steering.fixed, RcpspFixed) else None
+    horizon = network.default_horizon + _last_fixed_end(instance, fixed)
+    if upper_bound is not None:
+        horizon = int(upper_bound)
     early = earliest_starts(network)
     late = latest_starts(network, horizon)
     if any(e > la for e, la in zip(early, late, strict=True)):
@@ -74,7 +90,39 @@ def compile_instance(
         if not a.successors:  # a successor ends no earlier than its predecessors
             b.add_linear(makespan - s, lb=a.duration)
     b.minimize(makespan)
-    return Compiled(b.build(), RcpspIndex(tuple(starts), makespan))
+    _fix_starts(b, instance, starts, fixed)
+    model = b.build()
+    if steering is not None and steering.reference is not None:
+        before = steering.reference.starts(instance)
+        terms = [
+            DeviationTerm(s.expr(), start, 1, Measure.ABSOLUTE)
+            for s, start in zip(starts, before, strict=True)
+        ]
+        model = model.with_deviation(terms, steering.weight)
+    return Compiled(model, RcpspIndex(tuple(starts), makespan))
+
+
+def _fix_starts(
+    b: ModelBuilder, instance: RcpspInstance, starts: Sequence[Var], fixed: RcpspFixed | None
+) -> None:
+    """Each fixed start as a labelled group."""
+    for f in fixed.activities if fixed else ():
+        label: Label = {
+            "constraint": "fixed",
+            "message": f"activity {f.id} fixed to start at {f.start}",
+            "activity": f.id,
+        }
+        b.fix(starts[instance.position[f.id]], f.start, label)
+
+
+def _last_fixed_end(instance: RcpspInstance, fixed: RcpspFixed | None) -> int:
+    """The latest end of a fixed activity: the horizon reaches past it as past the windows."""
+    if fixed is None:
+        return 0
+    pos = instance.position
+    return max(
+        (f.start + instance.activities[pos[f.id]].duration for f in fixed.activities), default=0
+    )
 
 
 def _time_constraints(b: ModelBuilder, instance: RcpspInstance, starts: Sequence[Var]) -> None:
@@ -98,24 +146,36 @@ def _resource(
 ) -> None:
     """One cumulative: the users, plus each downtime period (clipped to the horizon) as a fixed
     interval that takes the whole capacity."""
-    users = [
-        (intervals[i], a.demands[resource.name])
-        for i, a in enumerate(instance.activities)
-        if a.duration and a.demands.get(resource.name, 0)
-    ]
+    users = _users(instance, resource, intervals)
     if not users:
         return
-    blocks = []
-    for a, end in sorted(resource.downtime):
-        if a < horizon:
-            # A fixed variable rather than a constant start keeps the interval time-indexable
-            # for the MILP backends.
-            start = b.int_var(a, a, f"down_{resource.name}_{a}")
-            blocks.append(b.interval(start, min(end, horizon) - a, f"down_{resource.name}_{a}"))
+    blocks = [
+        _downtime_block(b, resource.name, a, end, horizon)
+        for a, end in sorted(resource.downtime)
+        if a < horizon
+    ]
     if not blocks and sum(q for _, q in users) <= resource.capacity:
         return  # never binding
     demands = [q for _, q in users] + [resource.capacity] * len(blocks)
     b.add_cumulative([iv for iv, _ in users] + blocks, demands, resource.capacity)
+
+
+def _users(
+    instance: RcpspInstance, resource: Resource, intervals: Sequence[int]
+) -> list[tuple[int, int]]:
+    """(interval, demand) of every activity that takes some of ``resource`` for some time."""
+    return [
+        (intervals[i], a.demands[resource.name])
+        for i, a in enumerate(instance.activities)
+        if a.duration and a.demands.get(resource.name, 0)
+    ]
+
+
+def _downtime_block(b: ModelBuilder, name: str, start: int, end: int, horizon: int) -> int:
+    """The fixed interval of a downtime period, clipped to the horizon. A fixed variable rather
+    than a constant start keeps it time-indexable for the MILP backends."""
+    at = b.int_var(start, start, f"down_{name}_{start}")
+    return b.interval(at, min(end, horizon) - start, f"down_{name}_{start}")
 
 
 def _infeasible(instance: RcpspInstance) -> Compiled[RcpspIndex]:
@@ -141,3 +201,123 @@ def hint(
     values = {v.index: s for v, s in zip(compiled.index.starts, starts, strict=True)}
     values[compiled.index.makespan.index] = solution.makespan
     return values
+
+
+def explained(instance: RcpspInstance, steering: Steering[RcpspSolution] | None = None) -> Model:
+    """The instance as IR for naming a conflict: precedences hard; every release, deadline,
+    lag, disjunctive pair, resource capacity, downtime period and fixed start a labelled group;
+    start domains only from a horizon that every part of the instance reaches (so no group is
+    assumed through a domain); no objective."""
+    fixed = steering.fixed if steering and isinstance(steering.fixed, RcpspFixed) else None
+    horizon = max(horizon_of(instance), build_network(instance).default_horizon)
+    horizon += _last_fixed_end(instance, fixed)
+    b = ModelBuilder(name=instance.name or "rcpsp")
+    acts = instance.activities
+    starts = [b.int_var(0, horizon - a.duration, f"s_{a.id}") for a in acts]
+    intervals = [b.interval(s, a.duration, f"a_{a.id}") for s, a in zip(starts, acts, strict=True)]
+    pos = instance.position
+    for i, a in enumerate(acts):
+        for successor in a.successors:
+            b.add_linear(starts[pos[successor]] - starts[i], lb=a.duration)
+    _labelled_windows(b, instance, starts)
+    _labelled_lags(b, instance, starts)
+    _labelled_pairs(b, instance, starts)
+    for resource in instance.resources:
+        _labelled_resource(b, instance, resource, intervals, horizon)
+    _fix_starts(b, instance, starts, fixed)
+    return b.build()
+
+
+def _labelled_windows(b: ModelBuilder, instance: RcpspInstance, starts: Sequence[Var]) -> None:
+    for a, s in zip(instance.activities, starts, strict=True):
+        if a.release:
+            label: Label = {
+                "constraint": "release",
+                "message": f"activity {a.id} starts at or after its release {a.release}",
+                "activity": a.id,
+            }
+            with b.labeled(label):
+                b.add_linear(s, lb=a.release)
+        if a.deadline is not None:
+            label = {
+                "constraint": "deadline",
+                "message": f"activity {a.id} ends by its deadline {a.deadline}",
+                "activity": a.id,
+            }
+            with b.labeled(label):
+                b.add_linear(s, ub=a.deadline - a.duration)
+
+
+def _labelled_lags(b: ModelBuilder, instance: RcpspInstance, starts: Sequence[Var]) -> None:
+    pos = instance.position
+    for lag in instance.lags:
+        gap = starts[pos[lag.to]] - starts[pos[lag.source]]
+        for side, bound in (("least", lag.min), ("most", lag.max)):
+            if bound is None:
+                continue
+            label: Label = {
+                "constraint": "lag",
+                "message": f"the lag {lag.source} -> {lag.to} of at {side} {bound}",
+                "from": lag.source,
+                "to": lag.to,
+            }
+            with b.labeled(label):
+                if side == "least":
+                    b.add_linear(gap, lb=bound)
+                else:
+                    b.add_linear(gap, ub=bound)
+
+
+def _labelled_pairs(b: ModelBuilder, instance: RcpspInstance, starts: Sequence[Var]) -> None:
+    """Each disjunctive pair as an ordering choice ``o``: x before y, or y before x."""
+    pos = instance.position
+    for x, y in instance.disjunctive:
+        i, j = pos[x], pos[y]
+        p, q = instance.activities[i].duration, instance.activities[j].duration
+        if not p or not q:
+            continue
+        label: Label = {
+            "constraint": "disjunctive",
+            "message": f"activities {x} and {y} do not overlap",
+            "activities": f"{x}, {y}",
+        }
+        with b.labeled(label):
+            first = b.bool_var(f"first_{x}_{y}")
+            b.add_linear(starts[j] - starts[i], lb=p, enforce=[first.lit()])
+            b.add_linear(starts[i] - starts[j], lb=q, enforce=[~first.lit()])
+
+
+def _labelled_resource(
+    b: ModelBuilder,
+    instance: RcpspInstance,
+    resource: Resource,
+    intervals: Sequence[int],
+    horizon: int,
+) -> None:
+    """The resource's capacity as one group (a cumulative of its users), each downtime period
+    another (a block no user may overlap, kept apart from the capacity: a resource is down
+    whatever its capacity)."""
+    users = _users(instance, resource, intervals)
+    if not users:
+        return
+    label: Label = {
+        "constraint": "capacity",
+        "message": f"resource {resource.name} has capacity {resource.capacity}",
+        "resource": resource.name,
+    }
+    with b.labeled(label):
+        b.add_cumulative([iv for iv, _ in users], [q for _, q in users], resource.capacity)
+    blocks = []
+    for a, end in sorted(resource.downtime):
+        if a >= horizon:
+            continue
+        label = {
+            "constraint": "downtime",
+            "message": f"resource {resource.name} is down during [{a}, {end})",
+            "resource": resource.name,
+        }
+        with b.labeled(label):
+            blocks.append(_downtime_block(b, resource.name, a, end, horizon))
+    if blocks:  # each user takes 1 of n, a block all n: no user runs during a block
+        n = len(users)
+        b.add_cumulative([iv for iv, _ in users] + blocks, [1] * n + [n] * len(blocks), n)

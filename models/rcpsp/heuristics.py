@@ -22,6 +22,7 @@ it then gives up and returns None, and the exact solver carries on.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 import time
@@ -33,7 +34,7 @@ from functools import cached_property
 
 from makespan.models.rcpsp.bounds import lower_bound
 from makespan.models.rcpsp.check import infeasibility_reason
-from makespan.models.rcpsp.instance import RcpspInstance, RcpspSolution
+from makespan.models.rcpsp.instance import RcpspFixed, RcpspInstance, RcpspSolution
 from makespan.models.rcpsp.network import (
     UNBOUNDED,
     Network,
@@ -42,7 +43,7 @@ from makespan.models.rcpsp.network import (
     earliest_starts,
     latest_starts,
 )
-from makespan.models.spec import WarmStart
+from makespan.models.spec import Steering, WarmStart
 
 RULES: tuple[str, ...] = ("lft", "lst", "mts", "grpw", "est", "spt")
 """Priority rules: ``lft`` latest finish, ``lst`` latest start, ``mts`` most total successors,
@@ -604,3 +605,31 @@ def _sample(search: _Search, rng: random.Random, lft: Sequence[float]) -> None:
     while stall < limit and not search.done:
         noisy = [v + rng.random() * _SAMPLING_NOISE * spread for v in lft]
         stall = 0 if search.offer("sampled-lft", serial_sgs(search.project, noisy)) else stall + 1
+
+
+def repair(instance: RcpspInstance, steering: Steering[RcpspSolution]) -> RcpspSolution | None:
+    """The serial scheme with the reference's starts as priorities (without a reference, the
+    latest-finish rule) and every fixed activity's window pinned to its start: each activity
+    as early as it fits, in the reference's order, so that little moves. None when a pinned
+    window or a lag runs out of room."""
+    if infeasibility_reason(instance) is not None:
+        return None
+    network = build_network(instance)
+    fixed = steering.fixed if isinstance(steering.fixed, RcpspFixed) else RcpspFixed()
+    releases, deadlines = list(network.releases), list(network.deadlines)
+    for f in fixed.activities:
+        i = instance.position[f.id]
+        if not releases[i] <= f.start <= deadlines[i] - network.durations[i]:
+            return None
+        releases[i], deadlines[i] = f.start, f.start + network.durations[i]
+    pinned = dataclasses.replace(network, releases=tuple(releases), deadlines=tuple(deadlines))
+    try:
+        project = build_project(instance, pinned)
+        if steering.reference is not None:
+            order: Sequence[float] = steering.reference.starts(instance)
+        else:
+            order = priorities(project, "lft")
+        starts = serial_sgs(project, order)
+    except PositiveCycleError:
+        return None
+    return None if starts is None else RcpspSolution.from_starts(instance, starts)

@@ -241,6 +241,23 @@ class ScheduledActivity(BaseModel):
     end: NonNegativeInt
 
 
+class FixedStart(BaseModel):
+    """Activity ``id`` starts at ``start``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: NonNegativeInt
+    start: Time
+
+
+class RcpspFixed(BaseModel):
+    """The fixed parts of a schedule (``options.fixed``): activities kept at their start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    activities: tuple[FixedStart, ...] = ()
+
+
 class RcpspSolution(BaseModel):
     """A schedule: every activity with its start and end; ``makespan`` is the largest end."""
 
@@ -262,3 +279,12 @@ class RcpspSolution(BaseModel):
         """Start times in the order of ``instance.activities`` (the solution must cover them)."""
         by_id = {s.id: s.start for s in self.activities}
         return [by_id[a.id] for a in instance.activities]
+
+
+def fixed_before(solution: RcpspSolution, time: int) -> RcpspFixed:
+    """Every activity of ``solution`` that starts before ``time``, kept at its start."""
+    return RcpspFixed(
+        activities=tuple(
+            FixedStart(id=a.id, start=a.start) for a in solution.activities if a.start < time
+        )
+    )
