@@ -17,8 +17,10 @@ from makespan.models.rcpsp.bounds import lower_bound
 from makespan.models.rcpsp.energetic import destructive_bound
 from makespan.models.rcpsp.evolve import Arrays, Evolution, kernels_ready, problem_of
 from makespan.models.rcpsp.search import search
-from makespan.models.spec import SearchContext
+from makespan.models.spec import CooperativeSearch, Searchable, SearchContext
 from makespan.solvers import Incumbent, solve
+from makespan.solvers.options import SolveOptions
+from makespan.solvers.pipeline import steered
 
 FEATURES = "rcpsp_features.json"
 SMALL = "rcpsp_small.sm"
@@ -267,4 +269,27 @@ def test_a_solve_streams_the_search_and_ends_checked(shared_benchmarks: Path) ->
     assert len(objectives) >= 3 and objectives == sorted(objectives, reverse=True)
     assert result.bound is not None and result.bound > 150  # energetic; CP-SAT's is near 100
     report = MODEL.check(instance, MODEL.parse_solution(result.solution or {}))
+    assert report.feasible and report.objective == result.objective
+
+
+def test_a_steered_solve_keeps_its_fixings_without_the_search(shared_benchmarks: Path) -> None:
+    """The search knows nothing of fixings: under ``fixed`` the pipeline solves the steered
+    model, which is neither Searchable nor a CooperativeSearch, so the search does not run (its
+    schedules, which move the fixed activities, would only be rejected by the checker)."""
+    instance = MODEL.read_file(shared_benchmarks / "rcpsp/j120/j120_51_1.rcp")
+    by_id = {a.id: a for a in instance.activities}
+    first, second = instance.activities[0].successors[:2]
+    assert first not in by_id[second].successors  # both may start late, in either order
+    later = 3 + by_id[first].duration + 4
+    fixed = {"activities": [{"id": first, "start": 3}, {"id": second, "start": later}]}
+    assert isinstance(MODEL, CooperativeSearch)
+    model = steered(MODEL, instance, SolveOptions(fixed=fixed))
+    assert not isinstance(model, Searchable) and not isinstance(model, CooperativeSearch)
+    result = solve("rcpsp", instance, time_limit_s=2, workers=2, fixed=fixed)
+    assert result.solution is not None and result.objective is not None
+    starts = {a["id"]: a["start"] for a in result.solution["activities"]}
+    assert starts[first] == 3 and starts[second] == later
+    assert result.backend != "genetic" and "genetic" not in (result.message or "")
+    assert result.warm_start is not None and result.warm_start.method != "genetic"
+    report = MODEL.check(instance, MODEL.parse_solution(result.solution))
     assert report.feasible and report.objective == result.objective
