@@ -77,6 +77,20 @@ class SearchAnswer(Generic[SolutionT]):
     objective: float | None = None
     proven_infeasible: bool = False
     proven_optimal: bool = False
+    bound: float | None = None
+    """A lower bound on the objective that the search proved, when it has one."""
+
+
+@dataclass(frozen=True)
+class SearchContext(Generic[SolutionT]):
+    """What a :class:`CooperativeSearch` may use besides its budget: the solve's worker
+    threads (None: as many as the cores) and seed, and ``on_solution(method, solution,
+    objective)``, which takes each improving solution while the search runs (checked, reported
+    and kept as the solve's checkpoint)."""
+
+    workers: int | None
+    seed: int
+    on_solution: Callable[[str, SolutionT, float], None]
 
 
 def generator_options_of(options_type: type[OptionsT], options: BaseModel) -> OptionsT:
@@ -313,6 +327,26 @@ class Searchable(Protocol[_InstanceIn, SolutionT]):
     def goal(self, instance: _InstanceIn) -> float | None:
         """An objective value that settles the instance's question (a capacity to fit under):
         the first solution at or below it ends the solve; None to search on."""
+
+
+@runtime_checkable
+class CooperativeSearch(Protocol[_InstanceIn, SolutionT]):
+    """A :class:`Searchable` kind whose search shares the solve: ``backend="auto"`` calls
+    :meth:`search_with` instead of ``search``, with ``search_share`` of the time the warm start
+    leaves (instead of the pipeline's default share)."""
+
+    search_share: float
+    """Share of the time left after the warm start that the search may use."""
+
+    def search_with(
+        self,
+        instance: _InstanceIn,
+        budget_s: float,
+        should_stop: Callable[[], bool],
+        best: float | None,
+        context: SearchContext[SolutionT],
+    ) -> SearchAnswer[SolutionT]:
+        """``search``, on the context's workers, handing over improvements as it finds them."""
 
 
 @runtime_checkable

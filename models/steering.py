@@ -8,8 +8,9 @@ kept and, with a reference, the objective
 its checker adds every fixing not kept to the kind's violations and the weighted deviation to
 its objective; its compile passes the steering to the kind's; its warm start is the best of the
 repaired reference (a :class:`~makespan.models.spec.Repairable` kind) and the kind's heuristic
-answer, whichever keeps the fixings. It is not :class:`~makespan.models.spec.Searchable`: a
-kind's own search knows nothing of fixings.
+answer, whichever keeps the fixings. It is not :class:`~makespan.models.spec.Searchable` (nor
+a :class:`~makespan.models.spec.CooperativeSearch`): a kind's own search knows nothing of
+fixings, so ``solve``, which asks the model it solves, runs none on a steered solve.
 """
 
 from __future__ import annotations

@@ -20,7 +20,13 @@ from pydantic import BaseModel, ValidationError
 from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.registry import get_model
-from makespan.models.spec import ProblemModel, Searchable, WarmStart
+from makespan.models.spec import (
+    CooperativeSearch,
+    ProblemModel,
+    Searchable,
+    SearchContext,
+    WarmStart,
+)
 from makespan.models.steering import SteeredModel, explaining_ir, make_steering
 from makespan.solvers.backend import Backend, BackendOutcome, SolveRequest
 from makespan.solvers.backends import get_backend
@@ -297,25 +303,58 @@ def _run_search(
     progress: SolveRun,
     run: _Findings,
 ) -> None:
-    """The model's own search, with most of the remaining time; its answer is checked."""
-    budget = SEARCH_SHARE * (options.time_limit_s - progress.elapsed())
+    """The model's own search, with most of the remaining time; its answers are checked. A
+    :class:`CooperativeSearch` gets the solve's workers and seed and hands over improvements
+    while it runs; a bound it proved becomes the solve's."""
+    remaining = options.time_limit_s - progress.elapsed()
     best = run.best.objective if run.best else None
-    answer = search.search(instance, budget, lambda: progress.stop_requested, best)
+
+    def stop() -> bool:
+        return progress.stop_requested
+
+    if isinstance(search, CooperativeSearch):
+        context: SearchContext[Any] = SearchContext(
+            options.workers,
+            options.seed,
+            lambda method, solution, objective: _offer(
+                model, instance, progress, run, method, solution, objective
+            ),
+        )
+        answer = search.search_with(instance, search.search_share * remaining, stop, best, context)
+    else:
+        answer = search.search(instance, SEARCH_SHARE * remaining, stop, best)
+    if answer.bound is not None and (run.lower is None or answer.bound > run.lower):
+        run.lower = answer.bound
+        progress.report(None, answer.bound)
     if answer.solution is not None and answer.objective is not None:
-        report = _checked(model, instance, answer.solution, answer.objective)
-        if not report.feasible:
-            note = f"{answer.method} solution rejected by the checker"
-            run.messages.append(f"{note}: {'; '.join(report.violations)}")
-        elif best is None or answer.objective < best:
-            run.best = _Candidate(answer.solution, answer.objective)
-            run.found_by = answer.method
-            progress.report(answer.objective, run.lower)
-            progress.checkpoint(lambda: _result(model, progress, run))
+        _offer(model, instance, progress, run, answer.method, answer.solution, answer.objective)
     if answer.proven_optimal and run.best is not None and run.found_by == answer.method:
         run.lower = run.best.objective
     if answer.proven_infeasible and run.best is None:
         run.infeasible = True
         run.messages.append(f"{answer.method} exhausted every placement: none fits")
+
+
+def _offer(
+    model: ProblemModel[Any, Any],
+    instance: Any,
+    progress: SolveRun,
+    run: _Findings,
+    method: str,
+    solution: Any,
+    objective: float,
+) -> None:
+    """A model search's solution: checked, and the best so far (reported, checkpointed) when
+    it is better."""
+    report = _checked(model, instance, solution, objective)
+    if not report.feasible:
+        note = f"{method} solution rejected by the checker"
+        run.messages.append(f"{note}: {'; '.join(report.violations)}")
+    elif run.best is None or objective < run.best.objective:
+        run.best = _Candidate(solution, objective)
+        run.found_by = method
+        progress.report(objective, run.lower)
+        progress.checkpoint(lambda: _result(model, progress, run))
 
 
 def given_solution(model: ProblemModel[Any, Any], instance: Any, solution: Any) -> WarmStart[Any]:

@@ -7,8 +7,11 @@
 * :func:`justify` is forward-backward improvement: every activity as late as possible in
   order of decreasing finish, then as early as possible in order of increasing start, repeated
   while the makespan shrinks (Valls, Ballestín & Quintanilla 2005).
-* :func:`warm_start` runs every scheme and rule, justifies each schedule, then samples randomly
-  biased LFT lists within the time budget.
+* :func:`warm_start` decodes priority-rule and regret-biased random activity lists with the
+  compiled serial scheme and justification (:func:`sampled_lists`, :mod:`.kernels`); where the
+  kernels do not take the instance (a huge horizon) or are not loaded in time,
+  :func:`scheme_warm_start` runs every scheme and rule here, justifies each schedule, then
+  samples randomly biased LFT lists within the time budget.
 
 Beyond the textbook RCPSP the schemes keep downtime (a resource's load is its full capacity
 there), disjunctive pairs (a unit resource per pair), releases, deadlines and lags: every
@@ -518,6 +521,45 @@ class _Search:
 
 
 def warm_start(
+    instance: RcpspInstance,
+    time_budget_s: float,
+    seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> WarmStart[RcpspSolution] | None:
+    """The kind's warm start: the compiled :func:`sampled_lists` where the kernels take the
+    instance, else the Python :func:`scheme_warm_start`; within ``time_budget_s``. None when the
+    instance is infeasible or no schedule was found (tight maximum lags or deadlines)."""
+    if infeasibility_reason(instance) is not None:
+        return None
+    stop = should_stop or (lambda: False)
+    deadline = time.monotonic() + time_budget_s
+    found = sampled_lists(instance, deadline, seed, stop)
+    if found is not None:
+        return found
+    return scheme_warm_start(instance, max(0.0, deadline - time.monotonic()), seed, stop)
+
+
+def sampled_lists(
+    instance: RcpspInstance, deadline: float, seed: int, should_stop: Callable[[], bool]
+) -> WarmStart[RcpspSolution] | None:
+    """The best of a genetic search's initial population (:mod:`.evolve`): an activity list per
+    priority rule and regret-biased random lists, each decoded by the compiled serial scheme and
+    justified. None when the kernels do not take the instance, are not loaded by ``deadline``,
+    or no list decodes."""
+    from makespan.models.rcpsp.evolve import Evolution, kernels_ready, problem_of
+
+    arrays = problem_of(instance)
+    if arrays is None or not kernels_ready(deadline, should_stop):
+        return None
+    search = Evolution(arrays, seed=seed, target=lower_bound(instance) or 0)
+    search.run_until(deadline, should_stop, lambda e: e.seeded < e.pop.size[0])
+    if search.best_makespan is None:
+        return None
+    solution = RcpspSolution.from_starts(instance, search.best_starts)
+    return WarmStart("sampled-lists+fbi", solution, solution.makespan)
+
+
+def scheme_warm_start(
     instance: RcpspInstance,
     time_budget_s: float,
     seed: int = 0,
