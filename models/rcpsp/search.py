@@ -19,8 +19,9 @@ those whose windows no list decodes into (tight maximum lags, deadlines) get no 
 the warm start's heuristics and the exact solver carry on.
 
 CP-SAT is not called here: in trials on a few j120 instances at 10 s during development (not
-recorded as a bench table), neither CP-SAT re-solving time windows or activity subsets of the incumbent (the rest kept in order) nor
-CP-SAT on the whole model improved the islands' schedules, while the islands' own time did;
+recorded as a bench table), neither CP-SAT re-solving time windows or activity subsets of the
+incumbent (the rest kept in order) nor CP-SAT on the whole model improved the islands'
+schedules, while the islands' own time did;
 CP-SAT's part is the end of the solve, hinted with the best schedule, where it proves small
 instances optimal.
 """
