@@ -15,7 +15,6 @@ gives the schedules of the earlier pure-Python search.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from makespan.models.jit import KernelLoader
 from makespan.models.jssp.dispatch import WarmStart, giffler_thompson
 from makespan.models.jssp.instance import JobShopInstance
 from makespan.models.jssp.kernels import (
@@ -88,46 +88,19 @@ def kernels_ready(deadline: float, should_stop: Callable[[], bool]) -> bool:
     Raises:
         RuntimeError: compiling the kernels failed (the cause is chained).
     """
-    with _loader.lock:
-        if _loader.thread is None:
-            _loader.thread = threading.Thread(
-                target=_load_kernels, name="jssp-kernels", daemon=True
-            )
-            _loader.thread.start()
-    while not _loader.done.is_set():
-        if time.monotonic() >= deadline or should_stop():
-            return False
-        _loader.done.wait(_SLICE_S)
-    if _loader.error is not None:
-        raise RuntimeError("the tabu search's kernels failed to compile") from _loader.error
-    return True
+    return _loader.ready(deadline, should_stop, _SLICE_S)
 
 
-class _Loader:
-    """The one background load of the kernels per process, and how it ended."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self.done = threading.Event()
-        self.error: Exception | None = None
-
-
-_loader = _Loader()
-
-
-def _load_kernels() -> None:
+def _warm_up() -> None:
     """Run every kernel once on a tiny instance, so that numba loads or compiles them all."""
-    try:
-        tiny = JobShopInstance.from_matrices([[0, 1], [1, 0]], [[1, 2], [2, 1]])
-        graph = build_graph(tiny, giffler_thompson(tiny, "spt").starts)
-        search = _Search(tiny, graph, seed=0, lower_bound=0, max_stall=1, iteration_cap=1)
-        search.run_until(float("inf"), lambda: False)
-        tabu_copy(search.table, 2 * search.table.keys.shape[0])
-    except Exception as exc:  # a thread's exception would vanish: hand it to the caller
-        _loader.error = exc
-    finally:
-        _loader.done.set()
+    tiny = JobShopInstance.from_matrices([[0, 1], [1, 0]], [[1, 2], [2, 1]])
+    graph = build_graph(tiny, giffler_thompson(tiny, "spt").starts)
+    search = _Search(tiny, graph, seed=0, lower_bound=0, max_stall=1, iteration_cap=1)
+    search.run_until(float("inf"), lambda: False)
+    tabu_copy(search.table, 2 * search.table.keys.shape[0])
+
+
+_loader = KernelLoader("jssp-kernels", _warm_up, "the tabu search's kernels")
 
 
 def tabu_search(instance: JobShopInstance, initial: WarmStart, **limits: Any) -> WarmStart:

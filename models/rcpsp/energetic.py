@@ -42,64 +42,6 @@ _ROUNDS = 8
 
 
 @njit
-def _network(
-    es: Ints,
-    ls: Ints,
-    out_ptr: Ints,
-    out_to: Ints,
-    out_w: Ints,
-    in_ptr: Ints,
-    in_from: Ints,
-    in_w: Ints,
-    queue: Ints,
-    queued: Ints,
-) -> bool:
-    """Windows consistent along every arc; False when one empties."""
-    n = es.shape[0]
-    size = queue.shape[0]
-    for direction in range(2):
-        head = 0
-        tail = 0
-        for i in range(n):
-            queue[tail] = i
-            tail = (tail + 1) % size
-            queued[i] = 1
-        pops = 0
-        while head != tail:
-            i = queue[head]
-            head = (head + 1) % size
-            queued[i] = 0
-            pops += 1
-            if pops > n * n + n:
-                return False
-            if direction == 0:
-                for a in range(out_ptr[i], out_ptr[i + 1]):
-                    j = out_to[a]
-                    if es[i] + out_w[a] > es[j]:
-                        es[j] = es[i] + out_w[a]
-                        if es[j] > ls[j]:
-                            return False
-                        if queued[j] == 0:
-                            queued[j] = 1
-                            queue[tail] = j
-                            tail = (tail + 1) % size
-            else:
-                for a in range(in_ptr[i], in_ptr[i + 1]):
-                    j = in_from[a]
-                    if ls[i] - in_w[a] < ls[j]:
-                        ls[j] = ls[i] - in_w[a]
-                        if ls[j] < es[j]:
-                            return False
-                        if queued[j] == 0:
-                            queued[j] = 1
-                            queue[tail] = j
-                            tail = (tail + 1) % size
-        for i in range(n):
-            queued[i] = 0
-    return True
-
-
-@njit
 def _need(a: int, b: int, p: int, ef: int, ls: int) -> int:
     """Time an activity must run inside ``[a, b)``."""
     value = b - a
@@ -131,18 +73,7 @@ def refutes(problem: kernels.Problem, supply: Ints, horizon: int) -> bool:
             return True
     queue = np.empty(n + 1, dtype=np.int64)
     queued = np.zeros(n, dtype=np.int64)
-    if not _network(
-        es,
-        ls,
-        problem.out_ptr,
-        problem.out_to,
-        problem.out_w,
-        problem.in_ptr,
-        problem.in_from,
-        problem.in_w,
-        queue,
-        queued,
-    ):
+    if not kernels.propagate_all(problem, es, ls, queue, queued):
         return True
     resources = supply.shape[0]
     # Users of each resource, with their demand.
@@ -211,18 +142,7 @@ def refutes(problem: kernels.Problem, supply: Ints, horizon: int) -> bool:
                                 changed = True
         if not changed:
             return False
-        if not _network(
-            es,
-            ls,
-            problem.out_ptr,
-            problem.out_to,
-            problem.out_w,
-            problem.in_ptr,
-            problem.in_from,
-            problem.in_w,
-            queue,
-            queued,
-        ):
+        if not kernels.propagate_all(problem, es, ls, queue, queued):
             return True
     return False
 

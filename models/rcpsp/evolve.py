@@ -16,13 +16,13 @@ stop request are looked at, and each improvement of the best schedule is handed 
 from __future__ import annotations
 
 import heapq
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from makespan.models.jit import KernelLoader
 from makespan.models.rcpsp import energetic, kernels
 from makespan.models.rcpsp.heuristics import RULES, build_project, priorities
 from makespan.models.rcpsp.instance import RcpspInstance
@@ -331,49 +331,19 @@ def kernels_ready(deadline: float, should_stop: Callable[[], bool]) -> bool:
     Raises:
         RuntimeError: compiling the kernels failed (the cause is chained).
     """
-    with _loader.lock:
-        if _loader.thread is None:
-            _loader.thread = threading.Thread(
-                target=_load_kernels, name="rcpsp-kernels", daemon=True
-            )
-            _loader.thread.start()
-    while not _loader.done.is_set():
-        if time.monotonic() >= deadline or should_stop():
-            return False
-        _loader.done.wait(SLICE_S)
-    if _loader.error is not None:
-        raise RuntimeError("the RCPSP search's kernels failed to compile") from _loader.error
-    return True
+    return _loader.ready(deadline, should_stop, SLICE_S)
 
 
-class _Loader:
-    """The one background load of the kernels per process, and how it ended."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self.done = threading.Event()
-        self.error: Exception | None = None
-
-
-_loader = _Loader()
-
-
-def _load_kernels() -> None:
+def _warm_up() -> None:
     """Run every kernel once on tiny instances (simple and general), so that numba loads or
     compiles them all."""
-    try:
-        for document in _TINY:
-            arrays = problem_of(RcpspInstance.model_validate(document))
-            assert arrays is not None
-            search = Evolution(arrays, seed=0, target=0, population=2, children=2)
-            search.run_until(time.monotonic() + 60, lambda: False, lambda s: s.generations < 3)
-            search.inject(search.best_list)
-            energetic.destructive_bound(arrays.problem, 0, 10, time.monotonic() + 60)
-    except Exception as exc:  # a thread's exception would vanish: hand it to the caller
-        _loader.error = exc
-    finally:
-        _loader.done.set()
+    for document in _TINY:
+        arrays = problem_of(RcpspInstance.model_validate(document))
+        assert arrays is not None
+        search = Evolution(arrays, seed=0, target=0, population=2, children=2)
+        search.run_until(time.monotonic() + 60, lambda: False, lambda s: s.generations < 3)
+        search.inject(search.best_list)
+        energetic.destructive_bound(arrays.problem, 0, 10, time.monotonic() + 60)
 
 
 _TINY = (
@@ -396,3 +366,5 @@ _TINY = (
 )
 """One simple instance and one with a deadline, downtime and a maximum lag: both kinds of
 propagation get compiled."""
+
+_loader = KernelLoader("rcpsp-kernels", _warm_up, "the RCPSP search's kernels")

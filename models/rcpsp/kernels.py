@@ -399,21 +399,13 @@ def _latest_fit(
 
 @njit
 def _propagate(
-    origin: int,
-    early: Ints,
-    late: Ints,
-    out_ptr: Ints,
-    out_to: Ints,
-    out_w: Ints,
-    in_ptr: Ints,
-    in_from: Ints,
-    in_w: Ints,
-    queue: Ints,
-    queued: Ints,
+    problem: Problem, origin: int, early: Ints, late: Ints, queue: Ints, queued: Ints
 ) -> bool:
     """Restore ``early[j] >= early[i] + w`` and ``late[i] <= late[j] - w`` over every arc from
     ``origin``'s change on; False when a window empties (or a positive cycle keeps labels
     rising)."""
+    out_ptr, out_to, out_w = problem.out_ptr, problem.out_to, problem.out_w
+    in_ptr, in_from, in_w = problem.in_ptr, problem.in_from, problem.in_w
     n = early.shape[0]
     size = queue.shape[0]
     for direction in range(2):
@@ -467,25 +459,13 @@ def _clear(queue: Ints, queued: Ints, head: int, tail: int) -> None:
 
 
 @njit
-def _propagate_all(
-    early: Ints,
-    late: Ints,
-    out_ptr: Ints,
-    out_to: Ints,
-    out_w: Ints,
-    in_ptr: Ints,
-    in_from: Ints,
-    in_w: Ints,
-    queue: Ints,
-    queued: Ints,
-) -> bool:
-    """:func:`_propagate` from every activity."""
+def propagate_all(problem: Problem, early: Ints, late: Ints, queue: Ints, queued: Ints) -> bool:
+    """Windows ``[early, late]`` consistent along every arc (:func:`_propagate` from every
+    activity); False when one empties. ``queue`` holds n + 1 entries, ``queued`` n zeros."""
     for i in range(early.shape[0]):
         if early[i] > late[i]:
             return False
-        if not _propagate(
-            i, early, late, out_ptr, out_to, out_w, in_ptr, in_from, in_w, queue, queued
-        ):
+        if not _propagate(problem, i, early, late, queue, queued):
             return False
     return True
 
@@ -513,22 +493,7 @@ def sgs(problem: Problem, work: Work, key: Ints, backward: bool, horizon: int) -
         late[i] = problem.ls[i]
         if backward and late[i] > horizon - dur[i]:
             late[i] = horizon - dur[i]
-    if (
-        backward
-        and not simple
-        and not _propagate_all(
-            early,
-            late,
-            problem.out_ptr,
-            problem.out_to,
-            problem.out_w,
-            problem.in_ptr,
-            problem.in_from,
-            problem.in_w,
-            work.queue,
-            work.queued,
-        )
-    ):
+    if backward and not simple and not propagate_all(problem, early, late, work.queue, work.queued):
         return FAILED
     size = 0
     for i in range(n):
@@ -580,19 +545,7 @@ def sgs(problem: Problem, work: Work, key: Ints, backward: bool, horizon: int) -
                     j = problem.out_to[a]
                     if t + problem.out_w[a] > early[j]:
                         early[j] = t + problem.out_w[a]
-        elif not _propagate(
-            i,
-            early,
-            late,
-            problem.out_ptr,
-            problem.out_to,
-            problem.out_w,
-            problem.in_ptr,
-            problem.in_from,
-            problem.in_w,
-            work.queue,
-            work.queued,
-        ):
+        elif not _propagate(problem, i, early, late, work.queue, work.queued):
             return FAILED
         work.placed[count] = i
         count += 1
