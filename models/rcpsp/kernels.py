@@ -665,25 +665,23 @@ def two_point(mother: Ints, father: Ints, child: Ints, used: Ints, rng: Ints) ->
     if q1 > q2:
         q1, q2 = q2, q1
     used[:] = 0
-    k = 0
-    for m in range(q1):
-        child[k] = mother[m]
-        used[mother[m]] = 1
+    k = _fill(mother, child, used, 0, q1)
+    k = _fill(father, child, used, k, q2)
+    _fill(mother, child, used, k, n)
+
+
+@njit
+def _fill(source: Ints, child: Ints, used: Ints, k: int, until: int) -> int:
+    """Append ``source``'s activities not yet in ``child``, in ``source``'s order, from
+    position ``k`` until ``child`` holds ``until``; the next free position."""
+    s = 0
+    while k < until:
+        while used[source[s]] == 1:
+            s += 1
+        child[k] = source[s]
+        used[source[s]] = 1
         k += 1
-    f = 0
-    while k < q2:
-        while used[father[f]] == 1:
-            f += 1
-        child[k] = father[f]
-        used[father[f]] = 1
-        k += 1
-    m = 0
-    while k < n:
-        while used[mother[m]] == 1:
-            m += 1
-        child[k] = mother[m]
-        used[mother[m]] = 1
-        k += 1
+    return k
 
 
 @njit
