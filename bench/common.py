@@ -30,14 +30,21 @@ SERVE = [sys.executable, "-m", "makespan.api", "serve"]
 
 
 def solve_textbook(
-    model: cp_model.CpModel, time_limit_s: float, workers: int, started: float
+    model: cp_model.CpModel,
+    time_limit_s: float,
+    workers: int,
+    started: float,
+    params: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
-    """Solve a textbook model with default parameters (only the limit and workers set)."""
+    """Solve a textbook model with default parameters (only the limit and workers set, and
+    ``params`` when an experiment sets some)."""
     from ortools.sat.python import cp_model
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = workers
+    for name, value in (params or {}).items():
+        setattr(solver.parameters, name, value)
     code = solver.solve(model)
     found = code in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     return {

@@ -69,8 +69,13 @@ def parameter_set(name: str, entry: dict[str, Any]) -> str:
     return f"{prefix}/{name[len(prefix) :].split('_')[0]}"
 
 
-def textbook(instance: RcpspInstance, time_limit_s: float, workers: int) -> dict[str, Any]:
-    """The plain CP-SAT RCPSP model, solved with default parameters."""
+def textbook(
+    instance: RcpspInstance,
+    time_limit_s: float,
+    workers: int,
+    params: dict[str, bool] | None = None,
+) -> dict[str, Any]:
+    """The plain CP-SAT RCPSP model, solved with default parameters (or ``params``)."""
     started = time.monotonic()
     model = cp_model.CpModel()
     horizon = sum(a.duration for a in instance.activities)
@@ -94,7 +99,7 @@ def textbook(instance: RcpspInstance, time_limit_s: float, workers: int) -> dict
     makespan = model.new_int_var(0, horizon, "makespan")
     model.add_max_equality(makespan, list(ends.values()))
     model.minimize(makespan)
-    return solve_textbook(model, time_limit_s, workers, started)
+    return solve_textbook(model, time_limit_s, workers, started, params)
 
 
 def main(argv: list[str] | None = None) -> int:
