@@ -361,6 +361,38 @@ class Repairable(Protocol[_InstanceIn, SolutionT]):
 
 
 @runtime_checkable
+class SteerableStart(Protocol[_InstanceIn, SolutionT]):
+    """A kind whose heuristic can search near a reference under the steered objective (moving
+    only what pays), a steered solve's candidate beside the repaired reference."""
+
+    def steered_start(
+        self,
+        instance: _InstanceIn,
+        steering: Steering[SolutionT],
+        budget_s: float,
+        seed: int,
+        should_stop: Callable[[], bool],
+    ) -> SolutionT | None:
+        """A feasible solution found within ``budget_s`` seconds that keeps the fixings, or
+        None."""
+
+
+@runtime_checkable
+class ReferenceLimited(Protocol[_InstanceIn, _SolutionIn]):
+    """A kind whose instance can limit how far an answer strays from ``options.reference``
+    (expert placement's ``max_moves``): the limit is a hard constraint, checked here."""
+
+    def reference_violations(
+        self, instance: _InstanceIn, solution: _SolutionIn, reference: _SolutionIn
+    ) -> list[str]:
+        """What breaks the instance's limit on the distance from ``reference``."""
+
+    def reference_required(self, instance: _InstanceIn) -> str | None:
+        """Why ``instance`` needs a reference (it sets a limit on the distance from one), or
+        None."""
+
+
+@runtime_checkable
 class Explainable(Protocol[_InstanceIn, SolutionT]):
     """A kind that states its instance constraints (windows, lags, capacities, downtime) as
     labelled groups for naming a conflict; without it, a conflict names fixings only."""

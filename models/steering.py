@@ -28,7 +28,9 @@ from makespan.models.spec import (
     Explainable,
     FixBefore,
     ProblemModel,
+    ReferenceLimited,
     Repairable,
+    SteerableStart,
     Steering,
     WarmStart,
 )
@@ -57,6 +59,10 @@ def make_steering(
     """
     if fix_before is not None:
         fixed = _fixed_before(model, fixed, fix_before, source)
+    if reference is None and isinstance(model, ReferenceLimited):
+        needed = model.reference_required(instance)
+        if needed is not None:
+            raise InstanceError(needed, field="options.reference")
     if fixed is None and reference is None:
         return None
     typed_fixed = None if fixed is None else _parse_fixed(model, instance, fixed)
@@ -135,6 +141,9 @@ class SteeredModel(ProblemModel[Any, Any]):
         broken = list(report.violations)
         if self.steering.fixed is not None:
             broken += self.base.kept(instance, solution, self.steering.fixed)
+        reference = self.steering.reference
+        if reference is not None and isinstance(self.base, ReferenceLimited):
+            broken += self.base.reference_violations(instance, solution, reference)
         if broken or report.objective is None:
             return CheckReport(False, None, tuple(broken))
         return CheckReport(True, self._objective(instance, solution, report.objective), ())
@@ -163,6 +172,10 @@ class SteeredModel(ProblemModel[Any, Any]):
             repaired = self.base.repair(instance, self.steering)
             if repaired is not None:
                 candidates.append(("repair", repaired))
+        if isinstance(self.base, SteerableStart) and not should_stop():
+            near = self.base.steered_start(instance, self.steering, budget_s / 2, seed, should_stop)
+            if near is not None:
+                candidates.append(("steered", near))
         if not should_stop():
             warm = self.base.warm_start(instance, budget_s, seed, should_stop)
             if warm is not None:

@@ -31,6 +31,18 @@ class ExpertPlacement(ProblemModel[ExpertPlacementInstance, ExpertPlacementSolut
     generator_options = generator.GeneratorOptions
     generate = staticmethod(generator.from_options)
     repair = staticmethod(heuristics.repair)
+    reference_violations = staticmethod(check.reference_violations)
+    steered_start = staticmethod(heuristics.steered_start)
+
+    @staticmethod
+    def reference_required(instance: ExpertPlacementInstance) -> str | None:
+        """``max_moves`` limits the moves from ``options.reference``: it needs one."""
+        if instance.max_moves is None:
+            return None
+        return (
+            "the instance's max_moves limits the moves from options.reference; give one "
+            "(with options.stability_weight, 0 to only limit them)"
+        )
 
 
 MODEL = ExpertPlacement(

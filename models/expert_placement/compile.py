@@ -42,6 +42,13 @@ Fixings (``options.fixed``) set :math:`x_{l,e,g} = 1`, each a labelled group. Wi
 reference placement :math:`g^r`, the deviation counts the moved experts,
 :math:`\\sum_{l,e} (1 - x_{l,e,g^r_{l,e}})`.
 
+Node tiers (several nodes, ``intra_node_cost`` < ``inter_node_cost``): a route costs
+:math:`c_{intra} y_r + (c_{inter} - c_{intra}) v_r`, with :math:`v_r` the split form above on
+the node sums :math:`X_{l,e,n} = \\sum_{g \\in n} x_{l,e,g}`. Groups and memory are as in
+:mod:`~makespan.models.expert_placement.replica_model`, which also holds the model of
+replicated instances (more slots than experts). ``max_moves`` bounds the migration expression
+from the reference as a row.
+
 The objective is scaled to integers exactly: weights and link costs have at most four decimal
 places, so the least common denominator of :math:`\\beta` and every :math:`\\gamma c_{g,h}`
 divides :math:`10^8`; the IR objective is the objective times that scale.
@@ -54,10 +61,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from makespan.models.expert_placement import replica_model
 from makespan.models.expert_placement.instance import (
     ExpertPlacementFixed,
     ExpertPlacementInstance,
     ExpertPlacementSolution,
+    balance_bound,
     exact,
 )
 from makespan.models.spec import Compiled, Steering
@@ -83,6 +92,9 @@ class ExpertPlacementIndex:
     canonical: bool
     position: tuple[tuple[Var, ...], ...] = ()
     above: tuple[Var, ...] = ()
+    node_split: tuple[Var, ...] = ()
+    group_node: replica_model.Grid = ()
+    replicas: replica_model.ReplicaVars | None = None
 
 
 def compile_instance(
@@ -94,15 +106,49 @@ def compile_instance(
     ``steering`` fixes experts and adds the deviation from its reference."""
     del upper_bound
     b = ModelBuilder(name=instance.name or "expert_placement")
+    if instance.replicated:
+        index, terms = _replicated(b, instance, steering is None and instance.gpu_memory is None)
+    else:
+        index, terms = _single(b, instance, steering)
+    scale = _scale(weight for weight, _ in terms)
+    objective = LinearExpr.sum(expr * int(weight * scale) for weight, expr in terms)
+    b.minimize(objective, scale=scale)
+    if steering is not None and isinstance(steering.fixed, ExpertPlacementFixed):
+        _fix(b, index.x, steering.fixed)
+    moved = _moved(instance, index.x, steering)
+    if moved is not None and instance.max_moves is not None:
+        b.add_linear(_migration(moved), ub=instance.max_moves)
+    model = b.build()
+    if steering is not None and moved is not None:
+        model = model.with_deviation(moved, steering.weight)
+    return Compiled(model, index)
+
+
+Terms = list[tuple[Fraction, LinearExpr]]
+"""The objective as (weight, expression) parts, before scaling."""
+
+
+def _single(
+    b: ModelBuilder,
+    instance: ExpertPlacementInstance,
+    steering: Steering[ExpertPlacementSolution] | None,
+) -> tuple[ExpertPlacementIndex, Terms]:
+    """One replica per expert: the assignment model."""
     x = _assignment(b, instance)
     max_load = _max_loads(b, instance, x)
-    canonical = instance.uniform_costs is not None and steering is None
+    canonical = (
+        instance.uniform_costs is not None
+        and steering is None
+        and instance.num_groups is None
+        and instance.gpu_memory is None
+    )
     if canonical:
         _break_symmetry(b, x[0])
-    terms: list[tuple[Fraction, LinearExpr]] = [
-        (exact(instance.balance_weight), LinearExpr.sum(max_load))
-    ]
+    group_node = replica_model._groups(b, instance, x)
+    replica_model._memory(b, instance, x)
+    terms: Terms = [(exact(instance.balance_weight), LinearExpr.sum(max_load))]
     split: tuple[Var, ...] = ()
+    node_split: tuple[Var, ...] = ()
     pairs: tuple[tuple[Pair, ...], ...] = ()
     position: tuple[tuple[Var, ...], ...] = ()
     above: tuple[Var, ...] = ()
@@ -113,24 +159,81 @@ def compile_instance(
         else:
             split = _split_routes(b, instance, x)
         terms += _uniform_terms(instance, split)
+    elif instance.hierarchical:
+        split = _split_routes(b, instance, x)
+        node_split = _split_routes(b, instance, _node_sums(instance, x), "node_split")
+        terms += _tier_terms(instance, split, node_split)
     else:
         pairs = _pair_routes(b, instance, x)
         terms += _general_terms(instance, pairs)
-    scale = _scale(weight for weight, _ in terms)
-    objective = LinearExpr.sum(expr * int(weight * scale) for weight, expr in terms)
-    b.minimize(objective, scale=scale)
-    index = ExpertPlacementIndex(x, max_load, split, pairs, canonical, position, above)
-    if steering is not None and isinstance(steering.fixed, ExpertPlacementFixed):
-        _fix(b, x, steering.fixed)
-    model = b.build()
-    if steering is not None and steering.reference is not None:
-        moved = [
-            DeviationTerm(x[layer][expert][gpu].expr(), 1, 1, Measure.SHORTFALL)
-            for layer, row in enumerate(steering.reference.placement)
-            for expert, gpu in enumerate(row)
+    index = ExpertPlacementIndex(
+        x, max_load, split, pairs, canonical, position, above, node_split, group_node
+    )
+    return index, terms
+
+
+def _replicated(
+    b: ModelBuilder, instance: ExpertPlacementInstance, canonical: bool
+) -> tuple[ExpertPlacementIndex, Terms]:
+    """More slots than experts: :mod:`~makespan.models.expert_placement.replica_model`
+    (GPU and node labels canonical when nothing gives them a meaning)."""
+    v = replica_model.build(b, instance, canonical)
+    terms: Terms = [(exact(instance.balance_weight), LinearExpr.sum(v.max_load))]
+    if instance.hierarchical:
+        terms += _tier_terms(instance, v.split, v.node_split)
+    else:
+        terms += _uniform_terms(instance, v.split)
+    index = ExpertPlacementIndex(
+        v.x,
+        v.max_load,
+        v.split,
+        (),
+        False,
+        node_split=v.node_split,
+        group_node=v.group_node,
+        replicas=v,
+    )
+    return index, terms
+
+
+def _moved(
+    instance: ExpertPlacementInstance,
+    x: tuple[tuple[tuple[Var, ...], ...], ...],
+    steering: Steering[ExpertPlacementSolution] | None,
+) -> list[DeviationTerm] | None:
+    """The migration from the reference as deviation terms: a replica the reference had and
+    the answer lacks (counted: as many weights arrive as leave, slots being fixed), or, in
+    bytes with replicas, a replica the answer has and the reference lacks."""
+    if steering is None or steering.reference is None:
+        return None
+    before = steering.reference.replica_sets(instance)
+    sizes = instance.expert_bytes if instance.migration == "bytes" else None
+    if sizes is not None and instance.replicated:
+        return [
+            DeviationTerm(var.expr(), 0, sizes[layer][e], Measure.ABSOLUTE)
+            for layer, row in enumerate(x)
+            for e, expert in enumerate(row)
+            for g, var in enumerate(expert)
+            if g not in before[layer][e]
         ]
-        model = model.with_deviation(moved, steering.weight)
-    return Compiled(model, index)
+    return [
+        DeviationTerm(
+            x[layer][e][g].expr(), 1, 1 if sizes is None else sizes[layer][e], Measure.SHORTFALL
+        )
+        for layer, row in enumerate(before)
+        for e, gpus in enumerate(row)
+        for g in gpus
+    ]
+
+
+def _migration(terms: Sequence[DeviationTerm]) -> LinearExpr:
+    """The migration the terms measure, as one expression: a shortfall term of a 0/1 variable
+    from 1 is ``cost * (1 - x)``, an absolute one from 0 is ``cost * x``."""
+    parts = [
+        t.cost - t.expr * t.cost if t.measure is Measure.SHORTFALL else t.expr * t.cost
+        for t in terms
+    ]
+    return LinearExpr.sum(parts)
 
 
 def _fix(
@@ -171,7 +274,7 @@ def _max_loads(
 ) -> tuple[Var, ...]:
     result = []
     for layer, row in enumerate(instance.loads):
-        lower = max(-(-sum(row) // instance.num_gpus), max(row))
+        lower = balance_bound(instance, layer)
         m = b.int_var(lower, max(lower, sum(row)), f"max_load_{layer}")
         gpu_loads = [
             LinearExpr.weighted([expert[g] for expert in x[layer]], row)
@@ -195,17 +298,49 @@ def _break_symmetry(b: ModelBuilder, layer: tuple[tuple[Var, ...], ...]) -> None
 def _split_routes(
     b: ModelBuilder,
     instance: ExpertPlacementInstance,
-    x: tuple[tuple[tuple[Var, ...], ...], ...],
+    units: Sequence[Sequence[Sequence[LinearExpr | Var]]],
+    name: str = "split",
 ) -> tuple[Var, ...]:
+    r"""Per route, :math:`y_r = 1` exactly when its experts are on different units (GPUs, or
+    nodes given their 0/1 node sums): :math:`s_u - d_u \le y \le 2 - s_u - d_u`."""
     split = []
     for r, route in enumerate(instance.routing):
-        y = b.bool_var(f"split_{r}")
-        src, dst = x[route.layer][route.src], x[route.layer + 1][route.dst]
+        y = b.bool_var(f"{name}_{r}")
+        src, dst = units[route.layer][route.src], units[route.layer + 1][route.dst]
         for s, d in zip(src, dst, strict=True):
-            b.add_linear(LinearExpr(((y.index, 1), (s.index, -1), (d.index, 1))), lb=0)
-            b.add_linear(LinearExpr(((y.index, 1), (s.index, 1), (d.index, 1))), ub=2)
+            b.add_linear(y - s + d, lb=0)
+            b.add_linear(y + s + d, ub=2)
         split.append(y)
     return tuple(split)
+
+
+def _node_sums(
+    instance: ExpertPlacementInstance, x: tuple[tuple[tuple[Var, ...], ...], ...]
+) -> list[list[list[LinearExpr]]]:
+    r""":math:`X_{l,e,n} = \sum_{g \in n} x_{l,e,g}`: 1 exactly on the expert's node."""
+    per_node = instance.gpus_per_node
+    return [
+        [
+            [
+                LinearExpr.sum(expert[n * per_node : (n + 1) * per_node])
+                for n in range(instance.num_nodes)
+            ]
+            for expert in layer
+        ]
+        for layer in x
+    ]
+
+
+def _tier_terms(
+    instance: ExpertPlacementInstance, split: Sequence[Var], node_split: Sequence[Var]
+) -> Terms:
+    intra, inter = (exact(c) for c in instance.tiers)
+    gamma = exact(instance.communication_weight)
+    tokens = [route.tokens for route in instance.routing]
+    return [
+        (gamma * intra, LinearExpr.weighted(list(split), tokens)),
+        (gamma * (inter - intra), LinearExpr.weighted(list(node_split), tokens)),
+    ]
 
 
 def _positions(
@@ -299,11 +434,11 @@ def decode(
     values: Sequence[int],
 ) -> ExpertPlacementSolution:
     """The placement held in the backend's variable values."""
-    placement = [
-        [next(g for g, var in enumerate(expert) if values[var.index]) for expert in layer]
+    sets = [
+        [tuple(g for g, var in enumerate(expert) if values[var.index]) for expert in layer]
         for layer in compiled.index.x
     ]
-    return ExpertPlacementSolution.from_placement(instance, placement)
+    return ExpertPlacementSolution.from_replicas(instance, sets)
 
 
 def canonical_labels(placement: Sequence[Sequence[int]], num_gpus: int) -> list[int]:
@@ -324,6 +459,11 @@ def hint(
 ) -> Mapping[int, int]:
     """Hint values for every variable, from a solution (GPUs relabelled when canonical)."""
     index = compiled.index
+    if index.replicas is not None:
+        sets = solution.replica_sets(instance)
+        if index.canonical:
+            sets = replica_model.canonical_order(instance, sets)
+        return replica_model.hint_values(instance, index.replicas, sets)
     placement = [list(row) for row in solution.placement]
     if index.canonical:
         new = canonical_labels(placement, instance.num_gpus)
@@ -339,10 +479,17 @@ def hint(
         for load, gpu in zip(row, gpus, strict=True):
             per_gpu[gpu] += load
         values[m.index] = max(per_gpu)
+    for layer_index, group_vars in enumerate(index.group_node):
+        size = instance.num_experts // (instance.num_groups or 1)
+        for k, node_vars in enumerate(group_vars):
+            node = instance.node_of(placement[layer_index][k * size])
+            values.update((var.index, int(n == node)) for n, var in enumerate(node_vars))
     for r, route in enumerate(instance.routing):
         g, h = placement[route.layer][route.src], placement[route.layer + 1][route.dst]
         if index.above:
             values[index.above[r].index] = int(g > h)
+        if index.node_split:
+            values[index.node_split[r].index] = int(instance.node_of(g) != instance.node_of(h))
         if index.split:
             values[index.split[r].index] = int(g != h)
         else:

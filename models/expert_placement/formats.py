@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from makespan.models.expert_placement.instance import ExpertPlacementInstance
+from makespan.models.expert_placement.instance import ExpertPlacementInstance, model_size
 from makespan.models.sizing import count, json_text_size, length, member
 from makespan.models.textfile import JSON_ONLY, json_object_with_key, read_json_only
 
@@ -14,28 +14,34 @@ FORMATS = JSON_ONLY
 FILE_EXTENSIONS: tuple[str, ...] = ()
 """None: a ``.json`` file may be of any kind."""
 
-JSON_KEYS = ("experts_per_gpu",)
-"""Top-level keys of an expert-placement JSON document."""
+JSON_KEYS = ("experts_per_gpu", "num_replicas")
+"""Top-level keys of an expert-placement JSON document (one of them is required)."""
 
 
 def read_text(
     text: str, format: str | None = None, source: str = "<instance>"
 ) -> ExpertPlacementInstance:
-    """An instance from JSON text (a ``problem`` key is tolerated); errors name the source,
-    line or field."""
+    """An instance from JSON text (a ``problem`` key is tolerated; EPLB's ``weight`` is read as
+    ``loads``); errors name the source, line or field."""
     return read_json_only("expert_placement", ExpertPlacementInstance, text, format, source)
 
 
 def document_size(data: Any) -> int:
-    """Layers x experts x GPUs of a JSON document, from the declared ``num_gpus`` and
-    ``experts_per_gpu`` (the first row's length when they cannot be read) and the number of
-    ``loads`` rows, never from the rows' contents."""
-    layers = length(member(data, "loads"))
+    """:attr:`~ExpertPlacementInstance.size` of a JSON document, from its declared counts
+    (``num_gpus``, ``num_replicas`` or ``experts_per_gpu``, ``num_nodes``), the number of
+    ``loads`` (or ``weight``) rows, the length of the first one and the number of routes, never
+    from the rows' contents."""
+    rows = member(data, "loads") if member(data, "loads") is not None else member(data, "weight")
+    layers = length(rows)
     gpus = count(member(data, "num_gpus"))
-    experts = gpus * count(member(data, "experts_per_gpu"))
-    if not experts and layers:
-        experts = length(data["loads"][0])
-    return layers * experts * gpus
+    experts = length(rows[0]) if layers and isinstance(rows, list) else 0
+    slots = count(member(data, "num_replicas")) or gpus * count(member(data, "experts_per_gpu"))
+    if not experts:
+        experts = slots
+    nodes = max(1, count(member(data, "num_nodes")))
+    per_node = gpus // nodes if member(data, "num_groups") is not None and nodes <= gpus else gpus
+    copies = max(0, min(per_node, slots - experts + 1)) if slots > experts else 0
+    return model_size(layers, experts, gpus, nodes, copies, length(member(data, "routing")))
 
 
 def text_size(text: str, format: str | None = None) -> int:
@@ -45,5 +51,6 @@ def text_size(text: str, format: str | None = None) -> int:
 
 
 def sniff(text: str) -> bool:
-    """Whether ``text`` is a JSON document with an ``experts_per_gpu`` key."""
+    """Whether ``text`` is a JSON document with an ``experts_per_gpu`` or ``num_replicas``
+    key."""
     return json_object_with_key(text, JSON_KEYS)

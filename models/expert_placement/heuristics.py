@@ -12,6 +12,9 @@ For an expert the swaps tried are those with the experts of the GPUs that hold i
 neighbours (the previous and next layers), and with those of the least-loaded GPU when the
 expert sits on its layer's most-loaded GPU; passes over all experts in random order repeat
 until one improves nothing, the time budget ends or ``should_stop()`` is true.
+
+Instances with replicas, groups or memory limits take EPLB's policy and the replica search of
+:mod:`~makespan.models.expert_placement.replicas` instead.
 """
 
 from __future__ import annotations
@@ -26,9 +29,15 @@ from makespan.models.expert_placement.instance import (
     ExpertPlacementInstance,
     ExpertPlacementSolution,
 )
+from makespan.models.expert_placement.replicas import (
+    Migration,
+    ReplicaSearch,
+    eplb_placement,
+    relabelled,
+)
 from makespan.models.spec import Steering, WarmStart
 
-__all__ = ["greedy", "lpt_layer", "repair", "warm_start"]
+__all__ = ["greedy", "lpt_layer", "repair", "steered_start", "warm_start"]
 
 _POLL = 32
 
@@ -56,10 +65,26 @@ def lpt_layer(loads: Sequence[int], num_gpus: int, experts_per_gpu: int) -> list
     return gpus
 
 
+def plain(instance: ExpertPlacementInstance) -> bool:
+    """One replica per expert, no groups, no memory limits: the swap search's ground."""
+    return not instance.replicated and instance.num_groups is None and instance.gpu_memory is None
+
+
 def greedy(instance: ExpertPlacementInstance) -> ExpertPlacementSolution:
-    """Every layer balanced by :func:`lpt_layer`, ignoring communication."""
+    """Every layer balanced by :func:`lpt_layer`, ignoring communication; EPLB's policy
+    (:func:`~makespan.models.expert_placement.replicas.eplb_placement`) when the instance is
+    not :func:`plain`.
+
+    Raises:
+        ValueError: memory limits defeat EPLB's packing.
+    """
+    if not plain(instance):
+        sets = eplb_placement(instance)
+        if sets is None:
+            raise ValueError("EPLB's packing finds no GPU with memory for some replica")
+        return ExpertPlacementSolution.from_replicas(instance, sets)
     placement = [
-        lpt_layer(row, instance.num_gpus, instance.experts_per_gpu) for row in instance.loads
+        lpt_layer(row, instance.num_gpus, instance.slots_per_gpu) for row in instance.loads
     ]
     return ExpertPlacementSolution.from_placement(instance, placement)
 
@@ -70,7 +95,10 @@ def repair(
     """The reference placement (without one, :func:`greedy`'s) with the fixed experts put on
     their GPUs, then, per layer, unfixed experts moved from GPUs over ``experts_per_gpu`` to
     GPUs under it, the lightest first (the fewest moves that restore the counts). None when
-    a GPU holds more fixed experts of a layer than it has room for."""
+    a GPU holds more fixed experts of a layer than it has room for. Instances that are not
+    :func:`plain` keep the reference as it is (None when there is none)."""
+    if not plain(instance):
+        return steering.reference
     base = steering.reference or greedy(instance)
     placement = [list(row) for row in base.placement]
     pinned: set[tuple[int, int]] = set()
@@ -87,7 +115,7 @@ def repair(
 def _restore_counts(
     instance: ExpertPlacementInstance, layer: int, row: list[int], pinned: set[tuple[int, int]]
 ) -> bool:
-    room = instance.experts_per_gpu
+    room = instance.slots_per_gpu
     members: list[list[int]] = [[] for _ in range(instance.num_gpus)]
     for expert, gpu in enumerate(row):
         members[gpu].append(expert)
@@ -234,13 +262,16 @@ def warm_start(
     budget_s: float,
     seed: int,
     should_stop: Callable[[], bool],
-) -> WarmStart[ExpertPlacementSolution]:
+) -> WarmStart[ExpertPlacementSolution] | None:
     """:func:`greedy`, improved within ``budget_s`` seconds (from the call) by swap local search,
     then iterated: random swaps kick the best placement and local search repairs it, until the
     budget ends, ``should_stop()`` or :data:`STALL_ROUNDS` kicks in a row improve nothing.
-    Method ``lpt`` or ``lpt+swap``."""
+    Method ``lpt`` or ``lpt+swap``; instances that are not :func:`plain` take
+    :func:`_replica_start` (None when memory defeats it)."""
     deadline = time.monotonic() + budget_s
     rng = random.Random(seed)
+    if not plain(instance):
+        return _replica_start(instance, deadline, should_stop, rng)
     start = greedy(instance)
     search = _SwapSearch(instance, [list(row) for row in start.placement])
     search.improve(deadline, should_stop, rng)
@@ -275,3 +306,71 @@ def _iterate(
             search = _SwapSearch(instance, [row[:] for row in best])
             stall += 1
     return best
+
+
+def _replica_start(
+    instance: ExpertPlacementInstance,
+    deadline: float,
+    should_stop: Callable[[], bool],
+    rng: random.Random,
+) -> WarmStart[ExpertPlacementSolution] | None:
+    """EPLB's placement improved by the replica search until ``deadline``; method ``eplb`` or
+    ``eplb+search``. None when memory defeats EPLB's packing."""
+    sets = eplb_placement(instance)
+    if sets is None:
+        return None
+    start = ExpertPlacementSolution.from_replicas(instance, sets)
+    search = ReplicaSearch(instance, sets)
+    search.improve(deadline, should_stop, rng)
+    solution = ExpertPlacementSolution.from_replicas(instance, search.sets)
+    if solution.objective >= start.objective:
+        return WarmStart("eplb", start, start.objective)
+    return WarmStart("eplb+search", solution, solution.objective)
+
+
+def steered_start(
+    instance: ExpertPlacementInstance,
+    steering: Steering[ExpertPlacementSolution],
+    budget_s: float,
+    seed: int,
+    should_stop: Callable[[], bool],
+) -> ExpertPlacementSolution | None:
+    """Rebalancing: the reference (repaired to the fixings when :func:`plain`) and, where
+    labels carry no cost, EPLB's fresh placement renumbered to match the reference
+    (:func:`~makespan.models.expert_placement.replicas.relabelled`), each improved by the
+    replica search on the steered objective, objective + ``steering.weight`` x the weights (or
+    bytes) copied, within ``max_moves`` and keeping the fixed copies; the better one, None
+    without a reference."""
+    if steering.reference is None:
+        return None
+    start = repair(instance, steering) if plain(instance) else steering.reference
+    if start is None:
+        return None
+    pinned = frozenset(
+        (f.layer, f.expert, f.gpu)
+        for f in (steering.fixed.root if isinstance(steering.fixed, ExpertPlacementFixed) else ())
+    )
+    origin_sets = steering.reference.replica_sets(instance)
+    origin = [[frozenset(gpus) for gpus in row] for row in origin_sets]
+    sizes = instance.expert_bytes if instance.migration == "bytes" else None
+    migration = Migration(origin, float(steering.weight), sizes, instance.max_moves, pinned)
+    deadline = time.monotonic() + budget_s
+    starts = [start.replica_sets(instance)]
+    fresh = None if plain(instance) or pinned else eplb_placement(instance)
+    if fresh is not None and instance.link_cost is None and instance.gpu_memory is None:
+        starts.append(relabelled(instance, fresh, origin_sets))
+    best: tuple[float, list[list[list[int]]]] | None = None
+    for i, sets in enumerate(starts):
+        if any(g not in sets[layer][e] for layer, e, g in pinned):
+            continue
+        search = ReplicaSearch(instance, sets, migration)
+        if instance.max_moves is not None and search.moved > instance.max_moves:
+            continue
+        share_of_time = (deadline - time.monotonic()) / (len(starts) - i)
+        search.improve(time.monotonic() + share_of_time, should_stop, random.Random(seed))
+        value = search.objective()
+        if best is None or value < best[0]:
+            best = (value, search.sets)
+    if best is None:
+        return None
+    return ExpertPlacementSolution.from_replicas(instance, best[1])

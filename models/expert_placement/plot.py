@@ -1,7 +1,9 @@
 """The picture of an expert placement: per-GPU load by layer, and the traffic between GPUs.
 
-Left, a heat map of the tokens each GPU processes in each layer; the most loaded GPU of every
-layer (the one the objective's balance term counts) is outlined. Right, the tokens routed from
+Left, a heat map of the tokens each GPU processes in each layer (replicas carry their equal
+share); the most loaded GPU of every layer (the one the objective's balance term counts) is
+outlined, dashed lines separate the nodes, and a dot marks each GPU holding a redundant replica
+in that layer (its size: how many). Right, the tokens routed from
 one layer to the next, summed over layers, by sending GPU (row) and receiving GPU (column):
 the off-diagonal cells cross GPUs (the communication term), the grey diagonal stays local.
 """
@@ -38,23 +40,44 @@ OUTLINED_LAYERS = 64
 
 
 def gpu_loads(instance: ExpertPlacementInstance, solution: ExpertPlacementSolution) -> Grid:
-    """``loads[g, l]``: tokens processed by GPU g in layer l under the solution's placement."""
+    """``loads[g, l]``: tokens processed by GPU g in layer l under the solution's placement
+    (a replica carrying its expert's equal share, rounded up)."""
     grid = np.zeros((instance.num_gpus, instance.num_layers), dtype=np.int64)
-    gpus = np.array(solution.placement, dtype=np.int64)
-    layers = np.broadcast_to(np.arange(instance.num_layers)[:, None], gpus.shape)
-    np.add.at(grid, (gpus, layers), np.array(instance.loads, dtype=np.int64))
+    for layer, (row, sets) in enumerate(
+        zip(instance.loads, solution.replica_sets(instance), strict=True)
+    ):
+        for load, gpus in zip(row, sets, strict=True):
+            for g in gpus:
+                grid[g, layer] += -(-load // len(gpus))
+    return grid
+
+
+def redundant_replicas(
+    instance: ExpertPlacementInstance, solution: ExpertPlacementSolution
+) -> Grid:
+    """``extra[g, l]``: replicas on GPU g in layer l of experts that have more than one."""
+    grid = np.zeros((instance.num_gpus, instance.num_layers), dtype=np.int64)
+    for layer, sets in enumerate(solution.replica_sets(instance)):
+        for gpus in sets:
+            if len(gpus) > 1:
+                for g in gpus:
+                    grid[g, layer] += 1
     return grid
 
 
 def gpu_traffic(instance: ExpertPlacementInstance, solution: ExpertPlacementSolution) -> Grid:
     """``traffic[g, h]``: tokens routed from an expert on GPU g to an expert of the next layer
-    on GPU h, summed over layers; the diagonal is traffic that stays on one GPU."""
+    on GPU h (the cheapest pair of their replicas), summed over layers; the diagonal is traffic
+    that stays on one GPU."""
     grid = np.zeros((instance.num_gpus, instance.num_gpus), dtype=np.int64)
-    placement = solution.placement
+    sets = solution.replica_sets(instance)
+    costs = instance.costs
     for route in instance.routing:
-        grid[placement[route.layer][route.src], placement[route.layer + 1][route.dst]] += (
-            route.tokens
+        pairs = (
+            (g, h) for g in sets[route.layer][route.src] for h in sets[route.layer + 1][route.dst]
         )
+        g, h = min(pairs, key=lambda pair: (costs[pair[0]][pair[1]], pair))
+        grid[g, h] += route.tokens
     return grid
 
 
@@ -86,9 +109,13 @@ def _draw_loads(
     ax.set_ylabel("GPU")
     outlined = " (outlined: each layer's maximum)" if layers <= OUTLINED_LAYERS else ""
     balanced = sum(-(-sum(row) // instance.num_gpus) for row in instance.loads)
+    hierarchy = ""
+    if instance.num_nodes > 1 or instance.replicated:
+        hierarchy = f"; {instance.num_nodes} nodes (dashed), {instance.slots} slots, dots: replicas"
+    balance = f", balancedness {solution.balancedness:.3f}" if solution.balancedness else ""
     ax.set_title(
-        f"tokens per GPU and layer{outlined}\n"
-        f"sum of layer maxima {solution.max_load_sum:,}, even split {balanced:,}",
+        f"tokens per GPU and layer{outlined}{hierarchy}\n"
+        f"sum of layer maxima {solution.max_load_sum:,}, even split {balanced:,}{balance}",
         fontsize=9,
         loc="left",
     )
@@ -102,6 +129,28 @@ def _draw_loads(
             )
     if max(gpus, layers) <= ANNOTATED_CELLS:
         _annotate(ax, image, loads, bold={(int(g), layer) for layer, g in enumerate(busiest)})
+    _draw_hierarchy(ax, instance, solution, layers)
+
+
+def _draw_hierarchy(
+    ax: Axes, instance: ExpertPlacementInstance, solution: ExpertPlacementSolution, layers: int
+) -> None:
+    """Node boundaries as dashed lines; redundant replicas as dots in the cells' corners."""
+    for node in range(1, instance.num_nodes):
+        ax.axhline(node * instance.gpus_per_node - 0.5, color="navy", linestyle="--", linewidth=1.2)
+    if not instance.replicated:
+        return
+    extra = redundant_replicas(instance, solution)
+    gpu, layer = np.nonzero(extra)
+    ax.scatter(
+        layer + 0.32,
+        gpu - 0.3,
+        s=6 + 10 * extra[gpu, layer],
+        c="navy",
+        marker="o",
+        linewidths=0,
+        gid="replicas",
+    )
 
 
 def _draw_traffic(
