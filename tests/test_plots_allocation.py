@@ -15,7 +15,7 @@ from test_expert_placement import SMALL
 from test_gpu_packing import small
 
 from makespan.models.expert_placement import MODEL as EXPERTS
-from makespan.models.expert_placement.plot import gpu_loads, gpu_traffic
+from makespan.models.expert_placement.plot import gpu_loads, gpu_traffic, redundant_replicas
 from makespan.models.gpu_packing import MODEL as GPUS
 from makespan.models.gpu_packing.heuristics import cheapest_single_type
 from makespan.models.gpu_packing.plot import SingleTypeFleet, single_type_fleets, type_loads
@@ -145,6 +145,21 @@ def test_expert_placement_picture(artifacts: Path) -> None:
     assert int(traffic.sum()) == sum(r.tokens for r in instance.routing)
     off_diagonal = int(traffic.sum() - np.trace(traffic))
     assert off_diagonal == solution.crossing_tokens  # default link costs: 1 across, 0 local
+
+
+def test_replicated_placement_picture_shows_replicas_and_nodes(artifacts: Path) -> None:
+    instance = EXPERTS.read_file(DATA / "eplb_small.json")
+    result = solve("expert_placement", instance, time_limit_s=2, workers=2)
+    svg = pictures(EXPERTS, instance, result, artifacts, "eplb_small")
+    assert {"load-heatmap", "traffic-matrix", "replicas"} <= ids(svg)
+    assert result.solution is not None
+    solution = EXPERTS.parse_solution(result.solution)
+    loads = gpu_loads(instance, solution)
+    assert solution.gpu_loads is not None
+    assert loads.T.tolist() == [list(row) for row in solution.gpu_loads]
+    extra = redundant_replicas(instance, solution)
+    assert solution.logcnt is not None
+    assert int(extra.sum()) == sum(c for row in solution.logcnt for c in row if c > 1)
 
 
 def test_expert_traffic_by_hand() -> None:

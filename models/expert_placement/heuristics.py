@@ -34,6 +34,7 @@ from makespan.models.expert_placement.replicas import (
     ReplicaSearch,
     eplb_placement,
     relabelled,
+    relabelled_per_layer,
 )
 from makespan.models.spec import Steering, WarmStart
 
@@ -359,6 +360,9 @@ def steered_start(
     fresh = None if plain(instance) or pinned else eplb_placement(instance)
     if fresh is not None and instance.link_cost is None and instance.gpu_memory is None:
         starts.append(relabelled(instance, fresh, origin_sets))
+        if not instance.routing or instance.communication_weight == 0:
+            per_layer = relabelled_per_layer(instance, fresh, origin_sets)
+            starts.append(_layer_by_layer(instance, migration, starts[0], per_layer))
     best: tuple[float, list[list[list[int]]]] | None = None
     for i, sets in enumerate(starts):
         if any(g not in sets[layer][e] for layer, e, g in pinned):
@@ -374,3 +378,29 @@ def steered_start(
     if best is None:
         return None
     return ExpertPlacementSolution.from_replicas(instance, best[1])
+
+
+def _layer_by_layer(
+    instance: ExpertPlacementInstance,
+    migration: Migration,
+    kept: Sequence[Sequence[Sequence[int]]],
+    fresh: Sequence[Sequence[Sequence[int]]],
+) -> list[list[tuple[int, ...]]]:
+    """Per layer (no routes join them), the kept or the fresh placement, whichever has the
+    smaller largest load plus the weighted migration."""
+
+    def cost(layer: int, row: Sequence[Sequence[int]]) -> float:
+        per_gpu = [0] * instance.num_gpus
+        for load, gpus in zip(instance.loads[layer], row, strict=True):
+            for g in gpus:
+                per_gpu[g] += -(-load // len(gpus))
+        moved = sum(
+            migration.unit(layer, e) * len(set(gpus) - migration.origin[layer][e])
+            for e, gpus in enumerate(row)
+        )
+        return instance.balance_weight * max(per_gpu) + migration.weight * moved
+
+    return [
+        [tuple(g) for g in (old if cost(layer, old) <= cost(layer, new) else new)]
+        for layer, (old, new) in enumerate(zip(kept, fresh, strict=True))
+    ]

@@ -111,7 +111,10 @@ def _draw_loads(
     balanced = sum(-(-sum(row) // instance.num_gpus) for row in instance.loads)
     hierarchy = ""
     if instance.num_nodes > 1 or instance.replicated:
-        hierarchy = f"; {instance.num_nodes} nodes (dashed), {instance.slots} slots, dots: replicas"
+        hierarchy = (
+            f"\n{instance.num_nodes} nodes (dashed lines), {instance.slots} slots, "
+            "dots: redundant replicas"
+        )
     balance = f", balancedness {solution.balancedness:.3f}" if solution.balancedness else ""
     ax.set_title(
         f"tokens per GPU and layer{outlined}{hierarchy}\n"
@@ -178,7 +181,7 @@ def _draw_traffic(
     across = int(traffic[~local].sum())
     share = f" ({across / total:.0%})" if total else ""
     weighted = ""
-    if instance.link_cost is not None:
+    if instance.link_cost is not None or instance.hierarchical:
         weighted = f", link-cost weighted {solution.crossing_tokens:,.6g}"
     ax.set_title(
         f"tokens routed to the next layer (grey: kept on one GPU)\n"

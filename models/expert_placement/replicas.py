@@ -35,6 +35,7 @@ __all__ = [
     "eplb_layer",
     "eplb_placement",
     "relabelled",
+    "relabelled_per_layer",
     "water_fill",
 ]
 
@@ -489,6 +490,24 @@ def relabelled(
     has them: nodes by the permutation of most overlap (all of them up to 6 nodes, else greedy),
     then each node's GPUs greedily by overlap. Callers use it only where labels carry no cost
     (tiered or uniform links, no per-GPU memory)."""
+    return _relabel(instance, sets, reference)
+
+
+def relabelled_per_layer(
+    instance: ExpertPlacementInstance,
+    sets: Sequence[Sequence[Sequence[int]]],
+    reference: Sequence[Sequence[Sequence[int]]],
+) -> list[list[tuple[int, ...]]]:
+    """:func:`relabelled` layer by layer: where no route joins the layers, each layer's labels
+    are free."""
+    return [_relabel(instance, [row], [old])[0] for row, old in zip(sets, reference, strict=True)]
+
+
+def _relabel(
+    instance: ExpertPlacementInstance,
+    sets: Sequence[Sequence[Sequence[int]]],
+    reference: Sequence[Sequence[Sequence[int]]],
+) -> list[list[tuple[int, ...]]]:
     per_node = instance.gpus_per_node
     overlap = [[0] * instance.num_gpus for _ in range(instance.num_gpus)]  # [new][old]
     for row, old_row in zip(sets, reference, strict=True):
