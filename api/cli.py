@@ -26,7 +26,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from makespan.api.inputs import LoadedInstance, load_instance, with_capacity
+from makespan.api.inputs import LoadedInstance, load_instance, load_with_layout, with_capacity
 from makespan.models.errors import InstanceError
 from makespan.models.jsontext import parse_json
 from makespan.models.plotting import plot_format, plot_result
@@ -143,12 +143,23 @@ def solve(
         Path | None,
         typer.Option("--plot", help="Also draw the solution here (.svg, .png or .pdf)."),
     ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            help="expert_placement: counts for a plain EPLB weight matrix file, "
+            "num_gpus=G,num_replicas=R[,num_nodes=N,num_groups=K]."
+        ),
+    ] = None,
 ) -> None:
     """Solve one instance file (or named benchmark) and print the result."""
     try:
         if plot_file is not None:
             plot_format(plot_file)  # a bad suffix fails before the solve, not after
-        loaded = with_capacity(load_instance(target, problem=problem, format=format), capacity)
+        if layout is not None:
+            loaded = load_with_layout(target, layout)
+        else:
+            loaded = load_instance(target, problem=problem, format=format)
+        loaded = with_capacity(loaded, capacity)
         options = _options(time_limit, backend, workers, seed, gap_limit, params, no_warm_start)
         plan = _Plan(initial, fixed_file, reference_file, stability_weight, fix_before)
         options = plan.applied(loaded, options, quiet=as_json)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from makespan.models.errors import InstanceError
+from makespan.models.expert_placement import formats as expert_formats
 from makespan.models.registry import MODELS, get_model, infer_kind
 from makespan.models.spec import CapacityQuestion, NamedBenchmarks, ProblemModel
 
@@ -42,6 +43,33 @@ def load_instance(
     except (OSError, UnicodeDecodeError) as error:
         raise InstanceError(f"cannot read file: {error}", source=target) from None
     return load_text(text, problem=problem, format=format, source=target)
+
+
+def load_with_layout(target: str, layout: str) -> LoadedInstance:
+    """An expert-placement file (a plain EPLB weight matrix, or an instance object) with the
+    counts of ``layout`` (``num_gpus=32,num_replicas=320,...``) set before validation.
+
+    Raises:
+        InstanceError: an unreadable file, a malformed layout (naming ``layout``) or an
+            invalid instance.
+    """
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in layout.split(","))):
+        key, _, value = part.partition("=")
+        if not value.strip().isdigit() or len(value.strip()) > 12:
+            raise InstanceError(f"{part!r} is not NAME=COUNT", field="layout")
+        counts[key.strip()] = int(value)
+    path = Path(target)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise InstanceError(f"cannot read file: {error}", source=target) from None
+    except json.JSONDecodeError as error:
+        raise InstanceError(error.msg, source=target, line=error.lineno) from None
+    if not isinstance(document, list | dict):
+        raise InstanceError("not a weight matrix or an instance object", source=target)
+    merged = expert_formats.with_layout(document, counts)
+    return load_text(json.dumps(merged), problem="expert_placement", format="json", source=target)
 
 
 def load_text(

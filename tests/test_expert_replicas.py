@@ -319,3 +319,23 @@ def test_rest_and_cli_take_the_new_fields(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["solution"]["balancedness"] > 0
+
+
+def test_a_plain_weight_matrix_file_takes_its_layout(
+    makespan_command: list[str], tmp_path: Path
+) -> None:
+    matrix = tmp_path / "weight.json"
+    matrix.write_text(json.dumps(_document()["weight"]))
+    bare = run_makespan(
+        makespan_command, "solve", str(matrix), "--problem", "expert_placement", cwd=tmp_path
+    )
+    assert bare.returncode == 2 and "--layout" in bare.stderr
+    layout = "num_gpus=4,num_replicas=8,num_nodes=2,num_groups=2"
+    done = run_makespan(
+        makespan_command, "solve", str(matrix), "--layout", layout, "--json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    solution = json.loads(done.stdout)["solution"]
+    assert len(solution["phy2log"][0]) == 8
+    wrong = run_makespan(makespan_command, "solve", str(matrix), "--layout", "gpus=4", cwd=tmp_path)
+    assert wrong.returncode == 2 and "layout" in wrong.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from makespan.models.errors import InstanceError
 from makespan.models.expert_placement.instance import ExpertPlacementInstance, model_size
 from makespan.models.sizing import count, json_text_size, length, member
 from makespan.models.textfile import JSON_ONLY, json_object_with_key, read_json_only
@@ -18,12 +19,44 @@ JSON_KEYS = ("experts_per_gpu", "num_replicas")
 """Top-level keys of an expert-placement JSON document (one of them is required)."""
 
 
+LAYOUT_KEYS = ("num_gpus", "num_replicas", "num_nodes", "num_groups", "experts_per_gpu")
+"""The counts a plain weight matrix needs beside it (``makespan solve FILE --layout ...``)."""
+
+
 def read_text(
     text: str, format: str | None = None, source: str = "<instance>"
 ) -> ExpertPlacementInstance:
     """An instance from JSON text (a ``problem`` key is tolerated; EPLB's ``weight`` is read as
-    ``loads``); errors name the source, line or field."""
-    return read_json_only("expert_placement", ExpertPlacementInstance, text, format, source)
+    ``loads``); errors name the source, line or field. A plain matrix (EPLB's ``weight`` alone)
+    is refused with the way to give its layout (:func:`with_layout`)."""
+    return read_json_only(
+        "expert_placement", ExpertPlacementInstance, text, format, source, _not_a_bare_matrix
+    )
+
+
+def _not_a_bare_matrix(document: Any) -> Any:
+    if isinstance(document, list):
+        raise InstanceError(
+            "a plain weight matrix needs its layout: makespan solve FILE --layout "
+            "num_gpus=G,num_replicas=R[,num_nodes=N,num_groups=K], or a JSON object "
+            '{"weight": [...], "num_gpus": G, "num_replicas": R}',
+            field="num_gpus",
+        )
+    return document
+
+
+def with_layout(document: Any, layout: dict[str, int]) -> dict[str, Any]:
+    """A JSON document for a weight matrix (or an instance object) with the counts of
+    ``layout`` (keys among :data:`LAYOUT_KEYS`) set.
+
+    Raises:
+        InstanceError: a key that is not a layout count, naming ``layout``.
+    """
+    unknown = sorted(set(layout) - set(LAYOUT_KEYS))
+    if unknown:
+        raise InstanceError(f"{unknown[0]} is not one of {', '.join(LAYOUT_KEYS)}", field="layout")
+    base = {"weight": document} if isinstance(document, list) else dict(document)
+    return {**base, **layout}
 
 
 def document_size(data: Any) -> int:
