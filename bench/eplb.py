@@ -308,16 +308,23 @@ def gap_table(args: argparse.Namespace) -> None:
     print()
 
 
+OPTIONS: list[tuple[str, type, Any, str]] = [
+    ("--time-limit", float, 30.0, "Seconds per makespan solve."),
+    ("--workers", int, 2, "Solver threads."),
+    ("--drift", float, 0.3, "Sigma of the log-normal drift between the windows."),
+    ("--seed", int, 0, "Generator seed."),
+    ("--sizes", int, len(SIZES), "Run the first N shapes."),
+    ("--fast-budget", float, 0.5, "Warm-start seconds."),
+]
+"""The bench's options: flag, type, default, help."""
+
+
 def main() -> None:
     """Run the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--time-limit", type=float, default=30.0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--drift", type=float, default=0.3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sizes", type=int, default=len(SIZES), help="Run the first N shapes.")
+    for flag, kind, default, text in OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, help=text)
     parser.add_argument("--weights", type=float, nargs="*", default=[1.0, 10.0, 100.0])
-    parser.add_argument("--fast-budget", type=float, default=0.5, help="Warm-start seconds.")
     parser.add_argument("--skip-gaps", action="store_true", help="Only the balance tables.")
     args = parser.parse_args()
     balance_table(args)
