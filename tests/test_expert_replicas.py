@@ -12,7 +12,7 @@ import pytest
 from conftest import DATA, Service, module_service, run_makespan
 
 from makespan.models.errors import InstanceError
-from makespan.models.expert_placement import MODEL, ExpertPlacementInstance
+from makespan.models.expert_placement import MODEL, ExpertPlacementInstance, decompose
 from makespan.models.expert_placement.generate import generate
 from makespan.models.expert_placement.heuristics import warm_start
 from makespan.models.expert_placement.instance import (
@@ -339,3 +339,20 @@ def test_a_plain_weight_matrix_file_takes_its_layout(
     assert len(solution["phy2log"][0]) == 8
     wrong = run_makespan(makespan_command, "solve", str(matrix), "--layout", "gpus=4", cwd=tmp_path)
     assert wrong.returncode == 2 and "layout" in wrong.stderr
+
+
+def test_the_decomposition_search_keeps_every_layer_valid_and_no_worse() -> None:
+    base = generate(4, 16, 4, 20_000, seed=3)
+    document: dict[str, Any] = base.model_dump(exclude={"experts_per_gpu"})
+    document.update(num_replicas=24, num_nodes=2, num_groups=2, routing=(), communication_weight=0)
+    instance = MODEL.parse_instance(document)
+    assert decompose.decomposable(instance)
+    warm = warm_start(instance, 0.5, 0, lambda: False)
+    assert warm is not None
+    answer = decompose.search(instance, 4.0, lambda: False, None)
+    assert answer.solution is not None and answer.objective is not None
+    report = MODEL.check(instance, answer.solution)
+    assert report.feasible and report.objective == answer.objective
+    assert instance.lower_bound <= answer.objective <= warm.objective
+    routed = instance.model_copy(update={"communication_weight": 1.0, "routing": base.routing})
+    assert not decompose.decomposable(routed)

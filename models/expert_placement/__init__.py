@@ -9,7 +9,14 @@ between consecutive layers."""
 
 from __future__ import annotations
 
-from makespan.models.expert_placement import check, compile, formats, heuristics, instance
+from makespan.models.expert_placement import (
+    check,
+    compile,
+    decompose,
+    formats,
+    heuristics,
+    instance,
+)
 from makespan.models.expert_placement import generate as generator
 from makespan.models.expert_placement.instance import (
     DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
@@ -32,6 +39,15 @@ class ExpertPlacement(ProblemModel[ExpertPlacementInstance, ExpertPlacementSolut
     generate = staticmethod(generator.from_options)
     repair = staticmethod(heuristics.repair)
     reference_violations = staticmethod(check.reference_violations)
+    search = staticmethod(decompose.search)
+    auto_backend_limit = SIZE_LIMIT  # the backend always runs after the search
+
+    @staticmethod
+    def goal(instance: ExpertPlacementInstance) -> float | None:
+        """None: every solve searches on to the time limit or a proof."""
+        del instance
+        return None
+
     steered_start = staticmethod(heuristics.steered_start)
 
     @staticmethod

@@ -33,6 +33,7 @@ from makespan.models.expert_placement.replicas import (
     Migration,
     ReplicaSearch,
     eplb_placement,
+    packed_placement,
     relabelled,
     relabelled_per_layer,
 )
@@ -315,9 +316,10 @@ def _replica_start(
     should_stop: Callable[[], bool],
     rng: random.Random,
 ) -> WarmStart[ExpertPlacementSolution] | None:
-    """EPLB's placement improved by the replica search until ``deadline``; method ``eplb`` or
+    """EPLB's placement (groups placed as the proven bound places them where that packs
+    better) improved by the replica search until ``deadline``; method ``eplb`` or
     ``eplb+search``. None when memory defeats EPLB's packing."""
-    sets = eplb_placement(instance)
+    sets = packed_placement(instance)
     if sets is None:
         return None
     start = ExpertPlacementSolution.from_replicas(instance, sets)

@@ -519,17 +519,25 @@ def group_bound(instance: ExpertPlacementInstance, layer: int) -> int:
     node holds its groups, whichever assignment the answer uses. Found by branch and bound over
     the groups, heaviest first (a node's bound only grows with its groups); 0 without groups
     or when the search passes :data:`GROUP_SEARCH_NODES`."""
+    return group_packing(instance, layer)[0]
+
+
+def group_packing(
+    instance: ExpertPlacementInstance, layer: int
+) -> tuple[int, tuple[tuple[int, ...], ...] | None]:
+    """:func:`group_bound` and the assignment that attains it (per node, its groups), the
+    best one found when the search stops early (then the bound is 0); None without groups."""
     if instance.num_groups is None or instance.num_nodes == 1:
-        return 0
+        return 0, None
     row = instance.loads[layer]
     size = instance.num_experts // instance.num_groups
     per_node_slots = instance.slots // instance.num_nodes
     capacity = per_node_slots // size
     gpn = instance.gpus_per_node
-    groups = sorted(
-        (row[k * size : (k + 1) * size] for k in range(instance.num_groups)), key=lambda g: -sum(g)
-    )
+    order = sorted(range(instance.num_groups), key=lambda k: -sum(row[k * size : (k + 1) * size]))
+    groups = [row[k * size : (k + 1) * size] for k in order]
     best = [2**63]
+    best_nodes: list[tuple[tuple[int, ...], ...] | None] = [None]
     visits = [0]
     cache: dict[tuple[int, ...], int] = {}
 
@@ -541,7 +549,7 @@ def group_bound(instance: ExpertPlacementInstance, layer: int) -> int:
         return cache[key]
 
     def place(k: int, nodes: list[list[int]], counts: list[int], worst: int) -> bool:
-        # nodes[n]: the indices of the groups placed on node n
+        # nodes[n]: the (sorted-order) indices of the groups placed on node n
         visits[0] += 1
         if visits[0] > GROUP_SEARCH_NODES:
             return False
@@ -549,6 +557,7 @@ def group_bound(instance: ExpertPlacementInstance, layer: int) -> int:
             return True
         if k == len(groups):
             best[0] = worst
+            best_nodes[0] = tuple(tuple(sorted(order[i] for i in node)) for node in nodes)
             return True
         tried_empty = False
         for n in range(instance.num_nodes):
@@ -565,7 +574,7 @@ def group_bound(instance: ExpertPlacementInstance, layer: int) -> int:
         return True
 
     done = place(0, [[] for _ in range(instance.num_nodes)], [0] * instance.num_nodes, 0)
-    return best[0] if done and best[0] < 2**63 else 0
+    return (best[0] if done and best[0] < 2**63 else 0), best_nodes[0]
 
 
 def balance_bound(instance: ExpertPlacementInstance, layer: int) -> int:

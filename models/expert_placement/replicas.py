@@ -27,13 +27,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import permutations
 
-from makespan.models.expert_placement.instance import ExpertPlacementInstance, share
+from makespan.models.expert_placement.instance import (
+    ExpertPlacementInstance,
+    group_packing,
+    share,
+)
 
 __all__ = [
     "Migration",
     "ReplicaSearch",
     "eplb_layer",
     "eplb_placement",
+    "packed_placement",
     "relabelled",
     "relabelled_per_layer",
     "water_fill",
@@ -77,8 +82,21 @@ def _pack_groups(instance: ExpertPlacementInstance, layer: int) -> list[list[int
     return nodes
 
 
+def _bound_packing(instance: ExpertPlacementInstance, layer: int) -> list[list[int]] | None:
+    """The experts of each node in the group assignment of the layer's proven bound
+    (:func:`~makespan.models.expert_placement.instance.group_packing`), or None."""
+    _, assignment = group_packing(instance, layer)
+    if assignment is None:
+        return None
+    size = instance.num_experts // (instance.num_groups or 1)
+    return [[e for k in node for e in range(k * size, (k + 1) * size)] for node in assignment]
+
+
 def eplb_layer(
-    instance: ExpertPlacementInstance, layer: int, used: list[int] | None = None
+    instance: ExpertPlacementInstance,
+    layer: int,
+    used: list[int] | None = None,
+    pools: list[list[int]] | None = None,
 ) -> list[tuple[int, ...]] | None:
     """The GPUs of each expert of ``layer`` by EPLB's policy (see the module); ``used`` (per
     GPU bytes already taken by other layers) is updated. None when memory leaves some replica
@@ -86,7 +104,7 @@ def eplb_layer(
     row = instance.loads[layer]
     sizes = instance.expert_bytes[layer] if instance.expert_bytes is not None else None
     memory = instance.gpu_memory
-    pools = _pack_groups(instance, layer)
+    pools = pools if pools is not None else _pack_groups(instance, layer)
     gpu_pools = (
         [
             list(range(n * instance.gpus_per_node, (n + 1) * instance.gpus_per_node))
@@ -158,6 +176,31 @@ def eplb_placement(instance: ExpertPlacementInstance) -> list[list[tuple[int, ..
             return None
         result.append(sets)
     return result
+
+
+def packed_placement(instance: ExpertPlacementInstance) -> list[list[tuple[int, ...]]] | None:
+    """:func:`eplb_placement`, where per layer the groups' nodes of the proven bound's
+    assignment pack better (a smaller largest GPU load) taking their place; without memory
+    limits (the layers would share them), else EPLB's."""
+    sets = eplb_placement(instance)
+    if sets is None or instance.num_groups is None or instance.gpu_memory is not None:
+        return sets
+    for layer in range(instance.num_layers):
+        pools = _bound_packing(instance, layer)
+        other = None if pools is None else eplb_layer(instance, layer, None, pools)
+        if other is not None and _peak(instance, layer, other) < _peak(
+            instance, layer, sets[layer]
+        ):
+            sets[layer] = other
+    return sets
+
+
+def _peak(instance: ExpertPlacementInstance, layer: int, row: Sequence[Sequence[int]]) -> int:
+    per_gpu = [0] * instance.num_gpus
+    for load, gpus in zip(instance.loads[layer], row, strict=True):
+        for g in gpus:
+            per_gpu[g] += share(load, len(gpus))
+    return max(per_gpu)
 
 
 @dataclass(frozen=True)
@@ -386,20 +429,32 @@ class ReplicaSearch:
 
     def balance_layer(self, layer: int, deadline: float) -> bool:
         """Lower the layer's largest load while a swap or transfer from its most-loaded GPU
-        does; True when anything changed."""
+        does; on a plateau (several GPUs at the maximum) a swap that changes nothing else
+        but takes the most-loaded GPU below the maximum, so that the next step can lower it
+        (each such swap leaves one GPU fewer at the maximum). True when anything changed."""
         changed = False
         loads = self.gpu_load[layer]
         while time.monotonic() < deadline:
             top = max(range(len(loads)), key=loads.__getitem__)
+            peak = loads[top]
             best: tuple[float, tuple[str, int, int, int, int]] | None = None
+            level: tuple[int, tuple[str, int, int, int, int]] | None = None
             for a in self.members[layer][top]:
+                sa = share(self.loads[layer][a], len(self.sets[layer][a]))
                 for h in sorted(range(len(loads)), key=loads.__getitem__):
-                    if loads[h] >= loads[top]:
+                    if loads[h] >= peak:
                         break
                     for b in self.members[layer][h]:
                         d = self.swap_delta(layer, a, top, b, h)
-                        if d is not None and d < -_EPS and (best is None or d < best[0]):
+                        if d is None:
+                            continue
+                        if d < -_EPS and (best is None or d < best[0]):
                             best = (d, ("swap", a, top, b, h))
+                        elif d <= _EPS and best is None:
+                            sb = share(self.loads[layer][b], len(self.sets[layer][b]))
+                            after = max(peak - sa + sb, loads[h] + sa - sb)
+                            if after < peak and (level is None or after < level[0]):
+                                level = (after, ("swap", a, top, b, h))
             for f, gpus in enumerate(self.sets[layer]):
                 if len(gpus) < 2:
                     continue
@@ -408,9 +463,10 @@ class ReplicaSearch:
                         d = self.transfer_delta(layer, f, g, e)
                         if d is not None and d < -_EPS and (best is None or d < best[0]):
                             best = (d, ("transfer", f, g, e, 0))
-            if best is None:
+            chosen = best[1] if best is not None else level[1] if level is not None else None
+            if chosen is None:
                 return changed
-            kind, p, q, r, s = best[1]
+            kind, p, q, r, s = chosen
             if kind == "swap":
                 self.swap(layer, p, q, r, s)
             else:
