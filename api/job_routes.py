@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from makespan.api.errors import RETRY_AFTER_S, ErrorBody
@@ -24,6 +24,7 @@ from makespan.api.requests import (
     is_json_media_type,
     parse_check_body,
     parse_job_body,
+    problem_union_schema,
 )
 from makespan.api.store import JobRecord, JobStatus
 from makespan.models.registry import MODELS
@@ -57,22 +58,37 @@ SOLUTION_SCHEMAS = {model.solution_type.__name__: model.solution_type for model 
 """Every kind's solution type, by the name the OpenAPI document gives it."""
 
 
-class JobResult(Result):
-    """A :class:`~makespan.solvers.result.Result` as the service answers it: the solution is
-    documented as the solution type of the job's kind."""
+def _kind_result(kind: str) -> type[Result]:
+    solution_type = MODELS[kind].solution_type
+    fields: dict[str, Any] = {
+        "problem": (Literal[kind], Field(description="The problem kind.")),
+        "solution": (solution_type | None, None),
+    }
+    created: type[Result] = create_model(
+        f"{kind.title().replace('_', '')}Result",
+        __base__=Result,
+        __doc__=f"A Result of a `{kind}` job: the solution is a {solution_type.__name__}.",
+        **fields,
+    )
+    return created
 
-    solution: Annotated[
-        dict[str, Any] | None,
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    *({"$ref": f"#/components/schemas/{name}"} for name in SOLUTION_SCHEMAS),
-                    {"type": "null"},
-                ],
-                "description": "The solution, in the JSON form of the job's kind.",
-            }
-        ),
-    ] = None
+
+KIND_RESULTS = {kind: _kind_result(kind) for kind in sorted(MODELS)}
+"""The result of each kind, typed: the OpenAPI document's ``JobResult`` is their union,
+discriminated by ``problem``, so a generated client knows which solution schema applies."""
+
+
+def job_result_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON schema of a job's result (one of :data:`KIND_RESULTS`, by ``problem``) with
+    references into OpenAPI components, and the component schemas it references."""
+    schema, definitions = problem_union_schema(KIND_RESULTS)
+    return {"title": "JobResult", **schema}, definitions
+
+
+class JobResult(Result):
+    """A :class:`~makespan.solvers.result.Result` as the service answers it. The service passes
+    the stored solution through as it is (it was checked when the job ended); the document
+    describes it per kind (:func:`job_result_schema` replaces this class's schema there)."""
 
 
 class JobError(BaseModel):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from makespan.api.errors import TooLargeError
 from makespan.models.errors import InstanceError
@@ -72,9 +72,33 @@ the OpenAPI document (the routes parse bodies in stages, see :func:`parse_job_bo
 def job_request_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     """The JSON schema of :data:`JobRequest` with references into OpenAPI components, and the
     component schemas it references."""
-    schema = TypeAdapter(JobRequest).json_schema(ref_template="#/components/schemas/{model}")
-    definitions: dict[str, Any] = schema.pop("$defs", {})
-    return schema, definitions
+    return problem_union_schema(dict(zip(sorted(MODELS), REQUEST_MODELS, strict=True)))
+
+
+def problem_union_schema(
+    models: Mapping[str, type[BaseModel]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON schema of one of ``models`` (by kind) told apart by their ``problem`` field: a
+    ``oneOf`` with a discriminator and its mapping, references into OpenAPI components, and
+    the component schemas it references.
+
+    Written out rather than asked of pydantic, which cannot derive a discriminator for models
+    that validate every field first (:class:`~makespan.solvers.result.Result` does)."""
+    definitions: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for kind, model in models.items():
+        schema = model.model_json_schema(ref_template=_COMPONENT_REF)
+        definitions.update(schema.pop("$defs", {}))
+        definitions[model.__name__] = schema
+        mapping[kind] = _COMPONENT_REF.format(model=model.__name__)
+    union = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "problem", "mapping": mapping},
+    }
+    return union, definitions
+
+
+_COMPONENT_REF = "#/components/schemas/{model}"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from makespan.api.executor import Executor
 from makespan.api.executors import make_executor
 from makespan.api.frontdoor import FrontDoor
 from makespan.api.health import Health
-from makespan.api.job_routes import SOLUTION_SCHEMAS
+from makespan.api.job_routes import SOLUTION_SCHEMAS, job_result_schema
 from makespan.api.jobs import JobManager
 from makespan.api.pictures import PictureRenderer
 from makespan.api.requests import job_request_schema
@@ -128,6 +128,10 @@ def _openapi_with_job_request(
             for name, definition in {**definitions, **solution_schemas()}.items():
                 schemas.setdefault(name, definition)
             schemas["JobRequest"] = request
+            result, result_definitions = job_result_schema()
+            for name, definition in result_definitions.items():
+                schemas.setdefault(name, definition)
+            schemas["JobResult"] = result  # the per-kind union in place of the untyped class
             schemas["CheckRequest"] = check_request_schema()
             cache.append(document)
         return cache[0]

@@ -34,6 +34,16 @@ class PictureFormat(StrEnum):
     PDF = "pdf"
 
 
+DOWNLOAD = "application/octet-stream"
+"""The media type a picture is sent as to a client that accepts only bytes (generated
+clients read binary bodies of this type; image types they do not know)."""
+
+
+def _picture_media_type(kind: PlotFormat, accept: str) -> str:
+    accepted = {part.split(";")[0].strip() for part in accept.split(",")}
+    return DOWNLOAD if accepted == {DOWNLOAD} else MEDIA_TYPES[kind]
+
+
 class ExampleSummary(BaseModel):
     """A bundled example instance, as ``GET /v1/examples`` lists it."""
 
@@ -92,9 +102,10 @@ def add_web_routes(app: FastAPI) -> None:
             200: {
                 "content": {
                     media: {"schema": {"type": "string", "format": "binary"}}
-                    for media in MEDIA_TYPES.values()
+                    for media in (*MEDIA_TYPES.values(), DOWNLOAD)
                 },
-                "description": "The picture of the job's solution",
+                "description": "The picture of the job's solution, in the format's media type "
+                f"(or as {DOWNLOAD} when the request accepts only that)",
             },
             404: {"model": ErrorBody, "description": "No job with this id"},
             409: {"model": ErrorBody, "description": "The job has no solution to draw (yet)"},
@@ -117,6 +128,6 @@ def add_web_routes(app: FastAPI) -> None:
         )
         return Response(
             picture,
-            media_type=MEDIA_TYPES[kind],
+            media_type=_picture_media_type(kind, request.headers.get("accept", "")),
             headers={"Cache-Control": "private, max-age=86400, immutable"},
         )

@@ -17,9 +17,13 @@ Two parts, in one run:
   bound - 1 (``fjsp_bks_scheduleopt.json``).
 - **generated**: flexible job shops with releases, due dates and weights (:func:`generate`),
   under each due-date or flow objective; gap = objective / best of the two - 1.
+- **extended** (``--extended N``, N seeds per size): the same with sequence-dependent setups
+  and machine downtime (:func:`generate_extended`), 15x6 and 20x8, under weighted tardiness,
+  weighted completion and makespan + max lateness; the ratio of the mean gaps is printed.
 
     python bench/fjsp.py --time-limit 30 --workers 2
     python bench/fjsp.py --instances mk01,mk06 --generated 0 --time-limit 10
+    python bench/fjsp.py --instances "" --generated 0 --extended 4 --time-limit 20 --workers 2
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from common import (
@@ -107,14 +112,63 @@ def generate(jobs: int, machines: int, seed: int) -> JobShopInstance:
     )
 
 
+EXTENDED_SIZES = ((15, 6), (20, 8))
+"""Jobs x machines of the generated shops with setups and downtime (the issue's range)."""
+
+EXTENDED_OBJECTIVES: dict[str, dict[str, int]] = {
+    "twt": {"total_weighted_tardiness": 1},
+    "twc": {"total_weighted_completion": 1},
+    "cmax+lmax": {"makespan": 1, "max_lateness": 1},
+}
+"""The objectives the shops with setups and downtime are solved under."""
+
+
+def generate_extended(jobs: int, machines: int, seed: int) -> JobShopInstance:
+    """:func:`generate`'s shop plus sequence-dependent setups and machine downtime: each job
+    has a family position ``f_j`` in 0-10 and ``setup[m][j][k] = c_m |f_j - f_k|`` with
+    ``c_m`` in 1-2 (a metric, so the triangle inequality holds); each machine is down for one
+    or two periods of 10-40 within its first mean load ``L``."""
+    base = generate(jobs, machines, seed)
+    rng = random.Random(10_000 + seed)
+    family = [rng.randint(0, 10) for _ in range(jobs)]
+    setups = []
+    for _ in range(machines):
+        scale = rng.randint(1, 2)
+        setups.append([[scale * abs(a - b) for b in family] for a in family])
+    load = sum(min(d for _, d in op.choices) for job in base.jobs for op in job) / machines
+    downtime = []
+    for _ in range(machines):
+        periods = []
+        for _ in range(rng.randint(1, 2)):
+            start = rng.randint(0, max(1, int(load)))
+            periods.append([start, start + rng.randint(10, 40)])
+        downtime.append(periods)
+    return JobShopInstance.model_validate(
+        {
+            **base.model_dump(exclude_none=True),
+            "name": f"ext{jobs}x{machines}s{seed}",
+            "setup_times": setups,
+            "machine_downtime": downtime,
+        }
+    )
+
+
 def textbook(instance: JobShopInstance, time_limit_s: float, workers: int) -> dict[str, Any]:
-    """The plain CP-SAT flexible job-shop model under the instance's objective."""
+    """The plain CP-SAT flexible job-shop model under the instance's objective (with each
+    machine's downtime as fixed intervals in its no-overlap and each setup as a pairwise
+    disjunction, where the instance has them)."""
     started = time.monotonic()
     model = cp_model.CpModel()
     by_machine: dict[int, list[Any]] = {}
     ends = [_textbook_job(model, instance, j, by_machine) for j in range(instance.num_jobs)]
-    for intervals in by_machine.values():
-        model.add_no_overlap(intervals)
+    for machine, intervals in by_machine.items():
+        down = instance.downtime[machine] if instance.machine_downtime else ()
+        blocks = [
+            model.new_fixed_size_interval_var(a, b - a, f"down{machine}_{a}") for a, b in down
+        ]
+        model.add_no_overlap(intervals + blocks)
+        if instance.has_setups:
+            _textbook_setups(model, instance, machine, intervals)
     model.minimize(_textbook_objective(model, instance, ends, instance.horizon))
     return solve_textbook(model, time_limit_s, workers, started)
 
@@ -146,6 +200,29 @@ def _textbook_job(
         model.add_exactly_one(presences)
         previous_end = end
     return previous_end
+
+
+def _textbook_setups(
+    model: cp_model.CpModel, instance: JobShopInstance, machine: int, intervals: list[Any]
+) -> None:
+    """Per pair of operations of two jobs on ``machine``: when both run there, one ends its
+    setup before the other starts (enough for setups that obey the triangle inequality)."""
+    assert instance.setup_times is not None
+    setup = instance.setup_times[machine]
+    jobs = [int(iv.name.split("_")[0][1:]) for iv in intervals]
+    for a, first in enumerate(intervals):
+        for b in range(a + 1, len(intervals)):
+            second, j, k = intervals[b], jobs[a], jobs[b]
+            if j == k:
+                continue
+            both = [first.presence_literals()[0], second.presence_literals()[0]]
+            before = model.new_bool_var(f"before_{first.name}_{second.name}")
+            model.add(second.start_expr() >= first.end_expr() + setup[j][k]).only_enforce_if(
+                [before, *both]
+            )
+            model.add(first.start_expr() >= second.end_expr() + setup[k][j]).only_enforce_if(
+                [~before, *both]
+            )
 
 
 def _textbook_objective(
@@ -205,34 +282,69 @@ def _benchmarks(names: list[str], args: argparse.Namespace) -> list[dict[str, An
 
 
 def _generated(count: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    return _group("generated", SIZES, generate, OBJECTIVES, count, args)
+
+
+def _extended(count: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = _group("extended", EXTENDED_SIZES, generate_extended, EXTENDED_OBJECTIVES, count, args)
+    _summary(rows, "all")
+    _ratio(rows)
+    return rows
+
+
+def _group(
+    title: str,
+    sizes: tuple[tuple[int, int], ...],
+    make: Callable[[int, int, int], JobShopInstance],
+    objectives: dict[str, dict[str, int]],
+    count: int,
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """``count`` shops per size made by ``make``, each under every objective: the table and a
+    summary per objective."""
     print()
-    print(f"# bench/fjsp.py --time-limit {args.time_limit:g} --workers {args.workers}: generated")
+    print(f"# bench/fjsp.py --time-limit {args.time_limit:g} --workers {args.workers}: {title}")
     print("| instance | objective | textbook | ours | gap textbook | gap ours | warm start |")
     print("|---|---|---|---|---|---|---|")
     rows = []
-    for jobs, machines in SIZES:
+    for jobs, machines in sizes:
         for seed in range(count):
-            generated = generate(jobs, machines, seed)
-            for label, objective in OBJECTIVES.items():
+            shop = make(jobs, machines, seed)
+            for label, objective in objectives.items():
                 instance = JobShopInstance.model_validate(
-                    {**generated.model_dump(exclude_none=True), "objective": objective}
+                    {**shop.model_dump(exclude_none=True), "objective": objective}
                 )
-                base, mine = _run(instance, args)
-                found = [v for v in (base["objective"], mine["objective"]) if v is not None]
-                best = min(found) if found else None
-                row: dict[str, Any] = {"instance": instance.name, "objective": label}
-                row["textbook"] = base
-                row.update({"ours": mine, **_gaps(base, mine, best)})
-                rows.append(row)
-                print(
-                    f"| {instance.name} | {label} | {cell(base)} | {cell(mine)} "
-                    f"| {pct(row['gap_textbook'])} | {pct(row['gap_ours'])} "
-                    f"| {mine['warm_start']} |",
-                    flush=True,
-                )
-    for label in OBJECTIVES:
+                rows.append(_generated_row(instance, label, args))
+    for label in objectives:
         _summary([r for r in rows if r["objective"] == label], label)
     return rows
+
+
+def _generated_row(
+    instance: JobShopInstance, label: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Both solvers on ``instance``; the table row, printed."""
+    base, mine = _run(instance, args)
+    found = [v for v in (base["objective"], mine["objective"]) if v is not None]
+    best = min(found) if found else None
+    row: dict[str, Any] = {"instance": instance.name, "objective": label, "textbook": base}
+    row.update({"ours": mine, **_gaps(base, mine, best)})
+    print(
+        f"| {instance.name} | {label} | {cell(base)} | {cell(mine)} "
+        f"| {pct(row['gap_textbook'])} | {pct(row['gap_ours'])} | {mine['warm_start']} |",
+        flush=True,
+    )
+    return row
+
+
+def _ratio(rows: list[dict[str, Any]]) -> None:
+    paired = [r for r in rows if r["gap_ours"] is not None and r["gap_textbook"] is not None]
+    if paired:
+        ours = statistics.fmean(r["gap_ours"] for r in paired)
+        base = statistics.fmean(r["gap_textbook"] for r in paired)
+        ratio = "n/a" if base == 0 else f"{ours / base:.2f}"
+        worst = max(r["gap_ours"] - r["gap_textbook"] for r in paired)
+        print(f"ratio of mean gaps ours / textbook: {ratio}; worst excess {pct(worst)}")
 
 
 def _gaps(base: dict[str, Any], mine: dict[str, Any], best: float | None) -> dict[str, Any]:
@@ -311,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", default=",".join(BENCHMARKS))
     parser.add_argument("--generated", type=int, default=1, help="instances per size (seeds)")
     parser.add_argument(
+        "--extended", type=int, default=0, help="shops with setups and downtime per size (seeds)"
+    )
+    parser.add_argument(
         "--warm-starts",
         type=float,
         default=None,
@@ -325,8 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.instances.split(",") if n]
     rows = _benchmarks(names, args) if names else []
     generated = _generated(args.generated, args) if args.generated else []
+    extended = _extended(args.extended, args) if args.extended else []
     if args.json_out:
-        args.json_out.write_text(json.dumps({"benchmarks": rows, "generated": generated}, indent=1))
+        found = {"benchmarks": rows, "generated": generated, "extended": extended}
+        args.json_out.write_text(json.dumps(found, indent=1))
     return 0
 
 

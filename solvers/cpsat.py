@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
@@ -123,16 +123,17 @@ def check_params(text: str) -> None:
 
 
 def _reject_denied(params: Message, prefix: str) -> None:
-    for field, value in params.ListFields():
-        reason = DENIED_PARAMS.get(field.name)
+    for descriptor, value in params.ListFields():
+        reason = DENIED_PARAMS.get(descriptor.name)
         if reason is not None:
             raise OptionsError(
-                "backend_params", f"CP-SAT parameter {prefix}{field.name} is not allowed: {reason}"
+                "backend_params",
+                f"CP-SAT parameter {prefix}{descriptor.name} is not allowed: {reason}",
             )
-        if field.message_type is not None:
-            nested = value if field.is_repeated else [value]
+        if descriptor.message_type is not None:
+            nested = value if descriptor.is_repeated else [value]
             for message in nested:
-                _reject_denied(message, prefix=f"{prefix}{field.name}.")
+                _reject_denied(message, prefix=f"{prefix}{descriptor.name}.")
 
 
 def compile_model(source: ir.Model) -> CompiledCpModel:
@@ -168,13 +169,16 @@ def compile_model(source: ir.Model) -> CompiledCpModel:
 
 @dataclass(frozen=True)
 class _Circuit:
-    """The literals of one no-overlap-with-setups circuit, for hinting them."""
+    """The literals of one no-overlap with setups (a circuit's arcs, or the pairwise form's
+    order literals), for hinting them."""
 
     constraint: ir.NoOverlapSetup
     first: tuple[cp_model.IntVar, ...]
     last: tuple[cp_model.IntVar, ...]
     follows: dict[tuple[int, int], cp_model.IntVar]
     empty: cp_model.IntVar | None
+    before: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
+    """The pairwise form's order literals (``a`` before ``b``), in place of the circuit's."""
 
 
 class _Builder:
@@ -225,11 +229,45 @@ class _Builder:
     def post_no_overlap_setup(
         self, c: ir.NoOverlapSetup, intervals: Sequence[cp_model.IntervalVar]
     ) -> None:
+        """The no-overlap of the intervals, which propagates the disjunction, and the setups:
+        with setups that obey the triangle inequality, an order literal per pair of intervals
+        (the setup between every two present ones); otherwise a circuit through the present
+        intervals, whose arcs say which directly follows which."""
+        self.model.add_no_overlap([intervals[i] for i in c.intervals])
+        sizes = [self.source.expr_bounds(self.source.intervals[i].size)[0] for i in c.intervals]
+        if c.triangular(sizes):
+            self._pairwise_setups(c)
+        else:
+            self._setup_circuit(c)
+
+    def _pairwise_setups(self, c: ir.NoOverlapSetup) -> None:
+        """Per pair with a positive setup either way, ``before``: ``start_b >= end_a + setup``
+        when it holds, ``start_a >= end_b + setup`` when not (both enforced only when both are
+        present). Half the literals of the circuit and no circuit constraint: measured on
+        bench/fjsp.py's shops with setups, CP-SAT finds far better schedules with it."""
+        ivs = [self.source.intervals[i] for i in c.intervals]
+        before: dict[tuple[int, int], cp_model.IntVar] = {}
+        for a, first in enumerate(ivs):
+            for b in range(a + 1, len(ivs)):
+                if c.gap(a, b) == 0 and c.gap(b, a) == 0:
+                    continue  # the no-overlap alone orders them
+                second = ivs[b]
+                both = [self.literal(iv.presence) for iv in (first, second) if iv.presence]
+                lit = self.model.new_bool_var(f"before[{first.name},{second.name}]")
+                self.model.add(
+                    self.expr(second.start) >= self.expr(first.end) + c.gap(a, b)
+                ).only_enforce_if([lit, *both])
+                self.model.add(
+                    self.expr(first.start) >= self.expr(second.end) + c.gap(b, a)
+                ).only_enforce_if([~lit, *both])
+                before[(a, b)] = lit
+        self.circuits.append(_Circuit(c, (), (), {}, None, before))
+
+    def _setup_circuit(self, c: ir.NoOverlapSetup) -> None:
         """A circuit through a depot (node ``n``) and every present interval, an arc literal per
         ordered pair enforcing ``start_b >= end_a + setup``, an absent interval looping on
-        itself; plus the no-overlap of the intervals, which propagates the disjunction."""
+        itself."""
         model = self.model
-        self.model.add_no_overlap([intervals[i] for i in c.intervals])
         ivs = [self.source.intervals[i] for i in c.intervals]
         n = len(ivs)
         arcs: list[tuple[int, int, Any]] = []
@@ -256,8 +294,8 @@ class _Builder:
         self.circuits.append(_Circuit(c, first, last, follows, empty))
 
     def hint_sequences(self, values: Sequence[int]) -> None:
-        """Hint every circuit literal from a full assignment of the IR variables: the present
-        intervals in start order."""
+        """Hint every sequencing literal from a full assignment of the IR variables: the present
+        intervals in start order (an absent one counts as after every other)."""
         for circuit in self.circuits:
             order = circuit.constraint.sequence(self.source, values)
             chosen = set(pairwise(order))
@@ -268,6 +306,9 @@ class _Builder:
                 self.model.add_hint(last, bool(order) and order[-1] == a)
             if circuit.empty is not None:
                 self.model.add_hint(circuit.empty, not order)
+            rank = {position: k for k, position in enumerate(order)}
+            for (a, b), lit in circuit.before.items():
+                self.model.add_hint(lit, rank.get(a, len(order)) < rank.get(b, len(order) + 1))
 
     def post_cumulative(self, c: ir.Cumulative, intervals: Sequence[cp_model.IntervalVar]) -> None:
         """A cumulative with constant demands and capacity."""

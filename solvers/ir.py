@@ -20,6 +20,8 @@ from enum import StrEnum
 from fractions import Fraction
 from functools import cached_property
 
+import numpy as np
+
 from makespan.solvers.deadline import BuildClock
 
 
@@ -226,6 +228,25 @@ class NoOverlapSetup:
         """The setup between the ``a``-th and the ``b``-th listed interval."""
         return self.setup[self.groups[a]][self.groups[b]]
 
+    def triangular(self, least_sizes: Sequence[int | float]) -> bool:
+        """Whether ``S_gk <= S_gh + least size_h + S_hk`` for all groups (``least_sizes`` by
+        listed interval): a setup never exceeds the way through another interval, so a setup
+        holds between every two present intervals in their order, not only between
+        neighbours, and a pairwise order models the sequence exactly. False above
+        :data:`TRIANGLE_MAX_GROUPS` groups (the check is cubic in them)."""
+        used = sorted(set(self.groups))
+        if len(used) > TRIANGLE_MAX_GROUPS:
+            return False
+        setup = np.array([[self.setup[g][h] for h in used] for g in used], dtype=np.float64)
+        smallest = dict.fromkeys(used, np.inf)
+        for g, size in zip(self.groups, least_sizes, strict=True):
+            smallest[g] = min(smallest[g], size)
+        for h, g in enumerate(used):
+            through = setup[:, h : h + 1] + smallest[g] + setup[h : h + 1, :]
+            if np.any(setup > through):
+                return False
+        return True
+
     def sequence(self, model: Model, values: Sequence[int]) -> list[int]:
         """The positions (in :attr:`intervals`) of the present intervals in start order, from
         a full assignment ``values``: the sequence a backend derives its hints from."""
@@ -235,6 +256,11 @@ class NoOverlapSetup:
             if iv.presence is None or values[iv.presence.var] != iv.presence.negated:
                 present.append((iv.start.value(values), position))
         return [position for _, position in sorted(present)]
+
+
+TRIANGLE_MAX_GROUPS = 400
+"""Most groups for which :meth:`NoOverlapSetup.triangular` checks the triangle inequality;
+above, the backends take the successor (circuit) form."""
 
 
 @dataclass(frozen=True, slots=True)

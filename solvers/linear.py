@@ -311,31 +311,9 @@ def _ordered_pairs(form: _Form, pairs: list[tuple[Interval, Interval, int, int]]
         _before(form, b, a, [Literal(y, negated=True), *presences], gap_ba)
 
 
-TRIANGLE_MAX_GROUPS = 400
-"""Most groups for which :func:`_no_overlap_setup` checks the triangle inequality (cubic in
-them); above, it takes the successor form."""
-
-
-def _obeys_triangle(form: _Form, c: NoOverlapSetup) -> bool:
-    """Whether ``S_gk <= S_gh + min size_h + S_hk`` for all groups: a setup never exceeds the
-    way through another interval, so every later interval waits its setup too."""
-    used = sorted(set(c.groups))
-    if len(used) > TRIANGLE_MAX_GROUPS:
-        return False
-    setup = np.array([[c.setup[g][h] for h in used] for g in used], dtype=np.float64)
-    smallest = dict.fromkeys(used, np.inf)
-    for i, g in zip(c.intervals, c.groups, strict=True):
-        smallest[g] = min(smallest[g], form.bounds(form.ir.intervals[i].size)[0])
-    for h, g in enumerate(used):
-        through = setup[:, h : h + 1] + smallest[g] + setup[h : h + 1, :]
-        if np.any(setup > through):
-            return False
-    return True
-
-
 def _no_overlap_setup(form: _Form, c: NoOverlapSetup) -> None:
     intervals = [form.ir.intervals[i] for i in c.intervals]
-    if _obeys_triangle(form, c):
+    if c.triangular([form.bounds(iv.size)[0] for iv in intervals]):
         pairs = [
             (intervals[a], intervals[b], c.gap(a, b), c.gap(b, a))
             for a, b in combinations(range(len(intervals)), 2)

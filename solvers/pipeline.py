@@ -384,13 +384,7 @@ def _start_from(
     found: _Findings,
 ) -> None:
     """The caller's solution as the warm start, the hint and the incumbent to beat."""
-    given = given_solution(model, instance, solution)
-    progress.report(given.objective, found.lower)
-    found.best = _Candidate(given.solution, given.objective)
-    found.warm = WarmStartInfo(
-        method=given.method, objective=as_number(given.objective), time_s=0.0
-    )
-    progress.checkpoint(lambda: _result(model, progress, found))
+    _adopt_start(model, progress, found, given_solution(model, instance, solution), 0.0)
 
 
 def _run_warm_start(
@@ -410,12 +404,22 @@ def _run_warm_start(
     warm = model.warm_start(instance, budget, options.seed, lambda: progress.stop_requested)
     if warm is None or not _checked(model, instance, warm.solution, warm.objective).feasible:
         return
-    progress.report(warm.objective, found.lower)
-    found.best = _Candidate(warm.solution, warm.objective)
+    _adopt_start(model, progress, found, warm, round(progress.elapsed() - started, 4))
+
+
+def _adopt_start(
+    model: ProblemModel[Any, Any],
+    progress: SolveRun,
+    found: _Findings,
+    start: WarmStart[Any],
+    time_s: float,
+) -> None:
+    """A checked start (the caller's or the heuristic's, found in ``time_s``) becomes the
+    incumbent to beat, its progress point and the first checkpoint."""
+    progress.report(start.objective, found.lower)
+    found.best = _Candidate(start.solution, start.objective)
     found.warm = WarmStartInfo(
-        method=warm.method,
-        objective=as_number(warm.objective),
-        time_s=round(progress.elapsed() - started, 4),
+        method=start.method, objective=as_number(start.objective), time_s=time_s
     )
     progress.checkpoint(lambda: _result(model, progress, found))
 

@@ -102,8 +102,9 @@ def compile_instance(
     upper_bound: float | None = None,
     steering: Steering[ExpertPlacementSolution] | None = None,
 ) -> Compiled[ExpertPlacementIndex]:
-    """The IR of ``instance``. ``upper_bound`` is not used: the warm start's hint carries it.
-    ``steering`` fixes experts and adds the deviation from its reference."""
+    """The module's model of ``instance`` (the replica model when it has replicas or nodes).
+    No ``upper_bound`` cap (the warm start's hint carries it); with ``steering``, fixed experts
+    hold and the migration from the reference (experts or bytes moved) joins the objective."""
     del upper_bound
     b = ModelBuilder(name=instance.name or "expert_placement")
     if instance.replicated:

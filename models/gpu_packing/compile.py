@@ -75,8 +75,9 @@ def compile_instance(
     upper_bound: float | None = None,
     steering: Steering[GpuPackingSolution] | None = None,
 ) -> Compiled[GpuPackingIndex]:
-    """The IR of ``instance``; ``upper_bound`` (a known cost) caps the GPU counts;
-    ``steering`` fixes slices and adds the deviation from its reference."""
+    """The module's model of ``instance``: a known cost ``upper_bound`` limits each type to
+    :math:`n_k \\le \\lfloor upper / c_k \\rfloor` GPUs; with ``steering``, fixed slices hold as
+    labelled groups and the slices moved from the reference join the objective."""
     b = ModelBuilder(name=instance.name or "gpu_packing")
     naming = None if steering is None else slice_naming(instance, steering)
     extra = _extra_gpus(instance, naming)

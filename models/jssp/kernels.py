@@ -340,25 +340,26 @@ def randbelow(mt: Ints, n: int) -> int:
 @njit
 def save(g: Graph, snapshot: Snapshot) -> None:
     """Copy the current schedule into ``snapshot``."""
-    _copy(snapshot.mp, g.mp)
-    _copy(snapshot.ms, g.ms)
-    _copy(snapshot.mlast, g.mlast)
-    _copy(snapshot.end, g.end)
-    _copy(snapshot.tail, g.tail)
-    _copy(snapshot.order, g.order)
-    _copy(snapshot.pos, g.pos)
+    _copy_schedule(snapshot, g)
 
 
 @njit
 def restore(g: Graph, snapshot: Snapshot) -> None:
     """Return to the schedule saved in ``snapshot``."""
-    _copy(g.mp, snapshot.mp)
-    _copy(g.ms, snapshot.ms)
-    _copy(g.mlast, snapshot.mlast)
-    _copy(g.end, snapshot.end)
-    _copy(g.tail, snapshot.tail)
-    _copy(g.order, snapshot.order)
-    _copy(g.pos, snapshot.pos)
+    _copy_schedule(g, snapshot)
+
+
+@njit
+def _copy_schedule(dst: Graph | Snapshot, src: Graph | Snapshot) -> None:
+    """The schedule's arrays of ``src`` into ``dst`` (a graph and a snapshot share their names;
+    numba compiles one copy per pair of types)."""
+    _copy(dst.mp, src.mp)
+    _copy(dst.ms, src.ms)
+    _copy(dst.mlast, src.mlast)
+    _copy(dst.end, src.end)
+    _copy(dst.tail, src.tail)
+    _copy(dst.order, src.order)
+    _copy(dst.pos, src.pos)
 
 
 @njit

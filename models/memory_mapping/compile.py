@@ -81,8 +81,9 @@ def compile_instance(
     upper_bound: float | None = None,
     steering: Steering[MemorySolution] | None = None,
 ) -> Compiled[MemoryIndex]:
-    """The IR of ``instance``; ``upper_bound`` (a known peak) caps the addresses;
-    ``steering`` fixes buffers and adds the deviation from its reference."""
+    """The module's model of ``instance``: a known peak ``upper_bound`` is the address limit
+    ``U`` (single level only); with ``steering``, its fixed buffers hold as labelled groups and
+    the count of buffers moved from the reference joins the objective."""
     fixed = _fixed_of(steering)
     top = upper_address(instance, None if instance.two_level else upper_bound, fixed)
     b = ModelBuilder(name=instance.name or "memory_mapping")

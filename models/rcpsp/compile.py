@@ -56,8 +56,9 @@ def compile_instance(
     upper_bound: float | None = None,
     steering: Steering[RcpspSolution] | None = None,
 ) -> Compiled[RcpspIndex]:
-    """The IR of ``instance``; ``upper_bound`` (a known makespan) caps every domain;
-    ``steering`` fixes starts and adds the deviation from its reference."""
+    """The module's model of ``instance``: a known makespan ``upper_bound`` lowers every
+    latest start to ``upper_bound - p_i``; with ``steering``, its fixed starts hold as labelled
+    groups and :math:`\\sum_i |S_i - S^r_i|` joins the objective."""
     if infeasibility_reason(instance) is not None:
         return _infeasible(instance)
     network = build_network(instance)

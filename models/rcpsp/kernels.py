@@ -422,32 +422,46 @@ def _propagate(
             if pops > n * n + n:
                 return False
             if direction == 0:
-                for a in range(out_ptr[i], out_ptr[i + 1]):
-                    j = out_to[a]
-                    value = early[i] + out_w[a]
-                    if value > early[j]:
-                        early[j] = value
-                        if value > late[j]:
-                            _clear(queue, queued, head, tail)
-                            return False
-                        if queued[j] == 0:
-                            queued[j] = 1
-                            queue[tail] = j
-                            tail = (tail + 1) % size
+                tail = _relax(i, out_ptr, out_to, out_w, 1, early, late, queue, queued, head, tail)
             else:
-                for a in range(in_ptr[i], in_ptr[i + 1]):
-                    j = in_from[a]
-                    value = late[i] - in_w[a]
-                    if value < late[j]:
-                        late[j] = value
-                        if value < early[j]:
-                            _clear(queue, queued, head, tail)
-                            return False
-                        if queued[j] == 0:
-                            queued[j] = 1
-                            queue[tail] = j
-                            tail = (tail + 1) % size
+                tail = _relax(i, in_ptr, in_from, in_w, -1, late, early, queue, queued, head, tail)
+            if tail < 0:
+                return False
     return True
+
+
+@njit
+def _relax(
+    i: int,
+    ptr: Ints,
+    neighbour: Ints,
+    weight: Ints,
+    sign: int,
+    label: Ints,
+    limit: Ints,
+    queue: Ints,
+    queued: Ints,
+    head: int,
+    tail: int,
+) -> int:
+    """Push ``i``'s label along its arcs, one direction for both passes: ``sign`` 1 raises
+    earliest starts (``label`` early, ``limit`` late), -1 lowers latest starts (``label`` late,
+    ``limit`` early). Queues what changed; the new queue tail, or -1 (the queue cleared) when
+    a window empties."""
+    size = queue.shape[0]
+    for a in range(ptr[i], ptr[i + 1]):
+        j = neighbour[a]
+        value = label[i] + sign * weight[a]
+        if sign * (value - label[j]) > 0:
+            label[j] = value
+            if sign * (value - limit[j]) > 0:
+                _clear(queue, queued, head, tail)
+                return -1
+            if queued[j] == 0:
+                queued[j] = 1
+                queue[tail] = j
+                tail = (tail + 1) % size
+    return tail
 
 
 @njit

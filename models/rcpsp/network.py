@@ -13,7 +13,7 @@ This module serves compile, heuristics and bounds; the checker never uses it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -54,18 +54,12 @@ class Network:
     @cached_property
     def outgoing(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """``outgoing[i]``: the ``(j, w)`` of every arc leaving ``i``."""
-        out: list[list[tuple[int, int]]] = [[] for _ in range(self.size)]
-        for i, j, w in self.arcs:
-            out[i].append((j, w))
-        return tuple(tuple(row) for row in out)
+        return _adjacency(self.size, ((i, j, w) for i, j, w in self.arcs))
 
     @cached_property
     def incoming(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """``incoming[j]``: the ``(i, w)`` of every arc entering ``j``."""
-        inc: list[list[tuple[int, int]]] = [[] for _ in range(self.size)]
-        for i, j, w in self.arcs:
-            inc[j].append((i, w))
-        return tuple(tuple(row) for row in inc)
+        return _adjacency(self.size, ((j, i, w) for i, j, w in self.arcs))
 
     @cached_property
     def default_horizon(self) -> int:
@@ -177,3 +171,13 @@ def window_conflict(network: Network) -> str | None:
                 f"finish before {es + p} (releases, precedences and lags)"
             )
     return None
+
+
+def _adjacency(
+    size: int, arcs: Iterable[tuple[int, int, int]]
+) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per node ``a`` of ``size``, the ``(b, w)`` of every ``(a, b, w)`` in ``arcs``, in order."""
+    rows: list[list[tuple[int, int]]] = [[] for _ in range(size)]
+    for a, b, w in arcs:
+        rows[a].append((b, w))
+    return tuple(tuple(row) for row in rows)
