@@ -22,6 +22,7 @@ from makespan.api.jobs import JobEvent, JobManager
 from makespan.api.requests import (
     ParsedJob,
     is_json_media_type,
+    kind_type_name,
     parse_check_body,
     parse_job_body,
     problem_union_schema,
@@ -65,7 +66,7 @@ def _kind_result(kind: str) -> type[Result]:
         "solution": (solution_type | None, None),
     }
     created: type[Result] = create_model(
-        f"{kind.title().replace('_', '')}Result",
+        kind_type_name(kind, "Result"),
         __base__=Result,
         __doc__=f"A Result of a `{kind}` job: the solution is a {solution_type.__name__}.",
         **fields,

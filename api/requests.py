@@ -47,6 +47,11 @@ class JobRequestBase(BaseModel):
         return self
 
 
+def kind_type_name(kind: str, suffix: str) -> str:
+    """The name of a kind's model in the OpenAPI document: ``jssp`` -> ``JsspJobRequest``."""
+    return f"{kind.title().replace('_', '')}{suffix}"
+
+
 def _request_model(kind: str) -> type[JobRequestBase]:
     model = MODELS[kind]
     examples = model.instance_type.model_json_schema().get("examples", [])
@@ -56,7 +61,7 @@ def _request_model(kind: str) -> type[JobRequestBase]:
         "instance": (model.instance_type | None, None),
     }
     created: type[JobRequestBase] = create_model(
-        f"{kind.title().replace('_', '')}JobRequest", __base__=JobRequestBase, **fields
+        kind_type_name(kind, "JobRequest"), __base__=JobRequestBase, **fields
     )
     created.model_config["json_schema_extra"] = {"examples": [example]}
     created.model_rebuild(force=True)

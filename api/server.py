@@ -125,12 +125,14 @@ def _openapi_with_job_request(
             document = generate()
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             request, definitions = job_request_schema()
-            for name, definition in {**definitions, **solution_schemas()}.items():
+            result, result_definitions = job_result_schema()
+            for name, definition in {
+                **definitions,
+                **solution_schemas(),
+                **result_definitions,
+            }.items():
                 schemas.setdefault(name, definition)
             schemas["JobRequest"] = request
-            result, result_definitions = job_result_schema()
-            for name, definition in result_definitions.items():
-                schemas.setdefault(name, definition)
             schemas["JobResult"] = result  # the per-kind union in place of the untyped class
             schemas["CheckRequest"] = check_request_schema()
             cache.append(document)

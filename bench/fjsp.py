@@ -159,22 +159,25 @@ def textbook(instance: JobShopInstance, time_limit_s: float, workers: int) -> di
     disjunction, where the instance has them)."""
     started = time.monotonic()
     model = cp_model.CpModel()
-    by_machine: dict[int, list[Any]] = {}
+    by_machine: dict[int, list[tuple[int, Any]]] = {}
     ends = [_textbook_job(model, instance, j, by_machine) for j in range(instance.num_jobs)]
-    for machine, intervals in by_machine.items():
+    for machine, held in by_machine.items():
         down = instance.downtime[machine] if instance.machine_downtime else ()
         blocks = [
             model.new_fixed_size_interval_var(a, b - a, f"down{machine}_{a}") for a, b in down
         ]
-        model.add_no_overlap(intervals + blocks)
+        model.add_no_overlap([interval for _, interval in held] + blocks)
         if instance.has_setups:
-            _textbook_setups(model, instance, machine, intervals)
+            _textbook_setups(model, instance, machine, held)
     model.minimize(_textbook_objective(model, instance, ends, instance.horizon))
     return solve_textbook(model, time_limit_s, workers, started)
 
 
 def _textbook_job(
-    model: cp_model.CpModel, instance: JobShopInstance, j: int, by_machine: dict[int, list[Any]]
+    model: cp_model.CpModel,
+    instance: JobShopInstance,
+    j: int,
+    by_machine: dict[int, list[tuple[int, Any]]],
 ) -> Any:
     """Job ``j``'s operations, chained from its release; the end of its last one."""
     horizon = instance.horizon
@@ -195,7 +198,7 @@ def _textbook_job(
             )
             model.add(start == alt_start).only_enforce_if(present)
             model.add(duration == p).only_enforce_if(present)
-            by_machine.setdefault(machine, []).append(interval)
+            by_machine.setdefault(machine, []).append((j, interval))
             presences.append(present)
         model.add_exactly_one(presences)
         previous_end = end
@@ -203,16 +206,15 @@ def _textbook_job(
 
 
 def _textbook_setups(
-    model: cp_model.CpModel, instance: JobShopInstance, machine: int, intervals: list[Any]
+    model: cp_model.CpModel, instance: JobShopInstance, machine: int, held: list[tuple[int, Any]]
 ) -> None:
-    """Per pair of operations of two jobs on ``machine``: when both run there, one ends its
-    setup before the other starts (enough for setups that obey the triangle inequality)."""
+    """Per pair of operations of two jobs on ``machine`` (``held``: job and optional
+    interval): when both run there, one ends its setup before the other starts (enough for
+    setups that obey the triangle inequality)."""
     assert instance.setup_times is not None
     setup = instance.setup_times[machine]
-    jobs = [int(iv.name.split("_")[0][1:]) for iv in intervals]
-    for a, first in enumerate(intervals):
-        for b in range(a + 1, len(intervals)):
-            second, j, k = intervals[b], jobs[a], jobs[b]
+    for a, (j, first) in enumerate(held):
+        for k, second in held[a + 1 :]:
             if j == k:
                 continue
             both = [first.presence_literals()[0], second.presence_literals()[0]]

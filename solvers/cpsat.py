@@ -168,7 +168,7 @@ def compile_model(source: ir.Model) -> CompiledCpModel:
 
 
 @dataclass(frozen=True)
-class _Circuit:
+class _SetupLiterals:
     """The literals of one no-overlap with setups (a circuit's arcs, or the pairwise form's
     order literals), for hinting them."""
 
@@ -190,7 +190,7 @@ class _Builder:
         self.model = model
         self.variables = variables
         self.source = source
-        self.circuits: list[_Circuit] = []
+        self.setups: list[_SetupLiterals] = []
 
     def expr(self, e: ir.LinearExpr) -> Any:
         """The CP-SAT expression of an IR expression (a bare variable when it is one)."""
@@ -261,7 +261,7 @@ class _Builder:
                     self.expr(first.start) >= self.expr(second.end) + c.gap(b, a)
                 ).only_enforce_if([~lit, *both])
                 before[(a, b)] = lit
-        self.circuits.append(_Circuit(c, (), (), {}, None, before))
+        self.setups.append(_SetupLiterals(c, (), (), {}, None, before))
 
     def _setup_circuit(self, c: ir.NoOverlapSetup) -> None:
         """A circuit through a depot (node ``n``) and every present interval, an arc literal per
@@ -291,23 +291,23 @@ class _Builder:
             empty = model.new_bool_var("no interval present")
             arcs.append((n, n, empty))
         model.add_circuit(arcs)
-        self.circuits.append(_Circuit(c, first, last, follows, empty))
+        self.setups.append(_SetupLiterals(c, first, last, follows, empty))
 
     def hint_sequences(self, values: Sequence[int]) -> None:
         """Hint every sequencing literal from a full assignment of the IR variables: the present
         intervals in start order (an absent one counts as after every other)."""
-        for circuit in self.circuits:
-            order = circuit.constraint.sequence(self.source, values)
+        for literals in self.setups:
+            order = literals.constraint.sequence(self.source, values)
             chosen = set(pairwise(order))
-            for (a, b), lit in circuit.follows.items():
+            for (a, b), lit in literals.follows.items():
                 self.model.add_hint(lit, (a, b) in chosen)
-            for a, (first, last) in enumerate(zip(circuit.first, circuit.last, strict=True)):
+            for a, (first, last) in enumerate(zip(literals.first, literals.last, strict=True)):
                 self.model.add_hint(first, bool(order) and order[0] == a)
                 self.model.add_hint(last, bool(order) and order[-1] == a)
-            if circuit.empty is not None:
-                self.model.add_hint(circuit.empty, not order)
+            if literals.empty is not None:
+                self.model.add_hint(literals.empty, not order)
             rank = {position: k for k, position in enumerate(order)}
-            for (a, b), lit in circuit.before.items():
+            for (a, b), lit in literals.before.items():
                 self.model.add_hint(lit, rank.get(a, len(order)) < rank.get(b, len(order) + 1))
 
     def post_cumulative(self, c: ir.Cumulative, intervals: Sequence[cp_model.IntervalVar]) -> None:

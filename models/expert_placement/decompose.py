@@ -21,7 +21,7 @@ from makespan.models.expert_placement.instance import (
     ExpertPlacementInstance,
     ExpertPlacementSolution,
     balance_bound,
-    share,
+    layer_loads,
 )
 from makespan.models.spec import SearchAnswer
 
@@ -68,18 +68,8 @@ def search(
     return SearchAnswer(METHOD, solution, solution.objective)
 
 
-def _loads(
-    instance: ExpertPlacementInstance, layer: int, row: Sequence[Sequence[int]]
-) -> list[int]:
-    per_gpu = [0] * instance.num_gpus
-    for load, gpus in zip(instance.loads[layer], row, strict=True):
-        for g in gpus:
-            per_gpu[g] += share(load, len(gpus))
-    return per_gpu
-
-
 def _gap(instance: ExpertPlacementInstance, layer: int, row: Sequence[Sequence[int]]) -> int:
-    return max(_loads(instance, layer, row)) - balance_bound(instance, layer)
+    return max(layer_loads(instance, layer, row)) - balance_bound(instance, layer)
 
 
 def _improve_layer(
@@ -93,7 +83,7 @@ def _improve_layer(
     bound = balance_bound(instance, layer)
     tried: set[int] = set()
     while not should_stop():
-        loads = _loads(instance, layer, sets[layer])
+        loads = layer_loads(instance, layer, sets[layer])
         peak = max(loads)
         left = deadline - time.monotonic()
         if peak <= bound or left < SUBPROBLEM_FLOOR_S:

@@ -789,15 +789,19 @@ def _ratio(mean: Fraction, largest: int) -> float:
 
 def replica_loads(instance: ExpertPlacementInstance, sets: Replicas) -> list[list[int]]:
     """:math:`L_{l,g}`: per layer and GPU the shares of the replicas it holds."""
-    result = []
-    for row, experts in zip(instance.loads, sets, strict=True):
-        per_gpu = [0] * instance.num_gpus
-        for load, gpus in zip(row, experts, strict=True):
-            part = share(load, len(gpus))
-            for g in gpus:
-                per_gpu[g] += part
-        result.append(per_gpu)
-    return result
+    return [layer_loads(instance, layer, row) for layer, row in enumerate(sets)]
+
+
+def layer_loads(
+    instance: ExpertPlacementInstance, layer: int, row: Sequence[Sequence[int]]
+) -> list[int]:
+    """:math:`L_{l,g}` of one layer: per GPU the shares of the replicas ``row`` puts on it."""
+    per_gpu = [0] * instance.num_gpus
+    for load, gpus in zip(instance.loads[layer], row, strict=True):
+        part = share(load, len(gpus))
+        for g in gpus:
+            per_gpu[g] += part
+    return per_gpu
 
 
 def routed_cost(instance: ExpertPlacementInstance, sets: Replicas) -> Fraction:
