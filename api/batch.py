@@ -1,7 +1,7 @@
 """``makespan batch``: solve every instance file under some folders, in parallel, on an executor.
 
 Files are found recursively and their kind inferred as ``makespan solve`` does. Each solve is a
-job on the same executors the REST service uses (a process per job here, or a Ray task), at most
+job on the same executors the REST service uses (warm job processes here, or a Ray task), at most
 ``jobs`` at a time. A row per instance is appended to the output (CSV or JSONL) the moment it
 finishes, so an interrupted run keeps what finished and ``--resume`` skips it.
 """

@@ -1,4 +1,4 @@
-"""Executors by name: ``local`` (a process per job here), ``ray`` or ``ray:ADDRESS``."""
+"""Executors by name: ``local`` (warm job processes here), ``ray`` or ``ray:ADDRESS``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from makespan.api.local_executor import LocalProcessExecutor
 from makespan.solvers.options import KILL_GRACE_S
 
 EXECUTOR_PATTERN = r"^(local|ray(:.+)?)$"
-"""``local`` (a process per job here), ``ray`` (a local Ray) or ``ray:ADDRESS`` (a cluster)."""
+"""``local`` (warm job processes here), ``ray`` (a local Ray) or ``ray:ADDRESS`` (a cluster)."""
 
 
 def make_executor(
@@ -27,7 +27,7 @@ def make_executor(
     """
     kind, _, address = spec.partition(":")
     if kind == "local" and not address:
-        return LocalProcessExecutor(state_dir, kill_grace_s, health)
+        return LocalProcessExecutor(state_dir, kill_grace_s, health, warm=num_cpus or 1)
     if kind != "ray":
         raise ValueError(f"unknown executor {spec!r}; expected local, ray or ray:ADDRESS")
     try:

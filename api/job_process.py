@@ -1,10 +1,12 @@
-"""The body of a local job process: the solve, its side of the job's channel, and its lifetime.
+"""The body of a local job process: a warm process that runs jobs one after another.
 
 The fork server that starts job processes runs :func:`prepare` first, so every job process
-starts with the solvers and each kind's compiled code loaded. A job sends
-incumbents over its own pipe, keeps its latest checkpoint and its final answer in files of its
-own folder (written atomically, read by the server after the process exits), and dies with the
-server that started it.
+starts with the solvers and each kind's compiled code loaded. A job process then waits for jobs
+on its inbox and runs them one at a time (:func:`serve_jobs`), so a small solve pays neither a
+fork nor a warm-up. A job sends its incumbents over the process's outbox, keeps its latest
+checkpoint and its final answer in files of its own folder (written atomically, read by the
+server once the job has said it ended, or once the process has died), and the process dies with
+the server that started it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import collections
 import contextlib
 import json
 import os
+import queue
 import select
 import signal
 import threading
@@ -30,6 +33,16 @@ from makespan.api.worker import (
 from makespan.models.registry import MODELS
 from makespan.solvers.backends import preload
 
+RUN = "run"
+"""Inbox message ``(RUN, task, folder)``: run this job now (the process is idle)."""
+
+CANCEL = "cancel"
+"""Inbox message ``(CANCEL, job_id)``: stop that job with its best answer, if it runs."""
+
+ENDED = "ended"
+"""Outbox message ``(ENDED, job_id, None)``: the job's final answer is in its folder (or was
+sent just before as ``final``); the process is idle again."""
+
 
 def prepare() -> None:
     """Load the backends and every kind's compiled code (the fork server does, once, through
@@ -39,32 +52,73 @@ def prepare() -> None:
         model.prepare()
 
 
-def run_job(task: JobTask, channel: Any, cancel: Any, folder: str, server: tuple[int, str]) -> None:
-    """The body of a local job process: solve, report through ``channel`` and ``folder``."""
+def serve_jobs(inbox: Any, outbox: Any, server: tuple[int, str]) -> None:
+    """The body of a job process: run the jobs ``inbox`` sends, one at a time, until the server
+    closes it; each job reports through ``outbox`` and its folder."""
     die_with_server(*server)
-    (Path(folder) / PID_FILE).write_text(str(os.getpid()))
-    stop = threading.Event()
+    sender = Outbox(outbox)
+    jobs: queue.Queue[tuple[JobTask, Path, threading.Event] | None] = queue.Queue()
+    threading.Thread(target=_listen, args=(inbox, jobs), daemon=True, name="inbox").start()
+    while (item := jobs.get()) is not None:
+        task, folder, stop = item
+        run_job(task, sender, stop, folder)
 
-    def relay_cancel() -> None:
-        cancel.wait()
-        stop.set()
 
-    threading.Thread(target=relay_cancel, daemon=True).start()
-    sink = JobFolderSink(channel, Path(folder))
-    final = solve_job(task, sink, stop)
-    sink.finish(final)
+def _listen(inbox: Any, jobs: queue.Queue[tuple[JobTask, Path, threading.Event] | None]) -> None:
+    """Pass jobs on to the main thread and cancels to the running job, until the inbox ends."""
+    current: tuple[str, threading.Event] | None = None
+    try:
+        while True:
+            message = inbox.recv()
+            if message[0] == RUN:
+                _, task, folder = message
+                current = (task.job_id, threading.Event())
+                jobs.put((task, Path(folder), current[1]))
+            elif message[0] == CANCEL and current is not None and current[0] == message[1]:
+                current[1].set()
+    except (EOFError, OSError):
+        pass  # the server closed the inbox (this process retires) or is gone
+    if current is not None:
+        current[1].set()  # a job still running ends with its best answer
+    jobs.put(None)
+
+
+def run_job(task: JobTask, outbox: Outbox, stop: threading.Event, folder: Path) -> None:
+    """Solve one job, stopping when ``stop`` is set; report through ``outbox`` and ``folder``."""
+    (folder / PID_FILE).write_text(str(os.getpid()))
+    sink = JobFolderSink(outbox, folder, task.job_id)
+    sink.finish(solve_job(task, sink, stop))
+
+
+class Outbox:
+    """The process's side of its outbox: one message at a time (the sink's sender thread and
+    the main thread both send)."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self._lock = threading.Lock()
+
+    def send(self, message: tuple[str, str, Any]) -> bool:
+        """Send one message; False when the server is gone or closed the channel."""
+        with self._lock:
+            try:
+                self.channel.send(message)
+            except (OSError, ValueError):
+                return False
+        return True
 
 
 class JobFolderSink:
-    """A job process's side of its channel: incumbents over the pipe from a sender thread (a
-    slow reader never holds up the solve), checkpoints and the final answer as files."""
+    """A job's side of its process's outbox: incumbents from a sender thread (a slow reader
+    never holds up the solve), checkpoints and the final answer as files of its folder."""
 
     MAX_PENDING = 1000
     """Incumbents waiting to be sent; older ones are dropped first when the server lags."""
 
-    def __init__(self, channel: Any, folder: Path) -> None:
-        self.channel = channel
+    def __init__(self, outbox: Outbox, folder: Path, job_id: str) -> None:
+        self.outbox = outbox
         self.folder = folder
+        self.job_id = job_id
         self._pending: collections.deque[Any] = collections.deque(maxlen=self.MAX_PENDING)
         self._wake = threading.Condition()
         self._closed = False
@@ -75,7 +129,7 @@ class JobFolderSink:
         """Queue an incumbent; write a checkpoint file and tell the server it changed."""
         kind, _, payload = obj
         if kind == "checkpoint":
-            if not _write_atomically(self.folder / CHECKPOINT_FILE, payload):
+            if not write_atomically(self.folder / CHECKPOINT_FILE, payload, durable=False):
                 return  # a full disk keeps the previous checkpoint; the solve goes on
             obj = ("checkpoint", obj[1], None)
         with self._wake:
@@ -83,16 +137,15 @@ class JobFolderSink:
             self._wake.notify()
 
     def finish(self, final: dict[str, Any]) -> None:
-        """Write the final answer; when the disk refuses it, send it over the pipe instead."""
+        """Send what is pending, write the final answer (over the outbox when the disk refuses
+        it), then say the job ended."""
         with self._wake:
             self._closed = True
             self._wake.notify()
         self._sender.join(timeout=5)
-        if not _write_atomically(self.folder / RESULT_FILE, final):
-            with contextlib.suppress(OSError, ValueError):
-                self.channel.send(("final", None, final))
-        with contextlib.suppress(OSError):
-            self.channel.close()
+        if not write_atomically(self.folder / RESULT_FILE, final, durable=True):
+            self.outbox.send(("final", self.job_id, final))
+        self.outbox.send((ENDED, self.job_id, None))
 
     def _send_pending(self) -> None:
         while True:
@@ -102,21 +155,22 @@ class JobFolderSink:
                 if not self._pending:
                     return
                 item = self._pending.popleft()
-            try:
-                self.channel.send(item)
-            except (OSError, ValueError):
+            if not self.outbox.send(item):
                 return  # the server is gone or closed our pipe: nothing left to tell it
 
 
-def _write_atomically(path: Path, document: Any) -> bool:
-    """Write JSON to ``path`` via a temporary file, fsync and rename; False when the disk
-    refuses (full, read-only): readers only ever see a whole file."""
+def write_atomically(path: Path, document: Any, *, durable: bool) -> bool:
+    """Write JSON to ``path`` via a temporary file and a rename, so readers only ever see a whole
+    file; ``durable`` also fsyncs it first (a final answer: it must outlive the machine's crash
+    as the store's commit does; a checkpoint is replaced within the solve and a process kill
+    never loses what the rename published). False when the disk refuses (full, read-only)."""
     temporary = path.with_suffix(".tmp")
     try:
         with temporary.open("w", encoding="utf-8") as handle:
             json.dump(document, handle, allow_nan=False)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except (OSError, ValueError):
         with contextlib.suppress(OSError):

@@ -38,9 +38,9 @@ def problem_list() -> ProblemList:
         problems=[
             ProblemSummary(
                 kind=m.kind,
-                summary=m.summary,
+                summary=m.about.summary,
                 formats=list(m.formats),
-                default_backend=m.default_backend,
+                default_backend=m.about.default_backend,
             )
             for m in (MODELS[kind] for kind in sorted(MODELS))
         ],

@@ -237,8 +237,9 @@ def _instance(model: ProblemModel[Any, Any], document: dict[str, Any], limit: in
 
 def _check_size(model: ProblemModel[Any, Any], size: int, limit: int | None, field: str) -> None:
     if limit is not None and size > limit:
+        unit = model.about.size_unit
         raise TooLargeError(
-            f"{model.kind} instance of {size} {model.size_unit} exceeds this service's limit of "
-            f"{limit} {model.size_unit} (MAKESPAN_INSTANCE_LIMITS)",
+            f"{model.kind} instance of {size} {unit} exceeds this service's limit of "
+            f"{limit} {unit} (MAKESPAN_INSTANCE_LIMITS)",
             field=field,
         )

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     kill_grace_s: Annotated[float, Field(ge=0, le=3600)] = KILL_GRACE_S
     """A solve still running this long after its time limit is killed."""
     executor: Annotated[str, Field(pattern=EXECUTOR_PATTERN)] = "local"
-    """Where solves run: ``local`` (a process per job), ``ray`` (a local Ray) or
+    """Where solves run: ``local`` (warm job processes), ``ray`` (a local Ray) or
     ``ray:ADDRESS`` (a Ray cluster; the slots then count the cluster's CPUs given to jobs)."""
     api_key: str | None = None
     api_key_file: Path | None = None
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     def size_limits(self) -> dict[str, int]:
         """The largest instance accepted per kind: the kind's default unless overridden."""
         return {
-            kind: self.instance_limits.get(kind, model.default_size_limit)
+            kind: self.instance_limits.get(kind, model.about.default_size_limit)
             for kind, model in MODELS.items()
         }
 

@@ -77,7 +77,8 @@ def solve_job(task: JobTask, events: EventSink, stop: threading.Event) -> dict[s
 
 
 def read_json_file(path: Path) -> dict[str, Any] | None:
-    """A JSON object written by :func:`_write_atomically`, or None when there is none."""
+    """A JSON object written by :func:`~makespan.api.job_process.write_atomically`, or None
+    when there is none."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,19 @@ def report(name: str, latencies: list[float], wall: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the three measurements and print the table."""
+    """Run the measurements and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--slots", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--submissions", type=int, default=2000)
+    parser.add_argument("--only-steps", action="store_true", help="Only where the time goes.")
     args = parser.parse_args(argv)
     instance = load_named("ft06")
     assert instance is not None
     body = instance.model_dump(mode="json", exclude_none=True)
+    if args.only_steps:
+        steps(body, args.jobs, args.slots)
+        return 0
 
     print(f"# bench/service.py --jobs {args.jobs} --slots {args.slots}  (ft06, 1 s limit)")
     print("| path | jobs | jobs/s | p50 ms | p99 ms |")
@@ -98,8 +103,75 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
+    steps(body, args.jobs, args.slots)
     submit_throughput(args.submissions)
     return 0
+
+
+STEPS = (
+    ("HTTP round trip (GET /healthz)", "http"),
+    ("accept: parse, validate, store the job (POST to created_at)", "accept"),
+    ("queue: scheduler wakes and claims (created_at to started_at)", "queue"),
+    ("run beyond the solve: start, channel, files, result commit", "beyond"),
+    ("the solve itself (the Result's wall_time_s)", "solve"),
+    ("answer: publish and respond (finished_at to the answer)", "answer"),
+    ("total POST /v1/solve", "total"),
+)
+"""The steps of a synchronous solve, with the key of each in :func:`_timeline`."""
+
+
+def steps(body: dict[str, Any], count: int, slots: int) -> None:
+    """Where a synchronous solve's time goes: per step, the median over ``count`` solves of
+    ft06, from the client's clock and the job's stored times (milliseconds; the service's
+    clock and the client's are the same machine's)."""
+    print(f"\n# where the time goes: POST /v1/solve of ft06, {count} solves, median ms")
+    print("| step | p50 ms |")
+    print("|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        process, url = start_server(Path(folder) / "bench.sqlite3", "--workers", str(slots))
+        try:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                document = {"problem": "jssp", "instance": body, "options": OPTIONS}
+                client.post("/v1/solve", json=document).raise_for_status()  # warm
+                rows = [_timeline(client, document) for _ in range(count)]
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    for name, key in STEPS:
+        print(f"| {name} | {1000 * statistics.median(row[key] for row in rows):.1f} |")
+    overhead = [row["total"] - row["solve"] for row in rows]
+    print(
+        f"| **service overhead (total - solve)** | **{1000 * statistics.median(overhead):.1f}** |"
+    )
+
+
+def _timeline(client: httpx.Client, document: dict[str, Any]) -> dict[str, float]:
+    """One synchronous solve, cut into the steps of :data:`STEPS` (seconds)."""
+    before = time.time()
+    client.get("/healthz").raise_for_status()
+    sent = time.time()
+    answer = client.post("/v1/solve", json=document)
+    received = time.time()
+    answer.raise_for_status()
+    job = client.get("/v1/jobs", params={"limit": 1}).json()[0]
+    created, started, finished = (
+        _epoch(job[k]) for k in ("created_at", "started_at", "finished_at")
+    )
+    solve_s = answer.json()["wall_time_s"]
+    return {
+        "http": sent - before,
+        "accept": created - sent,
+        "queue": started - created,
+        "beyond": finished - started - solve_s,
+        "solve": solve_s,
+        "answer": received - finished,
+        "total": received - sent,
+    }
+
+
+def _epoch(stamp: str) -> float:
+    """A stored ISO 8601 time (``...Z``) as seconds since the epoch."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 SUBMITTERS = 16

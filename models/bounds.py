@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from makespan.models.limits import FLOAT_EXACT
+from makespan.solvers.frozen import Frozen
 
 PublishedValue = Annotated[int, Field(ge=0, le=FLOAT_EXACT)]
 """A published objective value: reported as a JSON number and compared as a float, so exact
 as a double."""
 
 
-class KnownBounds(BaseModel):
+class KnownBounds(Frozen):
     """Published bounds on the optimal objective, carried for gap reporting."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     lower: PublishedValue | None = None
     upper: PublishedValue | None = None

@@ -7,14 +7,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from makespan.models.bounds import published_best
 from makespan.models.check import CheckReport
 from makespan.models.errors import InstanceError
 from makespan.models.textfile import validate_document
+from makespan.solvers.frozen import Frozen
 from makespan.solvers.ir import Model
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ InstanceT = TypeVar("InstanceT", bound=BaseModel)
 SolutionT = TypeVar("SolutionT", bound=BaseModel)
 IndexT = TypeVar("IndexT")
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+ShouldStop = Callable[[], bool]
+"""What a search asks often: True once it must stop (out of time, or the job cancelled)."""
 # The variances the module protocols below need: a module reads instances it is given
 # (contravariant) and makes the instances or solutions it returns (covariant).
 _InstanceIn = TypeVar("_InstanceIn", bound=BaseModel, contravariant=True)
@@ -93,6 +97,13 @@ class SearchContext(Generic[SolutionT]):
     on_solution: Callable[[str, SolutionT, float], None]
 
 
+class SeededOptions(Frozen):
+    """The base of a generator's parameters (``makespan generate KIND``): the seed every
+    generator takes; one seed and one set of parameters give one instance."""
+
+    seed: Annotated[int, Field(description="Random seed.")] = 0
+
+
 def generator_options_of(options_type: type[OptionsT], options: BaseModel) -> OptionsT:
     """``options`` as ``options_type``, a generator's own parameters; a TypeError for another
     generator's (their fields would not mean the same)."""
@@ -138,26 +149,6 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         return self.about.kind
 
     @property
-    def summary(self) -> str:
-        """One line for ``makespan problems``."""
-        return self.about.summary
-
-    @property
-    def size_unit(self) -> str:
-        """What :meth:`size` counts."""
-        return self.about.size_unit
-
-    @property
-    def default_size_limit(self) -> int:
-        """The largest :meth:`size` a service accepts by default."""
-        return self.about.default_size_limit
-
-    @property
-    def default_backend(self) -> str:
-        """What ``backend="auto"`` means for this kind."""
-        return self.about.default_backend
-
-    @property
     def instance_type(self) -> type[InstanceT]:
         """The validated instance (frozen pydantic; its JSON schema is the kind's)."""
         return self.parts.instance_type
@@ -168,7 +159,7 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         return self.parts.solution_type
 
     def size(self, instance: InstanceT) -> int:
-        """How big the instance is, in :attr:`size_unit` (for service limits)."""
+        """How big the instance is, in ``about.size_unit`` (for service limits)."""
         return self.parts.measures.size(instance)
 
     def lower_bound(self, instance: InstanceT) -> float | None:
@@ -316,11 +307,7 @@ class Searchable(Protocol[_InstanceIn, SolutionT]):
     load in time) and gives the heuristics its time; a backend named explicitly still runs."""
 
     def search(
-        self,
-        instance: _InstanceIn,
-        budget_s: float,
-        should_stop: Callable[[], bool],
-        best: float | None,
+        self, instance: _InstanceIn, budget_s: float, should_stop: ShouldStop, best: float | None
     ) -> SearchAnswer[SolutionT]:
         """Search within ``budget_s`` for a solution better than ``best``."""
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from makespan.solvers.frozen import Frozen
 
 DEFAULT_TIME_LIMIT_S = 10.0
 """The time limit of a solve that names none, everywhere (library, CLI, SDK, service)."""
@@ -41,7 +43,7 @@ def exact_weight(weight: float) -> Fraction:
 BACKEND_PATTERN = r"^(auto|cpsat|highs|pyomo(:[A-Za-z0-9_.\-]+)?)$"
 
 
-class SolveOptions(BaseModel):
+class SolveOptions(Frozen):
     """How to solve: time limit, backend, worker threads, seed, gap limit, backend parameters.
 
     ``backend_params`` is the one escape hatch to the backend: for CP-SAT, ``SatParameters`` in
@@ -50,8 +52,6 @@ class SolveOptions(BaseModel):
     override what these options and the service own (time, threads, seed, files, output) are
     rejected by name.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False)] = (
         DEFAULT_TIME_LIMIT_S

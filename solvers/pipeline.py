@@ -161,7 +161,7 @@ def make_options(**fields: Any) -> SolveOptions:
 
 def resolve_backend(model: ProblemModel[Any, Any], options: SolveOptions) -> Backend:
     """The backend the options name (``auto``: the model's default), parameters checked."""
-    name = model.default_backend if options.backend == "auto" else options.backend
+    name = model.about.default_backend if options.backend == "auto" else options.backend
     backend = get_backend(name)
     if options.backend_params:
         backend.check_params(options.backend_params)
@@ -225,7 +225,7 @@ def solve_instance(
         _run_search(search, model, instance, options, progress, found)
     if backend_left_out and not _settled(found, progress):
         found.messages.append(
-            f"{found.backend.name} left out: {model.size(instance)} {model.size_unit} exceed "
+            f"{found.backend.name} left out: {model.size(instance)} {model.about.size_unit} exceed "
             f"the {limit} its model loads in time (name a backend to run it anyway)"
         )
     elif not _settled(found, progress):

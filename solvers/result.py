@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from makespan.solvers.frozen import Frozen
+
 
 class Status(StrEnum):
     """What is known about the returned answer."""
@@ -66,9 +68,7 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return max(0.0, (objective - bound) / abs(objective))
 
 
-class _Finite(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class _Finite(Frozen):
     @field_validator("*", mode="before")
     @classmethod
     def _no_infinity(cls, value: Any) -> Any:

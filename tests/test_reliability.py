@@ -174,6 +174,30 @@ def test_a_killed_job_process_ends_with_its_checkpoint_or_fails(
         _assert_checked(bystander.document())
 
 
+def test_jobs_run_one_after_another_in_a_warm_process(server: Service, sdk: Client) -> None:
+    assert sdk.solve("jssp", TINY, time_limit_s=5).objective == 7  # the process kept warm
+    first = _running_ta41(sdk, 1)
+    pid = _job_pid(server, first.id)
+    first.wait(timeout=60)
+    second = _running_ta41(sdk, 1)
+    assert _job_pid(server, second.id) == pid  # no fork: the same process, idle meanwhile
+    second.wait(timeout=60)
+    _assert_checked(second.document())
+
+
+def test_a_killed_job_process_is_replaced_for_the_next_job(server: Service, sdk: Client) -> None:
+    victim = _running_ta41(sdk, 30)
+    pid = _job_pid(server, victim.id)
+    wait_for(lambda: (_folders(server) / victim.id / "checkpoint.json").exists())
+    os.kill(pid, signal.SIGKILL)
+    victim.wait(timeout=60)
+    _wait_gone(pid)
+    after = _running_ta41(sdk, 1)
+    assert _job_pid(server, after.id) != pid
+    after.wait(timeout=60)
+    _assert_checked(after.document())
+
+
 def test_a_frozen_job_is_killed_at_its_deadline_and_keeps_its_warm_start(
     start_service: Callable[..., Service],
 ) -> None:

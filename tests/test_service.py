@@ -300,13 +300,13 @@ def test_a_crashed_solver_fails_its_job_not_the_server(
 ) -> None:
     server = start_service(workers="1")
     with Client(server.url) as sdk:
-        sdk.solve("jssp", TINY, time_limit_s=5)  # the fork server is up: only jobs are new below
-        before = set(_descendants(server.pid))
+        sdk.solve("jssp", TINY, time_limit_s=5)  # the fork server and a warm job process are up
         job = sdk.submit("jssp", _named("ta41"), time_limit_s=60)
         wait_for(lambda: job.status() == "running")
-        wait_for(lambda: bool(set(_descendants(server.pid)) - before))
-        for pid in set(_descendants(server.pid)) - before:
-            os.kill(pid, signal.SIGKILL)
+        pid_file = server.db.with_suffix(".jobs") / job.id / "pid"  # the job's process
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip().isdigit())
+        assert int(pid_file.read_text()) in _descendants(server.pid)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
         wait_for(lambda: job.status() in ("failed", "done"))
         document = job.document()
         if document["status"] == "failed":  # killed before its first checkpoint

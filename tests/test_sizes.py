@@ -63,7 +63,8 @@ def _assert_sizes_match(kind: str, text: str, fmt: str, source: str) -> None:
 
 
 def test_every_kind_has_its_default_limit() -> None:
-    assert {kind: model.default_size_limit for kind, model in MODELS.items()} == DEFAULT_LIMITS
+    limits = {kind: model.about.default_size_limit for kind, model in MODELS.items()}
+    assert limits == DEFAULT_LIMITS
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
@@ -119,7 +120,7 @@ def test_comment_lines_only_raise_the_csv_count(data: Path) -> None:
 def test_expert_placement_size_is_layers_experts_gpus() -> None:
     model = get_model("expert_placement")
     default = generate(layers=8, experts=64, gpus=8, tokens=100_000, seed=0)
-    assert model.size(default) == 8 * 64 * 8 <= model.default_size_limit
+    assert model.size(default) == 8 * 64 * 8 <= model.about.default_size_limit
     example = model.read_file(example_path("expert_placement/moe_4x16.json"))
     assert model.size(example) == 4 * 16 * 4
     # The declared sizes count, not the rows' contents; the rows' length stands in for them.

@@ -112,6 +112,13 @@ def _set_time_limit(driver: WebDriver, seconds: float) -> None:
     field.send_keys(str(seconds))
 
 
+def _open(page: Callable[..., tuple[WebDriver, Service]], problem: str) -> WebDriver:
+    """A new page with ``problem`` chosen."""
+    driver, _ = page()
+    Select(driver.find_element(By.ID, "problem")).select_by_value(problem)
+    return driver
+
+
 def _submit_ft06(driver: WebDriver) -> None:
     """Pick the ft06 example and solve it, 20 s at most."""
     Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
@@ -187,8 +194,7 @@ def test_cancel_keeps_the_incumbent_and_draws_it(
 def test_uploaded_file_solves_and_reopens_from_the_recent_list(
     page: Callable[..., tuple[WebDriver, Service]], data: Path
 ) -> None:
-    driver, _ = page()
-    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
+    driver = _open(page, "jssp")
     driver.find_element(By.ID, "file").send_keys(str(data / "la01.txt"))
     _until(
         driver,
@@ -223,8 +229,7 @@ def test_api_docs_render_offline(page: Callable[..., tuple[WebDriver, Service]])
 def test_bad_instance_text_shows_the_line_at_fault(
     page: Callable[..., tuple[WebDriver, Service]],
 ) -> None:
-    driver, _ = page()
-    Select(driver.find_element(By.ID, "problem")).select_by_value("jssp")
+    driver = _open(page, "jssp")
     text_box = driver.find_element(By.ID, "instance-text")
     text_box.clear()
     text_box.send_keys("2 2\n0 3 1 x\n1 2 0 4\n")
@@ -280,8 +285,7 @@ def test_a_finished_job_resolves_near_itself_and_checks_an_edited_solution(
 def test_an_infeasible_job_shows_its_conflict(
     page: Callable[..., tuple[WebDriver, Service]], data: Path
 ) -> None:
-    driver, _ = page()
-    Select(driver.find_element(By.ID, "problem")).select_by_value("rcpsp")
+    driver = _open(page, "rcpsp")
     instance = json.loads((data / "rcpsp_features.json").read_text())
     instance["activities"][4]["deadline"] = 9  # activity 5 cannot end by 9
     document = json.dumps(instance)

@@ -57,6 +57,15 @@ async function requestJson(path, options = {}) {
   return body;
 }
 
+// POST ``body`` as JSON; the answer's JSON (an ApiError when refused).
+function postJson(path, body) {
+  return requestJson(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
 // --- numbers ------------------------------------------------------------------------------
 
 function formatNumber(value) {
@@ -153,11 +162,7 @@ async function onSubmit(event) {
 async function submitJob(body, timeLimit) {
   if ($("format").value) body.format = $("format").value;
   try {
-    const accepted = await requestJson("/v1/jobs", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    const accepted = await postJson("/v1/jobs", body);
     startJob(accepted.id, accepted.status, timeLimit);
     return true;
   } catch (error) {
@@ -320,11 +325,7 @@ async function onCheck() {
   const body = { problem: $("problem").value, instance_text: $("instance-text").value, solution };
   if ($("format").value) body.format = $("format").value;
   try {
-    const verdict = await requestJson("/v1/check", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    const verdict = await postJson("/v1/check", body);
     const head = document.createElement("p");
     head.className = verdict.feasible ? "verdict feasible" : "verdict infeasible";
     head.textContent = verdict.feasible

@@ -69,6 +69,7 @@ from makespan.models.expert_placement.instance import (
     balance_bound,
     exact,
 )
+from makespan.models.expert_placement.replica_model import Grid
 from makespan.models.spec import Compiled, Steering
 from makespan.solvers.ir import DeviationTerm, Label, LinearExpr, Measure, ModelBuilder, Var
 
@@ -85,7 +86,7 @@ class ExpertPlacementIndex:
     ``pairs[r]`` (general costs), and whether GPU labels are canonical (symmetry broken); in
     the compact route form also ``position[l][e]`` (the GPU number) and ``above[r]``."""
 
-    x: tuple[tuple[tuple[Var, ...], ...], ...]
+    x: Grid
     max_load: tuple[Var, ...]
     split: tuple[Var, ...]
     pairs: tuple[tuple[Pair, ...], ...]
@@ -199,7 +200,7 @@ def _replicated(
 
 def _moved(
     instance: ExpertPlacementInstance,
-    x: tuple[tuple[tuple[Var, ...], ...], ...],
+    x: Grid,
     steering: Steering[ExpertPlacementSolution] | None,
 ) -> list[DeviationTerm] | None:
     """The migration from the reference as deviation terms: a replica the reference had and
@@ -237,9 +238,7 @@ def _migration(terms: Sequence[DeviationTerm]) -> LinearExpr:
     return LinearExpr.sum(parts)
 
 
-def _fix(
-    b: ModelBuilder, x: tuple[tuple[tuple[Var, ...], ...], ...], fixed: ExpertPlacementFixed
-) -> None:
+def _fix(b: ModelBuilder, x: Grid, fixed: ExpertPlacementFixed) -> None:
     for f in fixed.root:
         label: Label = {
             "constraint": "fixed",
@@ -251,9 +250,7 @@ def _fix(
         b.fix(x[f.layer][f.expert][f.gpu], 1, label)
 
 
-def _assignment(
-    b: ModelBuilder, instance: ExpertPlacementInstance
-) -> tuple[tuple[tuple[Var, ...], ...], ...]:
+def _assignment(b: ModelBuilder, instance: ExpertPlacementInstance) -> Grid:
     gpus = range(instance.num_gpus)
     x = tuple(
         tuple(tuple(b.bool_var(f"x_{layer}_{e}_{g}") for g in gpus) for e in range(len(row)))
@@ -271,7 +268,7 @@ def _assignment(
 def _max_loads(
     b: ModelBuilder,
     instance: ExpertPlacementInstance,
-    x: tuple[tuple[tuple[Var, ...], ...], ...],
+    x: Grid,
 ) -> tuple[Var, ...]:
     result = []
     for layer, row in enumerate(instance.loads):
@@ -315,9 +312,7 @@ def _split_routes(
     return tuple(split)
 
 
-def _node_sums(
-    instance: ExpertPlacementInstance, x: tuple[tuple[tuple[Var, ...], ...], ...]
-) -> list[list[list[LinearExpr]]]:
+def _node_sums(instance: ExpertPlacementInstance, x: Grid) -> list[list[list[LinearExpr]]]:
     r""":math:`X_{l,e,n} = \sum_{g \in n} x_{l,e,g}`: 1 exactly on the expert's node."""
     per_node = instance.gpus_per_node
     return [
@@ -332,12 +327,17 @@ def _node_sums(
     ]
 
 
+def _route_weights(instance: ExpertPlacementInstance) -> tuple[Fraction, list[int]]:
+    """The communication weight :math:`\\gamma` and each route's tokens :math:`t_r`, the
+    factors of every routing term."""
+    return exact(instance.communication_weight), [route.tokens for route in instance.routing]
+
+
 def _tier_terms(
     instance: ExpertPlacementInstance, split: Sequence[Var], node_split: Sequence[Var]
 ) -> Terms:
     intra, inter = (exact(c) for c in instance.tiers)
-    gamma = exact(instance.communication_weight)
-    tokens = [route.tokens for route in instance.routing]
+    gamma, tokens = _route_weights(instance)
     return [
         (gamma * intra, LinearExpr.weighted(list(split), tokens)),
         (gamma * (inter - intra), LinearExpr.weighted(list(node_split), tokens)),
@@ -345,9 +345,7 @@ def _tier_terms(
 
 
 def _positions(
-    b: ModelBuilder,
-    instance: ExpertPlacementInstance,
-    x: tuple[tuple[tuple[Var, ...], ...], ...],
+    b: ModelBuilder, instance: ExpertPlacementInstance, x: Grid
 ) -> tuple[tuple[Var, ...], ...]:
     gpus = list(range(instance.num_gpus))
     result = []
@@ -381,19 +379,15 @@ def _uniform_terms(
 ) -> list[tuple[Fraction, LinearExpr]]:
     assert instance.uniform_costs is not None
     diagonal, off = (exact(c) for c in instance.uniform_costs)
-    gamma = exact(instance.communication_weight)
-    routed = sum(route.tokens for route in instance.routing)
-    tokens = [route.tokens for route in instance.routing]
+    gamma, tokens = _route_weights(instance)
     return [
-        (gamma * diagonal, LinearExpr((), routed)),
+        (gamma * diagonal, LinearExpr((), sum(tokens))),
         (gamma * (off - diagonal), LinearExpr.weighted(list(split), tokens)),
     ]
 
 
 def _pair_routes(
-    b: ModelBuilder,
-    instance: ExpertPlacementInstance,
-    x: tuple[tuple[tuple[Var, ...], ...], ...],
+    b: ModelBuilder, instance: ExpertPlacementInstance, x: Grid
 ) -> tuple[tuple[Pair, ...], ...]:
     result = []
     for r, route in enumerate(instance.routing):

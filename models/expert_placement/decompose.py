@@ -23,7 +23,7 @@ from makespan.models.expert_placement.instance import (
     balance_bound,
     layer_loads,
 )
-from makespan.models.spec import SearchAnswer
+from makespan.models.spec import SearchAnswer, ShouldStop
 
 METHOD = "decompose"
 
@@ -42,10 +42,7 @@ def decomposable(instance: ExpertPlacementInstance) -> bool:
 
 
 def search(
-    instance: ExpertPlacementInstance,
-    budget_s: float,
-    should_stop: Callable[[], bool],
-    best: float | None,
+    instance: ExpertPlacementInstance, budget_s: float, should_stop: ShouldStop, best: float | None
 ) -> SearchAnswer[ExpertPlacementSolution]:
     """The decomposition search within ``budget_s`` (see the module); no answer when the
     instance does not decompose or nothing beats ``best``."""

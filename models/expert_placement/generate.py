@@ -14,19 +14,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from makespan.models.expert_placement.instance import ExpertPlacementInstance, Route
-from makespan.models.spec import generator_options_of
+from makespan.models.spec import SeededOptions, generator_options_of
 
 __all__ = ["GeneratorOptions", "from_options", "generate"]
 
 
-class GeneratorOptions(BaseModel):
+class GeneratorOptions(SeededOptions):
     """The parameters of :func:`generate` as ``makespan generate expert_placement`` offers
     them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     layers: Annotated[int, Field(ge=1, description="MoE layers.")] = 8
     experts: Annotated[int, Field(ge=1, description="Experts per layer.")] = 64
@@ -36,7 +34,6 @@ class GeneratorOptions(BaseModel):
     affinity: Annotated[
         float, Field(ge=0.0, le=1.0, description="Share of tokens kept on preferred experts.")
     ] = 0.7
-    seed: Annotated[int, Field(description="Random seed.")] = 0
 
 
 _DEFAULT = GeneratorOptions()

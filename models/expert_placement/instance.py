@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from makespan.models.limits import INT64_SAFE
+from makespan.solvers.frozen import Frozen
 
 MAX_TOKENS = 10**9
 """Largest load or routed token count: a layer's load sum (the bound of its max-load variable)
@@ -97,11 +98,9 @@ def exact(value: float) -> Fraction:
     return Fraction(Decimal(repr(value)))
 
 
-class Route(BaseModel):
+class Route(Frozen):
     """``tokens`` tokens sent from expert ``src`` of layer ``layer`` to expert ``dst`` of layer
     ``layer + 1``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     layer: NonNegativeInt
     src: NonNegativeInt
@@ -692,7 +691,7 @@ Replicas = Sequence[Sequence[Sequence[int]]]
 """``replicas[l][e]``: the GPUs holding a replica of expert e of layer l."""
 
 
-class ExpertPlacementSolution(BaseModel):
+class ExpertPlacementSolution(Frozen):
     """A placement, in makespan's and in EPLB's terms.
 
     ``phy2log[l][s]`` is the logical expert in physical slot s of layer l (slot s is on GPU
@@ -708,8 +707,6 @@ class ExpertPlacementSolution(BaseModel):
     communication_weight * crossing_tokens``. A solution given as input needs ``placement``
     (or ``phy2log`` when experts are replicated); what else it carries must be right.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     placement: tuple[tuple[NonNegativeInt, ...], ...]
     max_load_sum: NonNegativeInt
@@ -834,10 +831,8 @@ def _slot_maps(
     return tuple(phy2log), tuple(log2phy)
 
 
-class ExpertFixing(BaseModel):
+class ExpertFixing(Frozen):
     """Expert ``expert`` of layer ``layer`` stays on GPU ``gpu``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     layer: Annotated[int, Field(ge=0, le=INT64_SAFE)]
     expert: Annotated[int, Field(ge=0, le=INT64_SAFE)]

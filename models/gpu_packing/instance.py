@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
 from makespan.models.limits import FLOAT_EXACT
+from makespan.solvers.frozen import Frozen
 
 COST_SCALE = 10**4
 """Costs carry at most 4 decimals, so ``cost * COST_SCALE`` is an exact integer objective."""
@@ -96,10 +97,8 @@ def unit_load(rate: float, throughput: float, pooling: str) -> int | None:
     return None if pooling == "instance" and units > LOAD_SCALE else units
 
 
-class GpuType(BaseModel):
+class GpuType(Frozen):
     """One GPU type: hourly cost, optional cap on its count and its throughput per bucket."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, Field(min_length=1)]
     cost_per_hour: Annotated[float, Field(ge=0, le=MAX_COST_PER_HOUR, allow_inf_nan=False)]
@@ -334,20 +333,16 @@ def lower_bound(instance: GpuPackingInstance) -> float:
     return math.ceil(instance.fractional_lower_bound * COST_SCALE - 1e-6) / COST_SCALE
 
 
-class CheapestSingleType(BaseModel):
+class CheapestSingleType(Frozen):
     """The cheapest fleet of one GPU type serving everything (Mélange's baseline)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     gpu_type: str
     count: NonNegativeInt
     cost_per_hour: float
 
 
-class Assignment(BaseModel):
+class Assignment(Frozen):
     """Where one slice runs: its type and, for instance pooling, the GPU index of that type."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     bucket: tuple[NonNegativeInt, NonNegativeInt]
     slice: NonNegativeInt
@@ -356,12 +351,10 @@ class Assignment(BaseModel):
     rate: float
 
 
-class SliceFixing(BaseModel):
+class SliceFixing(Frozen):
     """Slice ``slice`` of ``bucket`` stays on ``gpu_type`` (instance pooling: on GPU ``gpu`` of
     that type, when given). ``rate``, when given (an answer's entry pasted back), must be the
     slice's."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     bucket: tuple[
         Annotated[int, Field(ge=0, le=MAX_COUNT)], Annotated[int, Field(ge=0, le=MAX_COUNT)]
@@ -372,18 +365,14 @@ class SliceFixing(BaseModel):
     rate: float | None = None
 
 
-class GpuPackingFixed(BaseModel):
+class GpuPackingFixed(Frozen):
     """The fixed parts of a packing (``options.fixed``): ``assignment`` entries."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     assignment: tuple[SliceFixing, ...] = ()
 
 
-class GpuPackingSolution(BaseModel):
+class GpuPackingSolution(Frozen):
     """A fleet (``gpus`` per type), the slice assignment and its hourly cost."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cost_per_hour: float
     gpus: dict[str, NonNegativeInt]

@@ -22,6 +22,7 @@ from pydantic.config import JsonDict
 
 from makespan.models.bounds import KnownBounds
 from makespan.models.limits import FLOAT_EXACT, MAX_HORIZON
+from makespan.solvers.frozen import Frozen
 
 MAX_DURATION = 10**9
 """Largest processing time (and setup time): a job's length, a machine's load and every start
@@ -56,10 +57,8 @@ class Choice(NamedTuple):
     duration: int
 
 
-class Alternative(BaseModel):
+class Alternative(Frozen):
     """One machine a flexible operation may run on, for this machine's ``duration``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     machine: NonNegativeInt
     duration: Duration
@@ -74,11 +73,9 @@ def _distinct_machines(alternatives: tuple[Alternative, ...]) -> tuple[Alternati
     return alternatives
 
 
-class Operation(BaseModel):
+class Operation(Frozen):
     """One step of a job: ``duration`` time units on ``machine`` (0-based), or, for a flexible
     operation, on exactly one of its ``alternatives``, for that machine's duration."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     machine: NonNegativeInt | None = None
     duration: Duration | None = None
@@ -132,11 +129,9 @@ class Operation(BaseModel):
         return None
 
 
-class ShopObjective(BaseModel):
+class ShopObjective(Frozen):
     """A weighted sum of objective terms, each coefficient a non-negative integer; ``C_j`` is
     the end of job j's last operation, ``d_j`` its due date, ``w_j`` its weight."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     makespan: Weight = Field(0, description="coefficient of max_j C_j")
     total_weighted_tardiness: Weight = Field(
@@ -560,10 +555,8 @@ def objective_bound(instance: JobShopInstance) -> int:
     )
 
 
-class ScheduledOperation(BaseModel):
+class ScheduledOperation(Frozen):
     """Where one operation runs: job, its index within the job, machine, start and end."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     job: NonNegativeInt
     index: NonNegativeInt
@@ -576,11 +569,9 @@ def _absent(value: Any) -> bool:
     return value is None
 
 
-class JobShopSolution(BaseModel):
+class JobShopSolution(Frozen):
     """A schedule: every operation with its machine, start and end; ``makespan`` is the largest
     end, and ``objective`` the instance's objective when it is not the plain makespan."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     makespan: NonNegativeInt
     operations: tuple[ScheduledOperation, ...]
@@ -631,10 +622,8 @@ class JobShopSolution(BaseModel):
         return self.makespan if self.objective is None else self.objective
 
 
-class OperationFixing(BaseModel):
+class OperationFixing(Frozen):
     """Operation ``index`` of job ``job`` keeps its ``start`` and/or its ``machine``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     job: NonNegativeInt
     index: NonNegativeInt
@@ -642,11 +631,9 @@ class OperationFixing(BaseModel):
     machine: NonNegativeInt | None = None
 
 
-class JobShopFixed(BaseModel):
+class JobShopFixed(Frozen):
     """The fixed parts of a schedule (``options.fixed``): operations kept at a start and/or on
     a machine."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     operations: tuple[OperationFixing, ...] = ()
 

@@ -13,18 +13,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from makespan.models.memory_mapping.instance import MemoryInstance, max_live
-from makespan.models.spec import generator_options_of
+from makespan.models.spec import SeededOptions, generator_options_of
 
 __all__ = ["GeneratorOptions", "from_options", "generate"]
 
 
-class GeneratorOptions(BaseModel):
+class GeneratorOptions(SeededOptions):
     """The parameters of :func:`generate` as ``makespan generate memory_mapping`` offers them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     buffers: Annotated[int, Field(ge=1, description="Number of buffers.")] = 200
     two_level: Annotated[bool, Field(description="Fast memory of --fast-share x max-live.")] = False
@@ -32,7 +30,6 @@ class GeneratorOptions(BaseModel):
         float, Field(ge=0.01, le=1.0, description="Fast capacity / max-live bound.")
     ] = 0.5
     alignment: Annotated[int, Field(ge=1, description="Alignment of every buffer.")] = 1
-    seed: Annotated[int, Field(description="Random seed.")] = 0
 
 
 _DEFAULT = GeneratorOptions()

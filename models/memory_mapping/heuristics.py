@@ -23,7 +23,7 @@ from makespan.models.memory_mapping.instance import (
     MemoryInstance,
     MemorySolution,
 )
-from makespan.models.spec import SearchAnswer, Steering, WarmStart
+from makespan.models.spec import SearchAnswer, ShouldStop, Steering, WarmStart
 
 SEARCH_METHOD = "canonical_search"
 
@@ -176,10 +176,7 @@ def lowest_gap(starts: Ints, ends: Ints, size: int, alignment: int) -> int:
 
 
 def capacity_search(
-    instance: MemoryInstance,
-    budget_s: float,
-    should_stop: Callable[[], bool],
-    best: float | None,
+    instance: MemoryInstance, budget_s: float, should_stop: ShouldStop, best: float | None
 ) -> SearchAnswer[MemorySolution]:
     """The canonical search at the capacity, or, without one, at the max-live bound.
 

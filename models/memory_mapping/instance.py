@@ -22,10 +22,11 @@ from typing import Annotated
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from makespan.models.errors import InstanceError
 from makespan.models.limits import INT64_SAFE
+from makespan.solvers.frozen import Frozen
 
 MAX_VALUE = 2**40
 """Upper limit on times, sizes and alignments: with at most :data:`MAX_BUFFERS` buffers, the
@@ -46,12 +47,10 @@ DEFAULT_SIZE_LIMIT = 200_000
 """Buffers a service accepts by default."""
 
 
-class Buffer(BaseModel):
+class Buffer(Frozen):
     """One buffer: alive on ``[lower, upper)``, ``size`` bytes, offset a multiple of
     ``alignment``; ``benefit`` (two-level only, default ``size``) is what keeping it in fast
     memory is worth."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: Annotated[str, Field(min_length=1)]
     lower: Annotated[int, Field(ge=0, le=MAX_VALUE)]
@@ -72,11 +71,9 @@ class Buffer(BaseModel):
         return self.size if self.benefit is None else self.benefit
 
 
-class MemoryInstance(BaseModel):
+class MemoryInstance(Frozen):
     """Buffers to place; ``capacity`` turns peak minimisation into a feasibility question, and
     ``two_level`` (which needs a capacity) lets buffers stay in slow memory."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str | None = None
     buffers: Annotated[tuple[Buffer, ...], Field(min_length=1, max_length=MAX_BUFFERS)]
@@ -184,23 +181,19 @@ def max_live(lower: Ints, upper: Ints, size: Ints) -> int:
     return int(max(0, int(np.cumsum(delta[events]).max())))
 
 
-class Placement(BaseModel):
+class Placement(Frozen):
     """Where one buffer lives."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     offset: Annotated[int, Field(ge=0, le=INT64_SAFE)]
 
 
-class MemorySolution(BaseModel):
+class MemorySolution(Frozen):
     """Offsets of the placed buffers and their peak ``max (offset + size)``.
 
     Two-level solutions list the fast-memory buffers in ``buffers``, the others in ``slow``,
     with ``slow_benefit`` the benefit left in slow memory (the objective).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     peak: Annotated[int, Field(ge=0)]
     buffers: tuple[Placement, ...]
@@ -208,11 +201,9 @@ class MemorySolution(BaseModel):
     slow_benefit: Annotated[int, Field(ge=0)] | None = None
 
 
-class MemoryFixed(BaseModel):
+class MemoryFixed(Frozen):
     """The fixed parts of a placement (``options.fixed``): buffers kept at an offset and, two
     levels, buffers kept in slow memory."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     buffers: tuple[Placement, ...] = ()
     slow: tuple[str, ...] = ()

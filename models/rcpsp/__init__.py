@@ -33,6 +33,7 @@ from makespan.models.spec import (
     ProblemModel,
     SearchAnswer,
     SearchContext,
+    ShouldStop,
 )
 
 __all__ = [
@@ -61,11 +62,7 @@ class Rcpsp(ProblemModel[RcpspInstance, RcpspSolution]):
     fixed_before = staticmethod(rcpsp_instance.fixed_before)
 
     def search(
-        self,
-        instance: RcpspInstance,
-        budget_s: float,
-        should_stop: Callable[[], bool],
-        best: float | None,
+        self, instance: RcpspInstance, budget_s: float, should_stop: ShouldStop, best: float | None
     ) -> SearchAnswer[RcpspSolution]:
         """:func:`.search.search` on one thread, without streaming."""
         return own_search.search(instance, budget_s, should_stop, best)

@@ -81,7 +81,7 @@ def compile_instance(
     ]
     _time_constraints(b, instance, starts)
     for resource in instance.resources:
-        _resource(b, instance, resource, intervals, horizon)
+        _resource(b, resource, _users(instance, resource, intervals), horizon)
     pos = instance.position
     for x, y in instance.disjunctive:
         if instance.activities[pos[x]].duration and instance.activities[pos[y]].duration:
@@ -139,15 +139,10 @@ def _time_constraints(b: ModelBuilder, instance: RcpspInstance, starts: Sequence
 
 
 def _resource(
-    b: ModelBuilder,
-    instance: RcpspInstance,
-    resource: Resource,
-    intervals: Sequence[int],
-    horizon: int,
+    b: ModelBuilder, resource: Resource, users: Sequence[tuple[int, int]], horizon: int
 ) -> None:
     """One cumulative: the users, plus each downtime period (clipped to the horizon) as a fixed
-    interval that takes the whole capacity."""
-    users = _users(instance, resource, intervals)
+    interval that takes the whole capacity; ``users`` are (interval, demand) pairs."""
     if not users:
         return
     blocks = [
@@ -224,7 +219,7 @@ def explained(instance: RcpspInstance, steering: Steering[RcpspSolution] | None 
     _labelled_lags(b, instance, starts)
     _labelled_pairs(b, instance, starts)
     for resource in instance.resources:
-        _labelled_resource(b, instance, resource, intervals, horizon)
+        _labelled_resource(b, resource, _users(instance, resource, intervals), horizon)
     _fix_starts(b, instance, starts, fixed)
     return b.build()
 
@@ -289,16 +284,11 @@ def _labelled_pairs(b: ModelBuilder, instance: RcpspInstance, starts: Sequence[V
 
 
 def _labelled_resource(
-    b: ModelBuilder,
-    instance: RcpspInstance,
-    resource: Resource,
-    intervals: Sequence[int],
-    horizon: int,
+    b: ModelBuilder, resource: Resource, users: Sequence[tuple[int, int]], horizon: int
 ) -> None:
     """The resource's capacity as one group (a cumulative of its users), each downtime period
     another (a block no user may overlap, kept apart from the capacity: a resource is down
-    whatever its capacity)."""
-    users = _users(instance, resource, intervals)
+    whatever its capacity); ``users`` are (interval, demand) pairs."""
     if not users:
         return
     label: Label = {

@@ -536,7 +536,7 @@ def warm_start(
     found = sampled_lists(instance, deadline, seed, stop)
     if found is not None:
         return found
-    return scheme_warm_start(instance, max(0.0, deadline - time.monotonic()), seed, stop)
+    return scheme_warm_start(instance, deadline, seed, stop)
 
 
 def sampled_lists(
@@ -560,24 +560,14 @@ def sampled_lists(
 
 
 def scheme_warm_start(
-    instance: RcpspInstance,
-    time_budget_s: float,
-    seed: int = 0,
-    should_stop: Callable[[], bool] | None = None,
+    instance: RcpspInstance, deadline: float, seed: int, should_stop: Callable[[], bool]
 ) -> WarmStart[RcpspSolution] | None:
     """The best schedule of every scheme x rule, justified, then of random LFT-biased samples
-    until the budget ends, ``should_stop()``, the lower bound, or a stall. None when the
-    instance is infeasible or no scheme placed every activity (tight maximum lags or
-    deadlines)."""
-    if infeasibility_reason(instance) is not None:
-        return None
+    until ``deadline``, ``should_stop()``, the lower bound, or a stall. None when no scheme
+    placed every activity (tight maximum lags or deadlines); the caller has ruled out an
+    infeasible instance."""
     project = build_project(instance, build_network(instance))
-    search = _Search(
-        project,
-        time.monotonic() + time_budget_s,
-        lower_bound(instance) or 0,
-        should_stop or (lambda: False),
-    )
+    search = _Search(project, deadline, lower_bound(instance) or 0, should_stop)
     _run_schemes(search)
     if not search.done:
         _sample(search, random.Random(seed), priorities(project, "lft"))

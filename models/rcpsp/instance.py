@@ -13,6 +13,7 @@ from pydantic.config import JsonDict
 
 from makespan.models.bounds import KnownBounds
 from makespan.models.limits import MAX_HORIZON
+from makespan.solvers.frozen import Frozen
 
 MAX_VALUE = 10**9
 """Largest duration, time, demand, capacity or lag magnitude: a product of two (an energy
@@ -45,28 +46,24 @@ _EXAMPLE: JsonDict = {
 }
 
 
-class Resource(BaseModel):
+class Resource(Frozen):
     """A renewable resource: ``capacity`` units at every time outside its ``downtime`` periods.
 
     A downtime period ``[a, b)`` is half-open; during it the capacity is 0.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, Field(min_length=1)]
     capacity: Amount
     downtime: tuple[tuple[Time, Time], ...] = ()
 
 
-class Activity(BaseModel):
+class Activity(Frozen):
     """One activity: it runs ``duration`` units without interruption, using ``demands[name]``
     units of each named resource, and starts after every predecessor ended.
 
     ``successors`` are ids that may start only once this activity ended; it starts at or after
     ``release`` and ends at or before ``deadline`` (none when null).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: NonNegativeInt
     duration: Time
@@ -231,37 +228,29 @@ def _check_acyclic(activities: Sequence[Activity]) -> None:
     )
 
 
-class ScheduledActivity(BaseModel):
+class ScheduledActivity(Frozen):
     """When one activity runs: ``[start, end)``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: NonNegativeInt
     start: NonNegativeInt
     end: NonNegativeInt
 
 
-class FixedStart(BaseModel):
+class FixedStart(Frozen):
     """Activity ``id`` starts at ``start``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: NonNegativeInt
     start: Time
 
 
-class RcpspFixed(BaseModel):
+class RcpspFixed(Frozen):
     """The fixed parts of a schedule (``options.fixed``): activities kept at their start."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     activities: tuple[FixedStart, ...] = ()
 
 
-class RcpspSolution(BaseModel):
+class RcpspSolution(Frozen):
     """A schedule: every activity with its start and end; ``makespan`` is the largest end."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     makespan: NonNegativeInt
     activities: tuple[ScheduledActivity, ...]
