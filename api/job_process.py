@@ -91,14 +91,14 @@ def run_job(task: JobTask, outbox: Outbox, stop: threading.Event, folder: Path) 
 
 
 class Outbox:
-    """The process's side of its outbox: one message at a time (the sink's sender thread and
-    the main thread both send)."""
+    """The sending side of a channel, one message at a time (a job process's outbox: the
+    sink's sender thread and the main thread both send; the server's side of an inbox)."""
 
     def __init__(self, channel: Any) -> None:
         self.channel = channel
         self._lock = threading.Lock()
 
-    def send(self, message: tuple[str, str, Any]) -> bool:
+    def send(self, message: tuple[Any, ...]) -> bool:
         """Send one message; False when the server is gone or closed the channel."""
         with self._lock:
             try:

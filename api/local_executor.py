@@ -72,7 +72,11 @@ class _Process:
     fork server dies."""
     jobs: int = 0
     outbox_open: bool = True
-    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    sender: job_process.Outbox = field(init=False)
+    """The inbox's sending side, one message at a time (the scheduler and cancels send)."""
+
+    def __post_init__(self) -> None:
+        self.sender = job_process.Outbox(self.inbox)
 
     @property
     def exit_handle(self) -> Any:
@@ -87,12 +91,7 @@ class _Process:
 
     def send(self, message: tuple[Any, ...]) -> bool:
         """One message to the inbox; False when the process is gone."""
-        with self.send_lock:
-            try:
-                self.inbox.send(message)
-            except (OSError, ValueError):
-                return False
-        return True
+        return self.sender.send(message)
 
     def kill(self) -> None:
         """SIGKILL the process (its channels stay open until :meth:`end`)."""
