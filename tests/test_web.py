@@ -294,7 +294,8 @@ def test_an_infeasible_job_shows_its_conflict(
     Select(driver.find_element(By.ID, "format")).select_by_value("json")
     driver.find_element(By.ID, "submit").click()
     _until(driver, lambda: _text(driver, "status") == "done", "the job to finish")
-    assert "infeasible" in _text(driver, "message")
+    # The status and the result arrive as two events: the message may follow the status.
+    _until(driver, lambda: "infeasible" in _text(driver, "message"), "the infeasibility")
     _until(
         driver, lambda: driver.find_element(By.ID, "conflict-box").is_displayed(), "the conflict"
     )
