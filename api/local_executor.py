@@ -59,9 +59,10 @@ MAX_IDLE_RESIDENT_BYTES = 2 << 30
 allocator keeps) is replaced rather than kept idle; a fresh one holds a few hundred MiB."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Process:
-    """A job process: its inbox (the server sends), its outbox (the server reads)."""
+    """A job process: its inbox (the server sends), its outbox (the server reads). Compared
+    by identity: two processes are never the same one."""
 
     process: Any
     inbox: Any
@@ -211,8 +212,7 @@ class LocalProcessExecutor(Executor):
             worker.end(kill=True)
             self._retire(worker)
             raise OSError("the job process ended before it took the job")
-        with contextlib.suppress(OSError):  # full: the monitor is woken already
-            os.write(self._wake_write, b"\0")
+        self._wake_monitor()
 
     def _take_idle(self) -> _Process | None:
         """An idle job process that still runs (dead ones are dropped)."""
@@ -343,6 +343,11 @@ class LocalProcessExecutor(Executor):
                 self._finish(job)
             else:
                 self._enforce_deadlines(job, now)
+
+    def _wake_monitor(self) -> None:
+        """Make the monitor look at the jobs now (a job just started)."""
+        with contextlib.suppress(OSError):  # full: the monitor is woken already
+            os.write(self._wake_write, b"\0")
 
     def _clear_wake(self) -> None:
         with contextlib.suppress(BlockingIOError):
