@@ -88,13 +88,15 @@ class SearchAnswer(Generic[SolutionT]):
 @dataclass(frozen=True)
 class SearchContext(Generic[SolutionT]):
     """What a :class:`CooperativeSearch` may use besides its budget: the solve's worker
-    threads (None: as many as the cores) and seed, and ``on_solution(method, solution,
+    threads (None: as many as the cores) and seed, ``on_solution(method, solution,
     objective)``, which takes each improving solution while the search runs (checked, reported
-    and kept as the solve's checkpoint)."""
+    and kept as the solve's checkpoint), and the solve's best solution so far (the warm start's,
+    or None), for a search that improves a schedule rather than builds one."""
 
     workers: int | None
     seed: int
     on_solution: Callable[[str, SolutionT, float], None]
+    incumbent: SolutionT | None = None
 
 
 class SeededOptions(Frozen):

@@ -319,6 +319,7 @@ def _run_search(
             lambda method, solution, objective: _offer(
                 model, instance, progress, run, method, solution, objective
             ),
+            run.best.solution if run.best else None,
         )
         answer = search.search_with(instance, search.search_share * remaining, stop, best, context)
     else:

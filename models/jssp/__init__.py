@@ -7,7 +7,7 @@ them."""
 from __future__ import annotations
 
 from makespan.models.bounds import KnownBounds
-from makespan.models.jssp import benchmarks, check, compile, formats, heuristics, instance
+from makespan.models.jssp import benchmarks, check, compile, formats, heuristics, instance, lns
 from makespan.models.jssp.instance import (
     DEFAULT_SIZE_LIMIT as SIZE_LIMIT,
 )
@@ -30,9 +30,10 @@ __all__ = [
 ]
 
 
-class JobShop(ProblemModel[JobShopInstance, JobShopSolution]):
-    """Job-shop scheduling, with the classic and the flexible benchmark sets by name, and a
-    repair of a reference schedule."""
+class JobShop(lns.KindSearch, ProblemModel[JobShopInstance, JobShopSolution]):
+    """Job-shop scheduling, with the classic and the flexible benchmark sets by name, a repair
+    of a reference schedule, and its own search for the shops the tabu searches leave out
+    (``Searchable`` and ``CooperativeSearch``: :mod:`.lns`, on unsteered solves)."""
 
     load_named = staticmethod(benchmarks.load_named)
     prepare = staticmethod(heuristics.prepare)

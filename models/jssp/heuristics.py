@@ -16,8 +16,10 @@ Every other instance takes the shop warm start of :func:`warm_start`: dispatchin
 choice, releases, downtime and setups (:mod:`.shop`; apparent-tardiness-cost and due-date rules for
 due-date objectives), then, for a flexible job shop with the plain makespan and nothing else,
 the same tabu search on the chosen machines alternating with machine reassignment
-(:mod:`.flexible`). Instances with releases, downtime, setups or another objective go to the
-exact solver with the dispatch schedule: the tabu search's graph has no place for them.
+(:mod:`.flexible`). Instances with releases, downtime, setups or another objective go on with
+the dispatch schedule to the kind's large-neighbourhood search (:mod:`.lns`, CP-SAT re-solving
+parts of the schedule) and then the exact solver: the tabu search's graph has no place for
+them.
 """
 
 from __future__ import annotations
@@ -76,8 +78,8 @@ def warm_start(
     plain makespan and no release, downtime or setup is then improved by the tabu search on the
     machines the dispatch chose, with machine reassignment moves (:mod:`.flexible`), after
     :data:`SHOP_DISPATCH_SHARE` of the budget. Instances with releases, downtime, setups or
-    another objective go to the exact solver with the dispatch schedule: the tabu search's
-    graph knows neither breaks, setups nor due dates."""
+    another objective go on with the dispatch schedule to :mod:`.lns` (under
+    ``backend="auto"``): the tabu search's graph knows neither breaks, setups nor due dates."""
     if instance.is_classic:
         found = improved_schedule(
             instance, time_budget_s=budget_s, seed=seed, should_stop=should_stop
