@@ -95,7 +95,6 @@ class _Steps:
 
     share: float = START_SHARE
     weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(NEIGHBOURHOODS, 1.0))
-    improvements: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NEIGHBOURHOODS, 0))
     steps: int = 0
 
     def pick(self, rng: random.Random) -> str:
@@ -110,7 +109,6 @@ class _Steps:
         self.steps += 1
         if improved:
             self.weights[name] += 1.0
-            self.improvements[name] += 1
         if exhausted:
             self.share = min(1.0, self.share * GROWTH)
         elif not improved:
