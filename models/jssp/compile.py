@@ -352,12 +352,11 @@ def hint(
     """Hint values for every variable from a solution (those inside their domains)."""
     index = compiled.index
     values: dict[int, int] = {}
-    completions = [0] * instance.num_jobs
     for op in solution.operations:
         values[index.starts[op.job][op.index].index] = op.start
         for machine, x in index.choices[op.job][op.index]:
             values[x.index] = int(machine == op.machine)
-        completions[op.job] = max(completions[op.job], op.end)
+    completions = solution.completions(instance)
     dues = instance.dues
     if index.makespan is not None:
         values[index.makespan.index] = solution.makespan

@@ -610,16 +610,26 @@ class JobShopSolution(Frozen):
         makespan = max((o.end for o in operations), default=0)
         objective = None
         if not instance.shop_objective.is_makespan:
-            completions = [0] * instance.num_jobs
-            for o in operations:
-                if o.job < instance.num_jobs:
-                    completions[o.job] = max(completions[o.job], o.end)
-            objective = instance.objective_value(completions)
+            objective = instance.objective_value(job_completions(instance.num_jobs, operations))
         return cls(makespan=makespan, operations=operations, objective=objective)
+
+    def completions(self, instance: JobShopInstance) -> list[int]:
+        """:math:`C_j`, the end of each job's last operation."""
+        return job_completions(instance.num_jobs, self.operations)
 
     def value(self) -> int:
         """The objective value this solution claims (its makespan for the plain makespan)."""
         return self.makespan if self.objective is None else self.objective
+
+
+def job_completions(num_jobs: int, operations: Sequence[ScheduledOperation]) -> list[int]:
+    """The latest end among each job's ``operations`` (0 for a job with none; operations of
+    jobs beyond ``num_jobs`` left out, so that a malformed solution cannot index past them)."""
+    completions = [0] * num_jobs
+    for o in operations:
+        if o.job < num_jobs:
+            completions[o.job] = max(completions[o.job], o.end)
+    return completions
 
 
 class OperationFixing(Frozen):

@@ -33,6 +33,7 @@ import os
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,6 +69,9 @@ it)."""
 
 STEP_LIMIT_S = 1.0
 """Seconds one step may take at most (a stop request waits for the step at most this long)."""
+
+REPORT_S = 0.2
+"""Seconds between two improvements handed to the solve."""
 
 MIN_STEP_S = 0.05
 """A step shorter than this is not started: the time left goes to the final solve."""
@@ -187,10 +191,6 @@ def improve(
     return SearchAnswer(METHOD, best, best.value(), proven_optimal=run.proven)
 
 
-REPORT_S = 0.2
-"""Seconds between two improvements handed to the solve."""
-
-
 def _report(
     run: _Run,
     reported: JobShopSolution,
@@ -283,28 +283,25 @@ def _neighbourhood(
         first = rng.randrange(len(ordered) - count + 1)
         return frozenset((o.job, o.index) for o in ordered[first : first + count])
     if name == "jobs":
-        return _whole(
-            ops, _drawn(rng, _job_costs(instance, solution), _sizes_by(ops, "job")), count
-        )
-    return _whole(ops, _drawn(rng, None, _sizes_by(ops, "machine")), count, by_machine=True)
+        costs = _job_costs(instance, solution)
+        return _whole(ops, count, _job_of, lambda sizes: _drawn(rng, sizes, costs))
+    return _whole(ops, count, _machine_of, lambda sizes: _drawn(rng, sizes, {}))
 
 
-def _sizes_by(ops: tuple[ScheduledOperation, ...], key: str) -> dict[int, int]:
-    sizes: dict[int, int] = {}
-    for o in ops:
-        group = o.job if key == "job" else o.machine
-        sizes[group] = sizes.get(group, 0) + 1
-    return sizes
+def _job_of(o: ScheduledOperation) -> int:
+    return o.job
+
+
+def _machine_of(o: ScheduledOperation) -> int:
+    return o.machine
 
 
 def _job_costs(instance: JobShopInstance, solution: JobShopSolution) -> dict[int, float]:
-    """Each job's share of the weighted tardiness and completion terms of the objective."""
+    """Each job's share of what it adds to the objective's per-job terms (weighted tardiness,
+    completion and tardy job, and its own lateness for the maximum lateness)."""
     objective = instance.shop_objective
-    ends = [0] * instance.num_jobs
-    for o in solution.operations:
-        ends[o.job] = max(ends[o.job], o.end)
     costs = {}
-    for j, end in enumerate(ends):
+    for j, end in enumerate(solution.completions(instance)):
         weight, due = instance.weights[j], instance.dues[j]
         late = max(0, end - due)
         costs[j] = (
@@ -320,31 +317,32 @@ def _job_costs(instance: JobShopInstance, solution: JobShopSolution) -> dict[int
     return {j: c / total for j, c in costs.items()}
 
 
-def _drawn(rng: random.Random, costs: dict[int, float] | None, sizes: dict[int, int]) -> list[int]:
-    """Every group once, in a random order that puts the costly ones (``costs``) first more
-    often: keys ``u^(1 / (1 + c))`` sorted descending (weighted sampling without replacement)."""
-    groups = list(sizes)
-    keyed = [
-        (rng.random() ** (1.0 / (1.0 + (costs or {}).get(g, 0.0) * len(groups))), g) for g in groups
-    ]
+def _drawn(rng: random.Random, sizes: Counter[int], costs: dict[int, float]) -> list[int]:
+    """Every group of ``sizes`` once, in a random order that puts the costly ones first more
+    often: keys :math:`u^{1 / (1 + n c_g)}` (``u`` uniform, ``n`` the number of groups, ``c_g``
+    the group's share of the cost) sorted descending, weighted sampling without replacement."""
+    n = len(sizes)
+    keyed = [(rng.random() ** (1.0 / (1.0 + costs.get(g, 0.0) * n)), g) for g in sizes]
     return [g for _, g in sorted(keyed, reverse=True)]
 
 
 def _whole(
-    ops: tuple[ScheduledOperation, ...], order: list[int], count: int, by_machine: bool = False
+    ops: tuple[ScheduledOperation, ...],
+    count: int,
+    group_of: Callable[[ScheduledOperation], int],
+    order: Callable[[Counter[int]], list[int]],
 ) -> frozenset[Operation]:
-    """The operations of the first groups of ``order`` (jobs, or machines) until ``count``."""
+    """Whole groups of operations (``group_of``: its job, or its machine), taken in ``order``
+    until they hold ``count`` operations."""
+    sizes = Counter(group_of(o) for o in ops)
     chosen: set[int] = set()
     total = 0
-    sizes = _sizes_by(ops, "machine" if by_machine else "job")
-    for group in order:
+    for group in order(sizes):
         if total >= count:
             break
         chosen.add(group)
         total += sizes[group]
-    return frozenset(
-        (o.job, o.index) for o in ops if (o.machine if by_machine else o.job) in chosen
-    )
+    return frozenset((o.job, o.index) for o in ops if group_of(o) in chosen)
 
 
 def _step(
