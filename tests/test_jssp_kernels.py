@@ -19,7 +19,7 @@ from makespan.models.jssp.dispatch import giffler_thompson
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
 from makespan.models.jssp.kernels import Graph
 from makespan.models.jssp.tabu import (
-    _Search,
+    TabuRun,
     build_graph,
     kernels_ready,
     run_tabu,
@@ -237,9 +237,9 @@ def test_a_search_resumes_exactly_where_a_slice_stopped() -> None:
     assert instance is not None
     start = giffler_thompson(instance, "mwkr")
 
-    def search() -> _Search:
+    def search() -> TabuRun:
         graph = build_graph(instance, start.starts)
-        return _Search(instance, graph, seed=4, lower_bound=0, max_stall=10**9, iteration_cap=-1)
+        return TabuRun(instance, graph, seed=4, lower_bound=0, max_stall=10**9, iteration_cap=-1)
 
     whole, sliced = search(), search()
     whole._run(700)
@@ -256,7 +256,7 @@ def test_the_tabu_table_grows_when_live_keys_fill_it() -> None:
     assert instance is not None
     start = giffler_thompson(instance, "spt")
     graph = build_graph(instance, start.starts)
-    search = _Search(instance, graph, seed=0, lower_bound=0, max_stall=10**9, iteration_cap=300)
+    search = TabuRun(instance, graph, seed=0, lower_bound=0, max_stall=10**9, iteration_cap=300)
     search.table = kernels.new_tabu_table(16)  # too small for even one move's keys
     search.run_until(FAR, lambda: False)
     assert search.iterations == 300

@@ -14,6 +14,7 @@ from makespan.models.jssp.check import check
 from makespan.models.jssp.compile import compile_instance
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
 from makespan.models.jssp.shop import best_shop_dispatch
+from makespan.models.jssp.workers import Budget
 from makespan.models.spec import CooperativeSearch, SearchContext
 from makespan.solvers import Incumbent, solve
 
@@ -113,15 +114,14 @@ def test_the_search_improves_the_dispatch_schedule_with_checked_schedules(seed: 
     instance = due_date_shop(10, 4, seed)
     start = _dispatched(instance)
     heard: list[tuple[str, JobShopSolution, float]] = []
-    answer = lns.improve(
-        instance,
-        start,
+    budget = Budget(
         time.monotonic() + 3.0,
         lambda: False,
         2,
         seed,
         lambda method, solution, value: heard.append((method, solution, value)),
     )
+    answer = lns.improve(instance, start, budget)
     assert answer.solution is not None and answer.objective is not None
     assert answer.objective < start.value()
     _assert_checked(instance, answer.solution, answer.objective)
@@ -137,7 +137,7 @@ def test_the_search_proves_a_small_shop_optimal_at_the_exact_optimum() -> None:
     exact = solve("jssp", instance, time_limit_s=30, backend="cpsat", warm_start=False)
     assert exact.status == "optimal"
     answer = lns.improve(
-        instance, _dispatched(instance), time.monotonic() + 30, lambda: False, 1, 0
+        instance, _dispatched(instance), Budget(time.monotonic() + 30, lambda: False)
     )
     assert answer.proven_optimal
     best = answer.objective if answer.solution is not None else _dispatched(instance).value()
@@ -147,7 +147,7 @@ def test_the_search_proves_a_small_shop_optimal_at_the_exact_optimum() -> None:
 def test_the_search_stops_when_told() -> None:
     instance = due_date_shop(10, 4, 0)
     began = time.monotonic()
-    answer = lns.improve(instance, _dispatched(instance), began + 30, lambda: True, 2, 0)
+    answer = lns.improve(instance, _dispatched(instance), Budget(began + 30, lambda: True, 2))
     assert time.monotonic() - began < 2 and answer.solution is None
 
 

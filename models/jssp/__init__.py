@@ -32,8 +32,9 @@ __all__ = [
 
 class JobShop(lns.KindSearch, ProblemModel[JobShopInstance, JobShopSolution]):
     """Job-shop scheduling, with the classic and the flexible benchmark sets by name, a repair
-    of a reference schedule, and its own search for the shops the tabu searches leave out
-    (``Searchable`` and ``CooperativeSearch``: :mod:`.lns`, on unsteered solves)."""
+    of a reference schedule, and its own search (``Searchable`` and ``CooperativeSearch``, on
+    unsteered solves): :mod:`.elite` for the classic job shop, :mod:`.lns` for the shops the
+    tabu searches leave out."""
 
     load_named = staticmethod(benchmarks.load_named)
     prepare = staticmethod(heuristics.prepare)

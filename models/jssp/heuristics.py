@@ -9,8 +9,10 @@ For the classic job shop (minimise the makespan), two layers:
   time slices; its loop is compiled with numba in :mod:`.kernels`).
 
 :func:`improved_schedule` chains the two within a time budget (:func:`warm_start` gives it as
-the kind's solution). Its schedule is the solution hint for
-CP-SAT and the fallback answer when the solver finds nothing better.
+the kind's solution). Under ``backend="auto"`` the kind's own search (:mod:`.elite`: tabu
+searches on every worker, restarted from an elite pool by path relinking) goes on from it; the
+best schedule is the solution hint for CP-SAT and the fallback answer when the solver finds
+nothing better.
 
 Every other instance takes the shop warm start of :func:`warm_start`: dispatching with machine
 choice, releases, downtime and setups (:mod:`.shop`; apparent-tardiness-cost and due-date rules for

@@ -613,6 +613,13 @@ class JobShopSolution(Frozen):
             objective = instance.objective_value(job_completions(instance.num_jobs, operations))
         return cls(makespan=makespan, operations=operations, objective=objective)
 
+    def start_matrix(self, instance: JobShopInstance) -> tuple[tuple[int, ...], ...]:
+        """``starts[j][k]``, the start of operation k of job j (:meth:`from_starts`' input)."""
+        rows = [[0] * len(job) for job in instance.jobs]
+        for o in self.operations:
+            rows[o.job][o.index] = o.start
+        return tuple(tuple(row) for row in rows)
+
     def completions(self, instance: JobShopInstance) -> list[int]:
         """:math:`C_j`, the end of each job's last operation."""
         return job_completions(instance.num_jobs, self.operations)

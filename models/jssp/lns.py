@@ -1,6 +1,7 @@
-"""Large-neighbourhood search for the shops the tabu searches leave to the exact solver: due-date
-and flow objectives, releases, downtime, setups (``backend="auto"``, between the warm start and
-the final CP-SAT solve).
+"""The kind's own search (``backend="auto"``, between the warm start and the final CP-SAT
+solve): :mod:`.elite` for the classic job shop, and here a large-neighbourhood search for the
+shops the tabu searches leave to the exact solver: due-date and flow objectives, releases,
+downtime, setups.
 
 Each step frees a part of the incumbent schedule and lets CP-SAT re-solve it, on the kind's own
 IR (:func:`~.compile.compile_instance` without an objective cap, hinted with the incumbent):
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import random
 import threading
 import time
@@ -40,8 +40,11 @@ from dataclasses import dataclass, field
 from ortools.sat.python import cp_model
 
 from makespan.models.jssp.compile import JobShopIndex, compile_instance, decode, hint
+from makespan.models.jssp.dispatch import best_dispatch
+from makespan.models.jssp.elite import elite_search
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution, ScheduledOperation
 from makespan.models.jssp.shop import best_shop_dispatch
+from makespan.models.jssp.workers import Budget, OnSolution, on_workers
 from makespan.models.spec import Compiled, SearchAnswer, SearchContext, ShouldStop
 from makespan.solvers.cpsat import CompiledCpModel, compile_model
 
@@ -130,18 +133,24 @@ def kind_search(
     schedule (the dispatch schedule without one) on the context's workers (one without a
     context), streaming improvements to ``context.on_solution``; nothing on the shops the tabu
     searches cover (:func:`applies`). ``best`` is the incumbent's objective, which the answer
-    must beat."""
+    must beat; the classic job shop's search is :func:`~.elite.elite_search`."""
+    budget = Budget(time.monotonic() + budget_s, should_stop)
+    if context is not None:
+        budget = Budget(
+            budget.deadline, should_stop, context.workers, context.seed, context.on_solution
+        )
+    start = context.incumbent if context else None
+    if instance.is_classic:
+        if start is None:
+            found = best_dispatch(instance)
+            start = JobShopSolution.from_starts(instance, found.starts)
+        return elite_search(instance, start, budget)
     if not applies(instance):
         return SearchAnswer(METHOD)
-    deadline = time.monotonic() + budget_s
-    seed = context.seed if context else 0
-    start = context.incumbent if context else None
     if start is None:
-        shop = best_shop_dispatch(instance, deadline, seed, should_stop)
+        shop = best_shop_dispatch(instance, budget.deadline, budget.seed, should_stop)
         start = JobShopSolution.from_starts(instance, shop.starts, shop.machines)
-    workers = context.workers if context else 1
-    on_solution = context.on_solution if context else None
-    return improve(instance, start, deadline, should_stop, workers, seed, on_solution)
+    return improve(instance, start, budget)
 
 
 def goal(instance: JobShopInstance) -> float | None:
@@ -161,30 +170,23 @@ class KindSearch:
 
 
 def improve(
-    instance: JobShopInstance,
-    incumbent: JobShopSolution,
-    deadline: float,
-    should_stop: ShouldStop,
-    workers: int | None,
-    seed: int,
-    on_solution: Callable[[str, JobShopSolution, float], None] | None = None,
+    instance: JobShopInstance, incumbent: JobShopSolution, budget: Budget
 ) -> SearchAnswer[JobShopSolution]:
-    """Improve ``incumbent`` until ``deadline`` or ``should_stop()``, one step at a time on each
-    of ``workers`` threads (CP-SAT on one thread per step; all threads share the incumbent);
-    the calling thread hands each strict improvement to ``on_solution`` (at most one every
-    :data:`REPORT_S`, the last one always). The answer is the best schedule found when it beats
+    """Improve ``incumbent`` within ``budget``, one step at a time on each of its threads
+    (CP-SAT on one thread per step; all threads share the incumbent); the calling thread hands
+    each strict improvement to ``budget.on_solution`` (at most one every :data:`REPORT_S`, the
+    last one always). The answer is the best schedule found when it beats
     the incumbent, and proven optimal when a step that freed every operation ended optimal."""
-    run = _Run(instance, compile_instance(instance), incumbent, deadline, should_stop)
-    threads = [
-        threading.Thread(target=run.work, args=(random.Random(seed + t), seed + t), daemon=True)
-        for t in range(max(1, workers or os.cpu_count() or 1))
-    ]
-    for thread in threads:
-        thread.start()
+    compiled = compile_instance(instance)
+    run = _Run(instance, compiled, incumbent, budget.deadline, budget.should_stop)
     reported = incumbent
-    while alive := [thread for thread in threads if thread.is_alive()]:
-        alive[0].join(REPORT_S)
-        reported = _report(run, reported, on_solution)
+
+    def hand_over() -> None:
+        nonlocal reported
+        reported = _report(run, reported, budget.on_solution)
+
+    work = lambda s: run.work(random.Random(s), s)  # noqa: E731
+    on_workers(work, budget.workers, budget.seed, hand_over, REPORT_S)
     best = run.best
     if best is incumbent:
         return SearchAnswer(METHOD, proven_optimal=run.proven)
@@ -194,7 +196,7 @@ def improve(
 def _report(
     run: _Run,
     reported: JobShopSolution,
-    on_solution: Callable[[str, JobShopSolution, float], None] | None,
+    on_solution: OnSolution | None,
 ) -> JobShopSolution:
     """Hand ``run``'s best to ``on_solution`` when it is not the one last handed over."""
     best = run.best

@@ -50,6 +50,7 @@ Ints = NDArray[np.int64]
 
 __all__ = [
     "DEFAULT_MAX_STALL_ITERATIONS",
+    "TabuRun",
     "build_graph",
     "kernels_ready",
     "run_tabu",
@@ -95,7 +96,7 @@ def _warm_up() -> None:
     """Run every kernel once on a tiny instance, so that numba loads or compiles them all."""
     tiny = JobShopInstance.from_matrices([[0, 1], [1, 0]], [[1, 2], [2, 1]])
     graph = build_graph(tiny, giffler_thompson(tiny, "spt").starts)
-    search = _Search(tiny, graph, seed=0, lower_bound=0, max_stall=1, iteration_cap=1)
+    search = TabuRun(tiny, graph, seed=0, lower_bound=0, max_stall=1, iteration_cap=1)
     search.run_until(float("inf"), lambda: False)
     tabu_copy(search.table, 2 * search.table.keys.shape[0])
 
@@ -142,7 +143,7 @@ def run_tabu(
         graph = build_graph(instance, initial.starts)
     except ValueError as exc:
         raise ValueError(f"initial schedule {initial.method!r} is not feasible: {exc}") from exc
-    search = _Search(
+    search = TabuRun(
         instance,
         graph,
         seed=seed,
@@ -155,8 +156,10 @@ def run_tabu(
     return best, search.iterations
 
 
-class _Search:
-    """The state of one tabu search, in arrays for the compiled kernel."""
+class TabuRun:
+    """The state of one tabu search on ``graph`` (which it changes), in arrays for the compiled
+    kernel: it stops at ``lower_bound``, after ``max_stall`` iterations without improvement or
+    at ``iteration_cap`` (-1: none)."""
 
     def __init__(
         self,
