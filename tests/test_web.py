@@ -113,9 +113,12 @@ def _set_time_limit(driver: WebDriver, seconds: float) -> None:
 
 
 def _open(page: Callable[..., tuple[WebDriver, Service]], problem: str) -> WebDriver:
-    """A new page with ``problem`` chosen."""
+    """A new page with ``problem`` chosen and its first example loaded (so that it cannot
+    arrive after, and replace, what the test types)."""
     driver, _ = page()
     Select(driver.find_element(By.ID, "problem")).select_by_value(problem)
+    text_box = driver.find_element(By.ID, "instance-text")
+    _until(driver, lambda: text_box.get_attribute("value"), f"the first {problem} example")
     return driver
 
 

@@ -17,6 +17,7 @@ const state = {
   timer: null,
   objectUrls: [],
   result: null, // the finished job's Result
+  textEdits: 0, // bumped whenever the instance text changes by hand or from a file
 };
 
 // --- talking to the API -------------------------------------------------------------------
@@ -115,8 +116,12 @@ function onProblemChange() {
 
 async function loadExample(name) {
   if (!name) return;
+  // An example that arrives after the text was typed, read from a file or replaced by another
+  // example must not overwrite it.
+  const edits = ++state.textEdits;
   try {
     const example = await requestJson(`/v1/examples/${encodeURIComponent(name)}`);
+    if (edits !== state.textEdits) return;
     $("instance-text").value = example.text;
     $("format").value = example.format;
     hideError();
@@ -128,6 +133,7 @@ async function loadExample(name) {
 function loadFile(file) {
   const reader = new FileReader();
   reader.onload = () => {
+    state.textEdits += 1;
     $("instance-text").value = reader.result;
     $("example").value = "";
     $("format").value = "";
@@ -633,6 +639,9 @@ async function checkHealth() {
 async function start() {
   $("problem").addEventListener("change", onProblemChange);
   $("example").addEventListener("change", (event) => loadExample(event.target.value));
+  $("instance-text").addEventListener("input", () => {
+    state.textEdits += 1;
+  });
   $("file").addEventListener("change", (event) => {
     if (event.target.files.length) loadFile(event.target.files[0]);
   });

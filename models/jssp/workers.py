@@ -47,3 +47,4 @@ def on_workers(
     while alive := [thread for thread in threads if thread.is_alive()]:
         alive[0].join(poll_s)
         poll()
+    poll()  # the threads may all end before the first poll: their last word still counts
