@@ -3,14 +3,17 @@
 The parts run as ``solve(backend="auto")`` runs them, one after the other with the same shares
 of the limit: the warm start (best dispatch rule, then the tabu search until its stall limit,
 within 15%), the elite search of ``models/jssp/elite.py`` (tabu searches on every worker,
-restarted from relinked pool members, within 80% of what is left), then CP-SAT on the whole
-model hinted with the best schedule (the rest). A row gives the makespan after each part and
-what each start of the elite search took off: its first searches (from the incumbent),
-restarts from the best (while the pool holds one schedule) and relinked starts.
+restarted from relinked pool members, within 80% of what is left; on shops above 15 x 15 the
+last ``--lns-share`` of that goes to the CP-SAT large-neighbourhood search of
+``models/jssp/lns.py`` from the elite search's best), then CP-SAT on the whole model, hinted
+with the best schedule on shops above 15 x 15 (the rest). A row gives the makespan after each
+part and what each part took off: the elite search's first searches (from the incumbent),
+restarts from the best (while the pool holds one schedule) and relinked starts, the LNS, CP-SAT.
 ``--pool-size 1`` keeps the pool at one schedule: every restart is from the best, no
 relinking (the ablation of path relinking).
 
     python bench/jssp_parts.py --time-limit 60 --workers 2
+    python bench/jssp_parts.py --time-limit 60 --workers 2 --lns-share 0.25
     python bench/jssp_parts.py --instances ta21,ta42 --pool-size 1
 """
 
@@ -27,7 +30,7 @@ from typing import Any
 from common import add_run_options, pct
 from jssp import best_known_values
 
-from makespan.models.jssp import elite
+from makespan.models.jssp import elite, lns
 from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.heuristics import best_dispatch, prepare, warm_start
 from makespan.models.jssp.instance import JobShopInstance
@@ -36,7 +39,7 @@ from makespan.solvers import solve
 from makespan.solvers.pipeline import HEURISTIC_SHARE
 
 HARD = "ta21,ta24,ta27,ta30,ta33,ta36,ta39,ta42,ta45,ta48"
-PARTS = ("warm start", elite.INCUMBENT, elite.BEST, elite.RELINKED, "cp-sat")
+PARTS = ("warm start", elite.INCUMBENT, elite.BEST, elite.RELINKED, lns.METHOD, "cp-sat")
 
 
 def parts(instance: JobShopInstance, time_limit_s: float, workers: int) -> dict[str, Any]:
@@ -48,8 +51,8 @@ def parts(instance: JobShopInstance, time_limit_s: float, workers: int) -> dict[
     gains: Counter[str] = Counter()
     rest = time_limit_s - (time.monotonic() - began)
     deadline = time.monotonic() + elite_share() * rest
-    answer = elite.elite_search(
-        instance, incumbent, Budget(deadline, lambda: False, workers), gains
+    answer = lns.classic_search(
+        instance, incumbent, Budget(deadline, lambda: False, workers), gains=gains
     )
     searched = answer.solution or incumbent
     rest = max(0.1, time_limit_s - (time.monotonic() - began))
@@ -87,20 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", default=HARD)
     parser.add_argument("--pool-size", type=int, default=elite.POOL_SIZE)
+    parser.add_argument("--lns-share", type=float, default=lns.CLASSIC_LNS_SHARE)
     add_run_options(parser)
     args = parser.parse_args(argv)
     elite.POOL_SIZE = args.pool_size
+    lns.CLASSIC_LNS_SHARE = args.lns_share
     prepare()
     bks = best_known_values()
     print(
         f"# bench/jssp_parts.py --time-limit {args.time_limit:g} --workers {args.workers}"
-        f" --pool-size {args.pool_size}"
+        f" --pool-size {args.pool_size} --lns-share {args.lns_share:g}"
     )
     print(
         "| instance | best known | dispatch | warm start | elite search | final | gap "
-        "| from incumbent | from best | relinked | cp-sat |"
+        "| from incumbent | from best | relinked | lns | cp-sat |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name in args.instances.split(","):
         instance = load_named(name)
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {row['best_known']} | {row['dispatch']} | {row['warm_start']} "
             f"| {row['searched']} | {row['final']} | {pct(row['gap'])} "
             f"| {g.get(elite.INCUMBENT, 0)} | {g.get(elite.BEST, 0)} "
-            f"| {g.get(elite.RELINKED, 0)} | {g.get('cp-sat', 0)} |",
+            f"| {g.get(elite.RELINKED, 0)} | {g.get(lns.METHOD, 0)} | {g.get('cp-sat', 0)} |",
             flush=True,
         )
     _summary(rows)

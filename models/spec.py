@@ -243,10 +243,11 @@ class ProblemModel(Generic[InstanceT, SolutionT]):
         return self.parts.compile.decode(instance, compiled, values)
 
     def hint(
-        self, instance: InstanceT, compiled: Compiled[Any], solution: SolutionT
+        self, instance: InstanceT, compiled: Compiled[Any], solution: SolutionT, backend: str
     ) -> Mapping[int, int]:
-        """IR variable values of ``solution`` (the solver's hint, the MIP start)."""
-        return self.parts.compile.hint(instance, compiled, solution)
+        """IR variable values of ``solution``: the hint (CP-SAT) or the MIP start that the
+        backend named ``backend`` (``cpsat``, ``highs``, ``pyomo:NAME``) gets."""
+        return self.parts.compile.hint(instance, compiled, solution, backend)
 
     def check(self, instance: InstanceT, solution: SolutionT) -> CheckReport:
         """Feasibility and objective of ``solution``, recomputed from the instance alone."""
@@ -467,7 +468,7 @@ class KindCompile(Protocol[_InstanceIn, SolutionT]):
         """:meth:`ProblemModel.decode`."""
 
     def hint(
-        self, instance: _InstanceIn, compiled: Compiled[Any], solution: SolutionT
+        self, instance: _InstanceIn, compiled: Compiled[Any], solution: SolutionT, backend: str
     ) -> Mapping[int, int]:
         """:meth:`ProblemModel.hint`."""
 

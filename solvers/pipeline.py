@@ -491,7 +491,7 @@ def _run_backend(
         raise OptionsError("backend", f"backend {backend.name!r} cannot handle {kinds}")
     ir = compiled.ir
     if best is not None:
-        ir = ir.with_hints(model.hint(instance, compiled, best.solution))
+        ir = ir.with_hints(model.hint(instance, compiled, best.solution, backend.name))
     remaining = options.time_limit_s - progress.elapsed()
     if remaining < _MIN_BACKEND_TIME_S:
         return None, None, "the heuristic used the whole time limit"

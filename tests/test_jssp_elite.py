@@ -166,3 +166,25 @@ def test_a_solve_of_a_classic_shop_ends_checked_with_a_proven_bound() -> None:
     assert report.feasible and report.objective == result.objective
     assert result.bound is not None and result.objective is not None
     assert instance.trivial_lower_bound <= result.bound <= result.objective
+
+
+def test_the_classic_search_gives_its_lns_share_to_cp_sat_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ta21 = MODEL.load_named("ta21")
+    assert ta21 is not None and ta21.num_operations > elite.STALL_MAX_OPERATIONS
+    monkeypatch.setattr(lns, "CLASSIC_LNS_SHARE", 1.0)  # the whole search to the LNS
+    start = JobShopSolution.from_starts(ta21, best_dispatch(ta21).starts)
+    seen: list[float] = []
+
+    def on_solution(method: str, solution: JobShopSolution, objective: float) -> None:
+        assert method == lns.METHOD and check(ta21, solution).objective == objective
+        seen.append(objective)
+
+    gains: Counter[str] = Counter()
+    budget = Budget(time.monotonic() + 3, lambda: False, 2, 0, on_solution)
+    answer = lns.classic_search(ta21, start, budget, gains=gains)
+    assert answer.method == lns.METHOD and answer.solution is not None
+    assert check(ta21, answer.solution).objective == answer.objective == seen[-1]
+    assert gains[lns.METHOD] == start.makespan - answer.objective > 0
+    assert answer.bound == ta21.trivial_lower_bound and not answer.proven_optimal

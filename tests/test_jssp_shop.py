@@ -18,7 +18,7 @@ from makespan.models import plotting
 from makespan.models.errors import InstanceError
 from makespan.models.jssp import MODEL
 from makespan.models.jssp.check import check
-from makespan.models.jssp.compile import compile_instance
+from makespan.models.jssp.compile import UNHINTED_MAX_OPERATIONS, compile_instance, hint_values
 from makespan.models.jssp.flexible import flexible_search
 from makespan.models.jssp.formats import write_text
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
@@ -229,11 +229,33 @@ def test_setups_compile_to_the_setup_constraint_only_where_positive() -> None:
     assert ConstraintKind.NO_OVERLAP_SETUP not in plain.kinds
 
 
+def test_small_classic_shops_go_unhinted_to_cp_sat_and_every_other_shop_hinted() -> None:
+    def shop(jobs: int, machines: int) -> JobShopInstance:
+        rows = [
+            [{"machine": (j + k) % machines, "duration": 1 + j * k % 7} for k in range(machines)]
+            for j in range(jobs)
+        ]
+        return MODEL.parse_instance({"num_machines": machines, "jobs": rows})
+
+    small, large = shop(15, 15), shop(16, 15)
+    assert small.num_operations == UNHINTED_MAX_OPERATIONS < large.num_operations
+    released = _instance("release")
+    for instance, hinted in ((small, False), (large, True), (released, True)):
+        compiled = compile_instance(instance)
+        start = MODEL.warm_start(instance, 0.1, 0, lambda: False)
+        assert start is not None
+        solution = start.solution
+        values = hint_values(instance, compiled, solution)
+        assert values and all(v >= 0 for v in values.values())
+        assert dict(MODEL.hint(instance, compiled, solution, "cpsat")) == (values if hinted else {})
+        assert dict(MODEL.hint(instance, compiled, solution, "highs")) == values
+
+
 def test_a_hint_outside_the_domains_is_left_out() -> None:
     instance = _instance("release")
     compiled = compile_instance(instance)
     late = JobShopSolution.from_starts(instance, [[10**6, 10**6 + 3], [0, 2], [2, 6]])
-    hints = MODEL.hint(instance, compiled, late)
+    hints = MODEL.hint(instance, compiled, late, "cpsat")
     assert compiled.index.starts[0][0].index not in hints
     assert hints[compiled.index.starts[1][0].index] == 0
 

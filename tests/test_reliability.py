@@ -253,7 +253,7 @@ def test_sigterm_during_a_synchronous_solve_answers_503_and_keeps_the_job(
 ) -> None:
     answers: list[httpx.Response] = []
     body = {"problem": "jssp", "instance": json.loads(_ta41().model_dump_json())}
-    body["options"] = {"time_limit_s": 20}
+    body["options"] = {"time_limit_s": 8}  # the signal lands as the job process starts
 
     def solve() -> None:
         answers.append(httpx.post(f"{server.url}/v1/solve", json=body, timeout=60))

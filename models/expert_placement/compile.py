@@ -451,8 +451,10 @@ def hint(
     instance: ExpertPlacementInstance,
     compiled: Compiled[ExpertPlacementIndex],
     solution: ExpertPlacementSolution,
+    backend: str,
 ) -> Mapping[int, int]:
-    """Hint values for every variable, from a solution (GPUs relabelled when canonical)."""
+    """Hint values for every variable, from a solution (GPUs relabelled when canonical), for
+    every backend alike."""
     index = compiled.index
     if index.replicas is not None:
         sets = solution.replica_sets(instance)

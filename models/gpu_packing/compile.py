@@ -262,9 +262,13 @@ def _take(pool: list[tuple[int, int]], k: int, u: int | None) -> tuple[int, int]
 
 
 def hint(
-    instance: GpuPackingInstance, compiled: Compiled[GpuPackingIndex], solution: GpuPackingSolution
+    instance: GpuPackingInstance,
+    compiled: Compiled[GpuPackingIndex],
+    solution: GpuPackingSolution,
+    backend: str,
 ) -> Mapping[int, int]:
-    """Hint values from a solution; GPUs past a type's cap in the IR are left unhinted."""
+    """Hint values from a solution, for every backend alike; GPUs past a type's cap in the IR are
+    left unhinted."""
     values: dict[int, int] = {}
     for k, row in enumerate(compiled.index.gpus):
         count = solution.gpus.get(instance.gpu_types[k].name, 0)

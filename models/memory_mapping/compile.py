@@ -216,9 +216,12 @@ def solution_from_offsets(
 
 
 def hint(
-    instance: MemoryInstance, compiled: Compiled[MemoryIndex], solution: MemorySolution
+    instance: MemoryInstance,
+    compiled: Compiled[MemoryIndex],
+    solution: MemorySolution,
+    backend: str,
 ) -> Mapping[int, int]:
-    """Hint values for every variable, from a solution."""
+    """Hint values for every variable, from a solution (every backend alike)."""
     index = compiled.index
     placed = {p.id: p.offset for p in solution.buffers}
     values: dict[int, int] = {}

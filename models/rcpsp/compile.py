@@ -190,9 +190,9 @@ def decode(
 
 
 def hint(
-    instance: RcpspInstance, compiled: Compiled[RcpspIndex], solution: RcpspSolution
+    instance: RcpspInstance, compiled: Compiled[RcpspIndex], solution: RcpspSolution, backend: str
 ) -> Mapping[int, int]:
-    """Hint values for every start and the makespan, from a solution."""
+    """Hint values for every start and the makespan, from a solution (every backend alike)."""
     starts = solution.starts(instance)
     values = {v.index: s for v, s in zip(compiled.index.starts, starts, strict=True)}
     values[compiled.index.makespan.index] = solution.makespan
