@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from makespan.models.jssp.instance import JobShopFixed, JobShopInstance, JobShopSolution
 from makespan.models.spec import Compiled, Steering
+from makespan.solvers import cpsat
 from makespan.solvers.ir import DeviationTerm, Label, LinearExpr, Measure, ModelBuilder, Var
 
 
@@ -366,7 +367,7 @@ def hint(
     cap from the incumbent stays; the MIP backends keep their start, which their gap limits
     need)."""
     small = instance.is_classic and instance.num_operations <= UNHINTED_MAX_OPERATIONS
-    if small and backend == "cpsat":
+    if small and backend == cpsat.NAME:
         return {}
     return hint_values(instance, compiled, solution)
 

@@ -141,7 +141,7 @@ def kind_search(
     schedule (the dispatch schedule without one) on the context's workers (one without a
     context), streaming improvements to ``context.on_solution``; nothing on the shops the tabu
     searches cover (:func:`applies`). ``best`` is the incumbent's objective, which the answer
-    must beat; the classic job shop's search is :func:`~.elite.elite_search`."""
+    must beat; the classic job shop's search is :func:`classic_search`."""
     budget = Budget(time.monotonic() + budget_s, should_stop)
     if context is not None:
         budget = Budget(
