@@ -48,6 +48,18 @@ def best_known_values() -> dict[str, int]:
     return {row["instance"].removesuffix("js"): int(row["upper_bound"]) for row in rows}
 
 
+def named_shops(names: str) -> list[tuple[str, JobShopInstance]]:
+    """The comma-separated benchmark shops by name; exits with status 2 naming an unknown one."""
+    shops = []
+    for name in names.split(","):
+        instance = load_named(name)
+        if instance is None:
+            print(f"unknown instance {name}", file=sys.stderr)
+            raise SystemExit(2)
+        shops.append((name, instance))
+    return shops
+
+
 def textbook(instance: JobShopInstance, time_limit_s: float, workers: int) -> dict[str, Any]:
     """The plain CP-SAT job-shop model, solved with default parameters."""
     started = time.monotonic()
@@ -86,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# bench/jssp.py --time-limit {args.time_limit:g} --workers {args.workers}")
     print("| instance | size | best known | textbook | gap | ours | gap | warm start |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in args.instances.split(","):
-        instance = load_named(name)
-        if instance is None:
-            print(f"unknown instance {name}", file=sys.stderr)
-            return 2
+    for name, instance in named_shops(args.instances):
         best = bks.get(name) or (instance.bounds.best_known if instance.bounds else None)
         base = textbook(instance, args.time_limit, args.workers)
         mine = solve_ours("jssp", instance, args.time_limit, args.workers)

@@ -7,13 +7,16 @@ restarted from relinked pool members, within 80% of what is left; on shops above
 last ``--lns-share`` of that goes to the CP-SAT large-neighbourhood search of
 ``models/jssp/lns.py`` from the elite search's best), then CP-SAT on the whole model, hinted
 with the best schedule on shops above 15 x 15 (the rest). A row gives the makespan after each
-part and what each part took off: the elite search's first searches (from the incumbent),
-restarts from the best (while the pool holds one schedule) and relinked starts, the LNS, CP-SAT.
-``--pool-size 1`` keeps the pool at one schedule: every restart is from the best, no
-relinking (the ablation of path relinking).
+part, the proven bound (the larger of the elite search's and CP-SAT's) and what each part took
+off: the elite search's first searches (from the incumbent), restarts from the best (while the
+pool holds one schedule) and relinked starts, the LNS, CP-SAT. ``--search-share`` sets the
+elite search's share of what the warm start leaves (the rest is CP-SAT's), to choose the split
+by measurement. ``--pool-size 1`` keeps the pool at one schedule: every restart is from the
+best, no relinking (the ablation of path relinking).
 
     python bench/jssp_parts.py --time-limit 60 --workers 2
     python bench/jssp_parts.py --time-limit 60 --workers 2 --lns-share 0.25
+    python bench/jssp_parts.py --time-limit 60 --workers 2 --search-share 0.95
     python bench/jssp_parts.py --instances ta21,ta42 --pool-size 1
 """
 
@@ -28,10 +31,9 @@ from collections import Counter
 from typing import Any
 
 from common import add_run_options, pct
-from jssp import best_known_values
+from jssp import best_known_values, named_shops
 
 from makespan.models.jssp import elite, lns
-from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.heuristics import best_dispatch, prepare, warm_start
 from makespan.models.jssp.instance import JobShopInstance
 from makespan.models.jssp.workers import Budget
@@ -42,15 +44,18 @@ HARD = "ta21,ta24,ta27,ta30,ta33,ta36,ta39,ta42,ta45,ta48"
 PARTS = ("warm start", elite.INCUMBENT, elite.BEST, elite.RELINKED, lns.METHOD, "cp-sat")
 
 
-def parts(instance: JobShopInstance, time_limit_s: float, workers: int) -> dict[str, Any]:
-    """The makespan after each part and each part's gain."""
+def parts(
+    instance: JobShopInstance, time_limit_s: float, workers: int, search_share: float
+) -> dict[str, Any]:
+    """The makespan after each part and each part's gain, the elite search given
+    ``search_share`` of what the warm start leaves."""
     began = time.monotonic()
     dispatch = best_dispatch(instance).makespan
     start = warm_start(instance, HEURISTIC_SHARE * time_limit_s, 0, lambda: False)
     incumbent = start.solution
     gains: Counter[str] = Counter()
     rest = time_limit_s - (time.monotonic() - began)
-    deadline = time.monotonic() + elite_share() * rest
+    deadline = time.monotonic() + search_share * rest
     answer = lns.classic_search(
         instance, incumbent, Budget(deadline, lambda: False, workers), gains=gains
     )
@@ -73,7 +78,7 @@ def parts(instance: JobShopInstance, time_limit_s: float, workers: int) -> dict[
         "warm_start": incumbent.makespan,
         "searched": searched.makespan,
         "final": int(final.objective),
-        "bound": final.bound,
+        "bound": max(b for b in (final.bound, answer.bound) if b is not None),
         "gains": dict(gains),
     }
 
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", default=HARD)
     parser.add_argument("--pool-size", type=int, default=elite.POOL_SIZE)
     parser.add_argument("--lns-share", type=float, default=lns.CLASSIC_LNS_SHARE)
+    parser.add_argument("--search-share", type=float, default=elite_share())
     add_run_options(parser)
     args = parser.parse_args(argv)
     elite.POOL_SIZE = args.pool_size
@@ -100,26 +106,23 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# bench/jssp_parts.py --time-limit {args.time_limit:g} --workers {args.workers}"
         f" --pool-size {args.pool_size} --lns-share {args.lns_share:g}"
+        f" --search-share {args.search_share:g}"
     )
     print(
-        "| instance | best known | dispatch | warm start | elite search | final | gap "
+        "| instance | best known | dispatch | warm start | elite search | final | gap | bound "
         "| from incumbent | from best | relinked | lns | cp-sat |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for name in args.instances.split(","):
-        instance = load_named(name)
-        if instance is None:
-            print(f"unknown instance {name}", file=sys.stderr)
-            return 2
-        row = parts(instance, args.time_limit, args.workers)
+    for name, instance in named_shops(args.instances):
+        row = parts(instance, args.time_limit, args.workers, args.search_share)
         row["instance"], row["best_known"] = name, bks.get(name)
         row["gap"] = row["final"] / row["best_known"] - 1 if row["best_known"] else None
         rows.append(row)
         g = row["gains"]
         print(
             f"| {name} | {row['best_known']} | {row['dispatch']} | {row['warm_start']} "
-            f"| {row['searched']} | {row['final']} | {pct(row['gap'])} "
+            f"| {row['searched']} | {row['final']} | {pct(row['gap'])} | {row['bound']:g} "
             f"| {g.get(elite.INCUMBENT, 0)} | {g.get(elite.BEST, 0)} "
             f"| {g.get(elite.RELINKED, 0)} | {g.get(lns.METHOD, 0)} | {g.get('cp-sat', 0)} |",
             flush=True,

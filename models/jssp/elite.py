@@ -13,10 +13,12 @@ TS/PR of Peng, Lü & Cheng, 2015) swaps, one at a time and at random, adjacent o
 the first schedule's machine sequences that the second orders the other way (a swap that would
 close a cycle is skipped), for a share drawn in :data:`RELINK_SHARES` of the pairs the two
 order differently. Every improvement of the best schedule is handed to the solve (checked,
-streamed, checkpointed) from the calling thread; reaching the trivial lower bound (the largest
-job or machine load, :attr:`~.instance.JobShopInstance.trivial_lower_bound`) proves the
-schedule optimal and ends the search. On small shops (:data:`STALL_MAX_OPERATIONS`) it also
-ends with nothing improved for :data:`STALL_SHARE` of the time searched, handing the rest of its
+streamed, checkpointed) from the calling thread. First the search proves a lower bound, the
+destructive energetic bound of :mod:`.bounds` (within :data:`BOUND_SHARE` of its time; the
+trivial bound, largest job or machine load, when the shop is too large to test): reaching it
+proves the schedule optimal and ends the search, and it is the search's bound either way. On
+small shops (:data:`STALL_MAX_OPERATIONS`) it also ends with nothing improved for
+:data:`STALL_SHARE` of the time searched, handing the rest of its
 time to CP-SAT.
 """
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from makespan.models.jssp.bounds import energetic_bound
 from makespan.models.jssp.dispatch import WarmStart
 from makespan.models.jssp.instance import JobShopInstance, JobShopSolution
 from makespan.models.jssp.kernels import Graph, relocate
@@ -61,9 +64,16 @@ MIN_STALL_S = 2.0
 STALL_MAX_OPERATIONS = 225
 """On shops of at most ``STALL_MAX_OPERATIONS`` operations (15 x 15) the search ends once
 nothing improved for ``STALL_SHARE`` of the time it searched, and at least ``MIN_STALL_S``:
-there the final solve's CP-SAT proves optima within a minute (ta01) given the time. On larger
-shops improvements come late (ta21: 1650 at 7 s, 1647 at 9 s; ta48: 1978 at 19 s, 1969 at
-31 s; bench/README.md), and CP-SAT proves little there, so the search keeps its time."""
+there the final solve's CP-SAT proves optima within a minute (ta01) given the time. A cap on
+top, ending the search after 30% of its budget at the latest, gave CP-SAT more time but no
+more proofs and worse makespans (ft10, ta01-ta10 at 60 s, 2 workers: mean gap 0.34-0.36%
+against 0.23% without; bench/README.md). On larger shops improvements come late (ta21: 1650
+at 7 s, 1647 at 9 s; ta48: 1978 at 19 s, 1969 at 31 s; bench/README.md), and CP-SAT proves
+little there, so the search keeps its time."""
+
+STALL_CAP_SHARE = 1.0
+"""On those shops the search ends after this share of its budget at the latest: 1, no cap (the
+cap measured, 0.3, in ``bench/jssp_split.py``)."""
 
 INCUMBENT, BEST, RELINKED = "incumbent", "best", "relinked"
 """Where a tabu search of the loop starts: the solve's incumbent (each thread's first), the
@@ -76,6 +86,10 @@ less without), where the search would only wait for its stall rule."""
 
 REPORT_S = 0.2
 """Seconds between two improvements handed to the solve."""
+
+BOUND_SHARE = 0.05
+"""Share of the budget in which the energetic bound (:mod:`.bounds`) may start its tests
+(it needs a tenth of a second on 20 x 20 shops)."""
 
 
 def stall_iterations(instance: JobShopInstance) -> int:
@@ -177,14 +191,19 @@ class _Run:
     """The shared state of one search: the best schedule, the pool, the stop."""
 
     def __init__(
-        self, instance: JobShopInstance, start: WarmStart, deadline: float, stop: ShouldStop
+        self,
+        instance: JobShopInstance,
+        start: WarmStart,
+        deadline: float,
+        stop: ShouldStop,
+        lower_bound: int,
     ) -> None:
         self.instance, self.incumbent, self.best = instance, start, start
         self.deadline, self.should_stop = deadline, stop
         self.lock = threading.Lock()
         self.pool = ElitePool(instance)
         self.pool.offer(start.makespan, start.starts)
-        self.lower_bound = instance.trivial_lower_bound
+        self.lower_bound = lower_bound
         self.started = self.improved_at = time.monotonic()
         self.finished = threading.Event()
         self.gains: Counter[str] = Counter()
@@ -195,15 +214,19 @@ class _Run:
         if self.finished.is_set():
             return True
         now = time.monotonic()
-        quiet = now - self.improved_at
         if (
             now >= self.deadline
             or self.should_stop()
             or self.best.makespan <= self.lower_bound
-            or (self.may_stall and quiet > max(MIN_STALL_S, STALL_SHARE * (now - self.started)))
+            or (self.may_stall and self._stalled(now))
         ):
             self.finished.set()
         return self.finished.is_set()
+
+    def _stalled(self, now: float) -> bool:
+        searched, quiet = now - self.started, now - self.improved_at
+        capped = searched >= STALL_CAP_SHARE * (self.deadline - self.started)
+        return capped or quiet > max(MIN_STALL_S, STALL_SHARE * searched)
 
     def publish(self, run: TabuRun, origin: str) -> None:
         """Take ``run``'s best schedule as the search's best when it is better, crediting the
@@ -257,18 +280,24 @@ def elite_search(
 ) -> SearchAnswer[JobShopSolution]:
     """Improve ``incumbent`` (a classic job shop's schedule) within ``budget`` or until a stall
     or a proof, on its workers (one tabu search each, on a shared pool); the calling thread
-    hands each improvement to ``budget.on_solution`` (at most one every
-    :data:`REPORT_S`, the last one always). The answer is the best schedule when it beats the
-    incumbent, proven optimal when it reached the trivial lower bound. ``gains``, when given,
-    adds up the makespan each start (:data:`INCUMBENT`, :data:`BEST`, :data:`RELINKED`)
-    took off."""
-    lower_bound = instance.trivial_lower_bound
+    hands each improvement to ``budget.on_solution`` (at most one every :data:`REPORT_S`, the
+    last one always). The answer is the best schedule when it beats the incumbent, proven
+    optimal when it reached the energetic lower bound (:mod:`.bounds`), which is the answer's
+    bound; shops of at most :data:`EXACT_MAX_OPERATIONS` operations get only the bound.
+    ``gains``, when given, adds up the makespan each start (:data:`INCUMBENT`, :data:`BEST`,
+    :data:`RELINKED`) took off."""
     deadline, should_stop, on_solution = budget.deadline, budget.should_stop, budget.on_solution
-    small = instance.num_operations <= EXACT_MAX_OPERATIONS
-    if small or not kernels_ready(deadline, should_stop):
-        return SearchAnswer(METHOD, bound=lower_bound)
+    if not kernels_ready(deadline, should_stop):
+        return SearchAnswer(METHOD, bound=instance.trivial_lower_bound)
+    now = time.monotonic()
+    lower_bound = energetic_bound(
+        instance, incumbent.makespan, now + BOUND_SHARE * (deadline - now), should_stop
+    )
+    proven = incumbent.makespan <= lower_bound
+    if proven or instance.num_operations <= EXACT_MAX_OPERATIONS:
+        return SearchAnswer(METHOD, proven_optimal=proven, bound=lower_bound)
     start = WarmStart("incumbent", incumbent.start_matrix(instance), incumbent.makespan)
-    run = _Run(instance, start, deadline, should_stop)
+    run = _Run(instance, start, deadline, should_stop, lower_bound)
     reported = start
 
     def hand_over() -> None:

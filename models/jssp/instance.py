@@ -672,14 +672,16 @@ def size(instance: JobShopInstance) -> int:
     return instance.num_operations
 
 
-def lower_bound(instance: JobShopInstance) -> float | None:
-    """A cheap proven bound on the objective: each term at its value when every job ends at
-    its earliest completion (the makespan term at the longest job or busiest machine). Published
-    bounds a file carries are claims for gap reports, never for the status."""
+def lower_bound(instance: JobShopInstance, makespan: int | None = None) -> float | None:
+    """A proven bound on the objective: each term at its value when every job ends at its
+    earliest completion, the makespan term at ``makespan`` (a proven bound on it; the cheap
+    one, longest job or busiest machine, by default). Published bounds a file carries are
+    claims for gap reports, never for the status."""
     objective = instance.shop_objective
+    least_makespan = max(instance.trivial_lower_bound, makespan or 0)
     if objective.is_makespan:
-        return instance.trivial_lower_bound
+        return least_makespan
     earliest = instance.earliest_completions
     terms = list(instance.term_values(earliest))
-    terms[0] = instance.trivial_lower_bound
+    terms[0] = least_makespan
     return sum(c * v for c, v in zip(objective.terms.values(), terms, strict=True))

@@ -40,11 +40,18 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
+from makespan.models.jssp.bounds import energetic_bound
 from makespan.models.jssp.compile import JobShopIndex, compile_instance, decode, hint_values
 from makespan.models.jssp.dispatch import best_dispatch
-from makespan.models.jssp.elite import STALL_MAX_OPERATIONS, elite_search
-from makespan.models.jssp.instance import JobShopInstance, JobShopSolution, ScheduledOperation
+from makespan.models.jssp.elite import BOUND_SHARE, STALL_MAX_OPERATIONS, elite_search
+from makespan.models.jssp.instance import (
+    JobShopInstance,
+    JobShopSolution,
+    ScheduledOperation,
+    lower_bound,
+)
 from makespan.models.jssp.shop import best_shop_dispatch
+from makespan.models.jssp.tabu import kernels_ready
 from makespan.models.jssp.workers import Budget, OnSolution, on_workers
 from makespan.models.spec import Compiled, SearchAnswer, SearchContext, ShouldStop
 from makespan.solvers.cpsat import CompiledCpModel, compile_model
@@ -154,11 +161,29 @@ def kind_search(
             start = JobShopSolution.from_starts(instance, found.starts)
         return classic_search(instance, start, budget, gains=Counter())
     if not applies(instance):
-        return SearchAnswer(METHOD)
+        return SearchAnswer(METHOD, bound=shop_bound(instance, start, budget))
     if start is None:
         shop = best_shop_dispatch(instance, budget.deadline, budget.seed, should_stop)
         start = JobShopSolution.from_starts(instance, shop.starts, shop.machines)
-    return improve(instance, start, budget)
+    bound = shop_bound(instance, start, budget)
+    return dataclasses.replace(improve(instance, start, budget), bound=bound)
+
+
+def shop_bound(
+    instance: JobShopInstance, start: JobShopSolution | None, budget: Budget
+) -> float | None:
+    """:func:`~.instance.lower_bound` with the makespan term at the energetic bound of
+    :mod:`.bounds` (tested up to ``start``'s makespan, within :data:`~.elite.BOUND_SHARE` of the
+    budget) when the objective counts the makespan and a schedule is known."""
+    if start is None or instance.shop_objective.makespan == 0:
+        return lower_bound(instance)
+    now = time.monotonic()
+    deadline = now + BOUND_SHARE * max(0.0, budget.deadline - now)
+    if not kernels_ready(deadline, budget.should_stop):
+        return lower_bound(instance)
+    return lower_bound(
+        instance, energetic_bound(instance, start.makespan, deadline, budget.should_stop)
+    )
 
 
 def classic_search(

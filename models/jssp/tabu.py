@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from makespan.models.jit import KernelLoader
+from makespan.models.jssp.bounds import project_of
 from makespan.models.jssp.dispatch import WarmStart, giffler_thompson
 from makespan.models.jssp.instance import JobShopInstance
 from makespan.models.jssp.kernels import (
@@ -45,6 +46,7 @@ from makespan.models.jssp.kernels import (
     run_slice,
     tabu_copy,
 )
+from makespan.models.rcpsp.energetic import destructive_bound
 
 Ints = NDArray[np.int64]
 
@@ -99,9 +101,10 @@ def _warm_up() -> None:
     search = TabuRun(tiny, graph, seed=0, lower_bound=0, max_stall=1, iteration_cap=1)
     search.run_until(float("inf"), lambda: False)
     tabu_copy(search.table, 2 * search.table.keys.shape[0])
+    destructive_bound(project_of(tiny, 6), 0, 6, float("inf"))
 
 
-_loader = KernelLoader("jssp-kernels", _warm_up, "the tabu search's kernels")
+_loader = KernelLoader("jssp-kernels", _warm_up, "the job shop's kernels")
 
 
 def tabu_search(instance: JobShopInstance, initial: WarmStart, **limits: Any) -> WarmStart:
