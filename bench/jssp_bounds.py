@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from common import add_run_options, pct, solve_ours
-from jssp import textbook
+from jssp import named_shops, textbook
 
 from makespan.models.jssp.benchmarks import load_named
 from makespan.models.jssp.bounds import energetic_bound
@@ -51,9 +51,8 @@ def scan() -> None:
         instance = load_named(name)
         if instance is None or instance.bounds is None or instance.bounds.lower is None:
             continue
-        published, upper = instance.bounds.lower, instance.bounds.upper or instance.horizon
-        energetic = energetic_bound(instance, int(upper), time.monotonic() + 60)
-        rows.append((name, instance.trivial_lower_bound, energetic, published))
+        energetic = energetic_bound(instance, _published_upper(instance), time.monotonic() + 60)
+        rows.append((name, instance.trivial_lower_bound, energetic, instance.bounds.lower))
     elapsed = time.monotonic() - began
     print(f"shops with a published lower bound: {len(rows)} (all bounds in {elapsed:.1f} s)")
     published_bounds = [r[3] for r in rows]
@@ -69,7 +68,7 @@ def scan() -> None:
     print(", ".join(r[0] for r in raised))
 
 
-def compare(names: list[str], time_limit: float, workers: int) -> int:
+def compare(names: str, time_limit: float, workers: int) -> int:
     """Bounds and proofs of the textbook model and of ours on ``names``."""
     print(f"# bench/jssp_bounds.py --time-limit {time_limit:g} --workers {workers}")
     print(
@@ -78,11 +77,8 @@ def compare(names: list[str], time_limit: float, workers: int) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     proofs = {"textbook": 0, "ours": 0}
-    for name in names:
-        instance = load_named(name)
-        if instance is None:
-            print(f"unknown instance {name}", file=sys.stderr)
-            return 2
+    shops = named_shops(names)
+    for name, instance in shops:
         energetic = _timed_energetic(instance)
         base = textbook(instance, time_limit, workers)
         mine = solve_ours("jssp", instance, time_limit, workers)
@@ -98,14 +94,19 @@ def compare(names: list[str], time_limit: float, workers: int) -> int:
             flush=True,
         )
     print()
-    print(f"proven optimal: textbook {proofs['textbook']}, ours {proofs['ours']} of {len(names)}")
+    print(f"proven optimal: textbook {proofs['textbook']}, ours {proofs['ours']} of {len(shops)}")
     return 0
 
 
+def _published_upper(instance: JobShopInstance) -> int:
+    """The published upper bound the energetic bound is tested up to (the horizon without)."""
+    upper = instance.bounds.upper if instance.bounds else None
+    return int(upper or instance.horizon)
+
+
 def _timed_energetic(instance: JobShopInstance) -> str:
-    upper = instance.bounds.upper if instance.bounds and instance.bounds.upper else None
     started = time.monotonic()
-    value = energetic_bound(instance, int(upper or instance.horizon), started + 60)
+    value = energetic_bound(instance, _published_upper(instance), started + 60)
     return f"{value} ({time.monotonic() - started:.2f} s)"
 
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scan:
         scan()
         return 0
-    return compare(args.instances.split(","), args.time_limit, args.workers)
+    return compare(args.instances, args.time_limit, args.workers)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ destructive energetic bound of :mod:`.bounds` (within :data:`BOUND_SHARE` of its
 trivial bound, largest job or machine load, when the shop is too large to test): reaching it
 proves the schedule optimal and ends the search, and it is the search's bound either way. On
 small shops (:data:`STALL_MAX_OPERATIONS`) it also ends with nothing improved for
-:data:`STALL_SHARE` of the time searched, handing the rest of its
-time to CP-SAT.
+:data:`STALL_SHARE` of the time searched, handing the rest of its time to CP-SAT.
 """
 
 from __future__ import annotations
@@ -90,6 +89,13 @@ REPORT_S = 0.2
 BOUND_SHARE = 0.05
 """Share of the budget in which the energetic bound (:mod:`.bounds`) may start its tests
 (it needs a tenth of a second on 20 x 20 shops)."""
+
+
+def bound_deadline(deadline: float) -> float:
+    """When the energetic bound's tests must have started, for a search ending at ``deadline``:
+    :data:`BOUND_SHARE` of the time left."""
+    now = time.monotonic()
+    return now + BOUND_SHARE * max(0.0, deadline - now)
 
 
 def stall_iterations(instance: JobShopInstance) -> int:
@@ -289,9 +295,8 @@ def elite_search(
     deadline, should_stop, on_solution = budget.deadline, budget.should_stop, budget.on_solution
     if not kernels_ready(deadline, should_stop):
         return SearchAnswer(METHOD, bound=instance.trivial_lower_bound)
-    now = time.monotonic()
     lower_bound = energetic_bound(
-        instance, incumbent.makespan, now + BOUND_SHARE * (deadline - now), should_stop
+        instance, incumbent.makespan, bound_deadline(deadline), should_stop
     )
     proven = incumbent.makespan <= lower_bound
     if proven or instance.num_operations <= EXACT_MAX_OPERATIONS:

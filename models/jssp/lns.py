@@ -43,7 +43,7 @@ from ortools.sat.python import cp_model
 from makespan.models.jssp.bounds import energetic_bound
 from makespan.models.jssp.compile import JobShopIndex, compile_instance, decode, hint_values
 from makespan.models.jssp.dispatch import best_dispatch
-from makespan.models.jssp.elite import BOUND_SHARE, STALL_MAX_OPERATIONS, elite_search
+from makespan.models.jssp.elite import STALL_MAX_OPERATIONS, bound_deadline, elite_search
 from makespan.models.jssp.instance import (
     JobShopInstance,
     JobShopSolution,
@@ -173,12 +173,11 @@ def shop_bound(
     instance: JobShopInstance, start: JobShopSolution | None, budget: Budget
 ) -> float | None:
     """:func:`~.instance.lower_bound` with the makespan term at the energetic bound of
-    :mod:`.bounds` (tested up to ``start``'s makespan, within :data:`~.elite.BOUND_SHARE` of the
-    budget) when the objective counts the makespan and a schedule is known."""
+    :mod:`.bounds` (tested up to ``start``'s makespan, started by :func:`~.elite.bound_deadline`)
+    when the objective counts the makespan and a schedule is known."""
     if start is None or instance.shop_objective.makespan == 0:
         return lower_bound(instance)
-    now = time.monotonic()
-    deadline = now + BOUND_SHARE * max(0.0, budget.deadline - now)
+    deadline = bound_deadline(budget.deadline)
     if not kernels_ready(deadline, budget.should_stop):
         return lower_bound(instance)
     return lower_bound(
